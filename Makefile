@@ -1,0 +1,66 @@
+# deskphone — build, test and run. `make help` lists the targets.
+
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+BUILD     := build
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian packages the tests and the image build need: real SIP peers, the arm64 cross compiler,
+# QEMU and the image tools.
+DEBIAN_PACKAGES := sip-tester baresip-core linphone-cli kamailio sipvicious sox \
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
+	qemu-system-arm genimage dnsmasq-base mtools dosfstools e2fsprogs kmod cpio xz-utils \
+	iproute2 linux-kbuild-6.1 ca-certificates git
+
+.PHONY: help build build-arm64 test test-go bench run deps fmt vet clean
+
+help:
+	@echo "make run          run the phone + registrar on this computer (config in $(BUILD)/run/)"
+	@echo "make test         install the test peers if missing, then run every test"
+	@echo "make bench        print the benchmark tables"
+	@echo "make build        build $(BUILD)/deskphone for this computer"
+	@echo "make build-arm64  cross-build $(BUILD)/deskphone-arm64 for the Raspberry Pi 3 B+"
+	@echo "make deps         install the Debian packages the tests and the image need"
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/deskphone ./cmd/deskphone
+
+build-arm64:
+	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc \
+		$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/deskphone-arm64 ./cmd/deskphone
+
+# deps installs what is missing (as root, or through sudo).
+deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	$(GO) mod download
+
+test: deps test-go
+
+# test-go runs the unit tests and the end-to-end tests with real peers.
+test-go:
+	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) test -count=1 ./firmware/... ./provisioning/...
+	$(GO) test -count=1 -timeout 25m $$($(GO) list ./... | grep -v -e /firmware/ -e /provisioning)
+
+bench: deps build
+	@for s in test/bench/*.sh; do [ -x "$$s" ] && "$$s" || true; done
+
+run: build
+	@mkdir -p $(BUILD)/run
+	@[ -f $(BUILD)/run/deskphone.toml ] || $(BUILD)/deskphone example --dev $(BUILD)/run > $(BUILD)/run/deskphone.toml
+	$(BUILD)/deskphone run --config $(BUILD)/run/deskphone.toml
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BUILD)
+
+-include image.mk

@@ -1,0 +1,170 @@
+// Command deskphone is the whole appliance: the Pi's own SIP phone, the office registrar, the
+// Alcatel provisioning server and the HTTP API, wired together from one config file.
+//
+//	deskphone run --config /boot/deskphone.toml   run the service
+//	deskphone check --config FILE                  list every problem in a config file (exit 1)
+//	deskphone ctl status|dial N|answer|hangup|…    drive the running phone over its HTTP API
+//	deskphone example [--dev DIR]                  print the commented example config
+//	deskphone password                             print a strong generated password
+//	deskphone audio list                           list the sound devices
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	_ "time/tzdata" // the image has no zoneinfo folder; timezone names must still resolve
+
+	"github.com/deskphone/deskphone/firmware/accounts"
+	"github.com/deskphone/deskphone/firmware/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: deskphone <command> [arguments]
+
+commands:
+  run --config FILE     run the phone, registrar and provisioning service
+  check --config FILE   check a config file and list every problem with its line
+  ctl COMMAND           drive the running phone: status, dial N, answer, hangup, hold,
+                        dtmf DIGITS, transfer N, pair (see: deskphone ctl help)
+  example [--dev DIR]   print the commented example config (--dev: one for this computer)
+  password              print a strong random password for an account
+  audio list            list the sound devices the phone can use
+  version               print the version
+`)
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
+	case "ctl":
+		return runCtl(args[1:])
+	case "example":
+		return cmdExample(args[1:], stdout, stderr)
+	case "password":
+		pw, err := accounts.GeneratePassword(20)
+		if err != nil {
+			fmt.Fprintln(stderr, "deskphone:", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, pw)
+		return 0
+	case "audio":
+		if len(args) == 2 && args[1] == "list" {
+			return runAudioList()
+		}
+		fmt.Fprintln(stderr, "usage: deskphone audio list")
+		return 2
+	case "version", "--version":
+		fmt.Fprintln(stdout, "deskphone", version)
+		return 0
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "deskphone: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "/boot/deskphone.toml", "config file to check")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if _, err := config.Load(*path); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", *path)
+	return 0
+}
+
+func cmdExample(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("example", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dev := fs.String("dev", "", "write a config for running on this computer, with state and audio files in `DIR`")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	over := map[string]string{}
+	if *dev != "" {
+		dir, err := filepath.Abs(*dev)
+		if err != nil {
+			fmt.Fprintln(stderr, "deskphone:", err)
+			return 1
+		}
+		q := func(s string) string { return fmt.Sprintf("%q", s) }
+		over = map[string]string{
+			"data_dir":                  q(filepath.Join(dir, "data")),
+			"web.listen":                q("127.0.0.1:8080"),
+			"audio.backend":             q("file"),
+			"audio.input":               q(filepath.Join(dir, "mic.wav")),
+			"audio.output":              q(filepath.Join(dir, "speaker.wav")),
+			"provisioning.firmware_dir": q(filepath.Join(dir, "alcatel")),
+		}
+	}
+	text, err := config.Example(over)
+	if err != nil {
+		fmt.Fprintln(stderr, "deskphone:", err)
+		return 1
+	}
+	fmt.Fprint(stdout, text)
+	return 0
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "/boot/deskphone.toml", "config file; when it does not exist the built-in defaults are used")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "deskphone:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	f, err := config.Load(*path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		log.Warn("no config file, running with the built-in defaults", "path", *path)
+		f = config.Default()
+	case err != nil:
+		// Don't exit: init would restart us in a silent loop. Say what is wrong, on the console
+		// and on the status API, until the file is fixed and the service restarted.
+		return runBroken(ctx, *path, err, log)
+	}
+	if err := runService(ctx, f, log); err != nil && ctx.Err() == nil {
+		log.Error("deskphone stopped", "err", err)
+		return 1
+	}
+	log.Info("deskphone stopped")
+	return 0
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/deskphone/deskphone/firmware/accounts"
+	"github.com/deskphone/deskphone/firmware/config"
+)
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// runService starts every enabled component and returns when ctx ends or one of them fails.
+func runService(ctx context.Context, f *config.File, log *slog.Logger) error {
+	dir, warns, err := accounts.Open(filepath.Join(f.DataDir, "accounts.json"), configAccounts(f))
+	if err != nil {
+		return err
+	}
+	for _, w := range warns {
+		log.Warn("accounts", "problem", w)
+	}
+	if err := ensureAccounts(f, dir, log); err != nil {
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { <-ctx.Done(); return nil }) // run until signalled, even with nothing enabled
+	// Each component's wiring lives in its own file (registrar.go, phone.go, provisioning.go,
+	// hardware.go, watchdog.go); this function only starts them.
+	if err := startComponents(ctx, g, f, dir, log); err != nil {
+		return err
+	}
+	log.Info("deskphone ready", "version", version, "addresses", strings.Join(localAddresses(), ","))
+	printBanner(f, dir, log)
+	return g.Wait()
+}
+
+// configAccounts turns [[registrar.accounts]] into directory entries.
+func configAccounts(f *config.File) []accounts.Account {
+	out := make([]accounts.Account, 0, len(f.Registrar.Accounts))
+	for _, a := range f.Registrar.Accounts {
+		out = append(out, accounts.Account{
+			Extension: a.Extension, Username: a.Username, Password: a.Password,
+			DisplayName: a.DisplayName, MAC: accounts.NormalizeMAC(a.MAC), Origin: accounts.OriginConfig,
+		})
+	}
+	return out
+}
+
+// softphoneExtension is the account generated on first boot for a softphone or a second phone,
+// following the seed's numbering (5001 Alcatel, 5002 the Pi, 5003 a softphone).
+const softphoneExtension = "5003"
+
+// ensureAccounts gives the Pi's own phone an account on the built-in registrar when the config
+// names no password, generating it once and keeping it in data_dir. On a first boot with no
+// accounts at all it also makes one for a softphone, so there is something to call.
+func ensureAccounts(f *config.File, dir *accounts.Directory, log *slog.Logger) error {
+	if !f.Registrar.Enabled || !f.Phone.Enabled {
+		return nil
+	}
+	firstBoot := len(dir.All()) == 0
+	if f.Phone.Password == "" {
+		a, ok := dir.Lookup(f.Phone.Extension)
+		if !ok {
+			pw, err := accounts.GeneratePassword(20)
+			if err != nil {
+				return err
+			}
+			a = accounts.Account{Extension: f.Phone.Extension, Username: f.Phone.Username, Password: pw,
+				DisplayName: f.Phone.DisplayName, Origin: accounts.OriginGenerated}
+			if err := dir.Add(a); err != nil {
+				return fmt.Errorf("create the phone's own account: %w", err)
+			}
+			log.Info("generated the phone's account", "extension", a.Extension, "username", a.Username)
+		}
+		f.Phone.Username = a.Username
+		f.Phone.Password = a.Password
+	} else if _, ok := dir.Lookup(f.Phone.Extension); !ok {
+		a := accounts.Account{Extension: f.Phone.Extension, Username: f.Phone.Username, Password: f.Phone.Password,
+			DisplayName: f.Phone.DisplayName, Origin: accounts.OriginGenerated}
+		if err := dir.Add(a); err != nil {
+			return fmt.Errorf("create the phone's own account: %w", err)
+		}
+	}
+	if firstBoot {
+		if _, taken := dir.Lookup(softphoneExtension); !taken {
+			pw, err := accounts.GeneratePassword(20)
+			if err != nil {
+				return err
+			}
+			if err := dir.Add(accounts.Account{Extension: softphoneExtension, Username: "softphone", Password: pw,
+				DisplayName: "Softphone", Origin: accounts.OriginGenerated}); err != nil {
+				return fmt.Errorf("create the softphone account: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// printBanner tells the person at the console how to use the phone system.
+func printBanner(f *config.File, dir *accounts.Directory, log *slog.Logger) {
+	if !f.Registrar.Enabled {
+		return
+	}
+	addrs := localAddresses()
+	host := "<this Pi's address>"
+	if len(addrs) > 0 {
+		host = addrs[0]
+	}
+	_, port, _ := net.SplitHostPort(f.Registrar.Listen)
+	log.Info("phone system ready: register a softphone to "+host+":"+port+" (realm "+f.Realm()+")",
+		"accounts", len(dir.All()))
+	for _, a := range dir.All() {
+		if a.Origin == accounts.OriginGenerated {
+			log.Info("account", "extension", a.Extension, "username", a.Username, "password", a.Password)
+		}
+	}
+	if f.Provisioning.Enabled {
+		log.Info("Alcatel IP Touch: set DL scheme HTTP and DL address " + host + ", then open pairing (deskphone ctl pair, or the pair button)")
+	}
+}
+
+// localAddresses lists this machine's non-loopback IPv4 addresses, for the console and status.
+func localAddresses() []string {
+	var out []string
+	ifaces, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	for _, a := range ifaces {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() {
+			out = append(out, ipn.IP.String())
+		}
+	}
+	return out
+}
+
+// runBroken keeps the service alive with a config that does not check: it repeats what is wrong
+// on the console and answers the status API with it, so the user sees why nothing works.
+func runBroken(ctx context.Context, path string, cfgErr error, log *slog.Logger) int {
+	for _, line := range strings.Split(cfgErr.Error(), "\n") {
+		log.Error("config error: " + strings.TrimSpace(line))
+	}
+	log.Error("the phone is not running; fix the config file and restart (deskphone check --config " + path + ")")
+	body, _ := json.Marshal(map[string]any{"registration": "disabled", "call": "idle", "config_error": cfgErr.Error()})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write(body)
+	})
+	srv := &http.Server{Addr: config.Default().Web.Listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	done := make(chan error, 1)
+	go func() { done <- srv.ListenAndServe() }()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Warn("cannot serve the status page", "err", err)
+			}
+			done = nil
+		case <-t.C:
+			log.Error("config error, the phone is not running: " + cfgErr.Error())
+		case <-ctx.Done():
+			if done != nil {
+				<-done
+			}
+			return 1
+		}
+	}
+}

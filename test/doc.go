@@ -1,0 +1,3 @@
+// Package e2e holds the end-to-end tests: they build the deskphone binary, run it from a config
+// file on loopback ports, and talk to it with real SIP peers (SIPp, baresip, linphone, Kamailio).
+package e2e

@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// deskphoneBinary builds ./cmd/deskphone once per test run and returns its path.
+func deskphoneBinary(t testing.TB) string {
+	t.Helper()
+	build.once.Do(func() {
+		dir, err := os.MkdirTemp("", "deskphone-e2e-bin-")
+		if err != nil {
+			build.err = err
+			return
+		}
+		build.path = filepath.Join(dir, "deskphone")
+		cmd := exec.Command("go", "build", "-o", build.path, "./cmd/deskphone")
+		cmd.Dir = repoRoot(t)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			build.err = fmt.Errorf("go build ./cmd/deskphone: %v\n%s", err, out)
+		}
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.path
+}
+
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := wd; d != "/"; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+	}
+	t.Fatal("go.mod not found above " + wd)
+	return ""
+}
+
+var portMu sync.Mutex
+var portsGiven = map[int]bool{}
+
+// freePort returns a loopback port that is free for network ("udp", "tcp" or "both") right now
+// and that no other test of this run has been given.
+func freePort(t testing.TB, network string) int {
+	t.Helper()
+	portMu.Lock()
+	defer portMu.Unlock()
+	for i := 0; i < 200; i++ {
+		l, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.LocalAddr().(*net.UDPAddr).Port
+		l.Close()
+		if portsGiven[port] {
+			continue
+		}
+		if network == "tcp" || network == "both" {
+			tl, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				continue
+			}
+			tl.Close()
+		}
+		portsGiven[port] = true
+		return port
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// requireTool fails the test (it does not skip: CI installs every peer) when a program is missing.
+func requireTool(t testing.TB, name, debianPackage string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is not installed: install the Debian package %s (`make deps` installs every test peer)", name, debianPackage)
+	}
+	return p
+}
+
+// Service is one running deskphone process.
+type Service struct {
+	Dir        string // scratch folder of this service
+	ConfigPath string
+	DataDir    string
+
+	t    testing.TB
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startService writes configTOML (with data_dir set to a fresh folder unless the text sets one)
+// and runs `deskphone run` on it until the log says `deskphone ready`. The process is stopped when
+// the test ends; its log is printed if the test failed.
+func startService(t testing.TB, configTOML string) *Service {
+	t.Helper()
+	dir := t.TempDir()
+	s := &Service{Dir: dir, ConfigPath: filepath.Join(dir, "deskphone.toml"), DataDir: filepath.Join(dir, "data"), t: t}
+	if !strings.Contains(configTOML, "data_dir") {
+		configTOML = fmt.Sprintf("data_dir = %q\n", s.DataDir) + configTOML
+	}
+	if err := os.WriteFile(s.ConfigPath, []byte(configTOML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.logs = &syncBuffer{}
+	s.start(t)
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("deskphone log (%s):\n%s", s.ConfigPath, s.Logs())
+		}
+	})
+	return s
+}
+
+func (s *Service) start(t testing.TB) {
+	t.Helper()
+	mark := len(s.logs.String())
+	s.cmd = exec.Command(deskphoneBinary(t), "run", "--config", s.ConfigPath, "--log-level", "debug")
+	s.cmd.Stdout = s.logs
+	s.cmd.Stderr = s.logs
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) {
+		cmd.Wait()
+		close(done)
+	}(s.cmd, s.done)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(s.logs.String()[mark:], "deskphone ready") {
+			return
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("deskphone exited before it was ready:\n%s", s.logs.String()[mark:])
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("deskphone not ready after 30 s:\n%s", s.logs.String()[mark:])
+}
+
+// Logs returns everything the service printed so far (all runs of it).
+func (s *Service) Logs() string { return s.logs.String() }
+
+// Stop ends the service with SIGTERM (SIGKILL after 5 s) and waits for it.
+func (s *Service) Stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// Kill ends the service at once with SIGKILL, as a crash or a power cut would.
+func (s *Service) Kill() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// Restart stops the service (gracefully) and starts it again on the same config and data.
+func (s *Service) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	s.start(t)
+}
+
+// WaitLog waits until the service's log contains substr.
+func (s *Service) WaitLog(t testing.TB, substr string, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for !strings.Contains(s.Logs(), substr) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("log never showed %q within %s", substr, timeout)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
