@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A broken config is reported with its line by `deskphone check`, and `run` says what is wrong
@@ -48,4 +52,40 @@ func exitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
+}
+
+// A service started on a broken config keeps running and says what is wrong, on its log and on
+// the status API, instead of exiting into a silent respawn loop.
+func TestRunWithBrokenConfigExplainsItself(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "deskphone.toml")
+	port := freePort(t, "tcp")
+	os.WriteFile(path, []byte(fmt.Sprintf("data_dir = %q\n[web]\nlisten = \"127.0.0.1:%d\"\n[phone]\ntransport = \"carrier-pigeon\"\n", dir, port)), 0o600)
+	var logs syncBuffer
+	cmd := exec.Command(deskphoneBinary(t), "run", "--config", path)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var body []byte
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/status", port))
+		if err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(string(body), "phone.transport") {
+		t.Fatalf("status API does not report the config error: %q\nlog:\n%s", body, logs.String())
+	}
+	if !strings.Contains(logs.String(), `line 5: phone.transport: must be \"udp\" or \"tcp\"`) {
+		t.Fatalf("log does not report the config error with its line:\n%s", logs.String())
+	}
+	if cmd.ProcessState != nil {
+		t.Fatal("service exited on a broken config")
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -166,7 +167,13 @@ func runBroken(ctx context.Context, path string, cfgErr error, log *slog.Logger)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write(body)
 	})
-	srv := &http.Server{Addr: config.Default().Web.Listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	listen := config.Default().Web.Listen
+	if data, err := os.ReadFile(path); err == nil {
+		if l := config.Lenient(data).Web.Listen; l != "" {
+			listen = l
+		}
+	}
+	srv := &http.Server{Addr: listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		srv.Close()

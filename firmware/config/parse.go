@@ -464,3 +464,14 @@ func hasControl(s string) bool {
 	}
 	return false
 }
+
+// Lenient decodes what it can of a file that does not check, for the few settings a service
+// needs to report its own broken config (the web listener). It never fails: a file that is not
+// even TOML gives the defaults.
+func Lenient(data []byte) *File {
+	f := Default()
+	if _, err := toml.Decode(string(data), f); err != nil {
+		return Default()
+	}
+	return f
+}
