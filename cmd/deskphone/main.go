@@ -7,6 +7,7 @@
 //	deskphone example [--dev DIR]                  print the commented example config
 //	deskphone password                             print a strong generated password
 //	deskphone audio list                           list the sound devices
+//	deskphone clock sync SERVER…                   set the clock from NTP (the Pi has no RTC)
 package main
 
 import (
@@ -43,6 +44,7 @@ commands:
   example [--dev DIR]   print the commented example config (--dev: one for this computer)
   password              print a strong random password for an account
   audio list            list the sound devices the phone can use
+  clock sync SERVER…    set this machine's clock from an NTP server (used at boot)
   version               print the version
 `)
 }
@@ -75,6 +77,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr, "usage: deskphone audio list")
 		return 2
+	case "clock":
+		return cmdClock(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "deskphone", version)
 		return 0
