@@ -11,7 +11,7 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_PACKAGES := sip-tester baresip-core linphone-cli kamailio sipvicious sox \
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
 	qemu-system-arm genimage dnsmasq-base mtools dosfstools e2fsprogs kmod cpio xz-utils \
-	iproute2 linux-kbuild-6.1 ca-certificates git
+	iproute2 linux-kbuild-6.1 ntpsec-ntpdig busybox ca-certificates git
 
 .PHONY: help build build-arm64 test test-go bench run deps fmt vet clean
 
