@@ -65,9 +65,13 @@ func configAccounts(f *config.File) []accounts.Account {
 	return out
 }
 
-// softphoneExtension is the account generated on first boot for a softphone or a second phone,
-// following the seed's numbering (5001 Alcatel, 5002 the Pi, 5003 a softphone).
-const softphoneExtension = "5003"
+// softphoneAccounts are generated on first boot so that two softphones (or a softphone and a
+// second desk phone) can register and call each other and the Pi at once, following the seed's
+// numbering (5001 the Alcatel, 5002 the Pi, 5003 a softphone).
+var softphoneAccounts = [...]struct{ ext, user, name string }{
+	{"5003", "softphone", "Softphone"},
+	{"5004", "softphone2", "Softphone 2"},
+}
 
 // ensureAccounts gives the Pi's own phone an account on the built-in registrar when the config
 // names no password, generating it once and keeping it in data_dir. On a first boot with no
@@ -101,14 +105,17 @@ func ensureAccounts(f *config.File, dir *accounts.Directory, log *slog.Logger) e
 		}
 	}
 	if firstBoot {
-		if _, taken := dir.Lookup(softphoneExtension); !taken {
+		for _, sp := range softphoneAccounts {
+			if _, taken := dir.Lookup(sp.ext); taken {
+				continue
+			}
 			pw, err := accounts.GeneratePassword(20)
 			if err != nil {
 				return err
 			}
-			if err := dir.Add(accounts.Account{Extension: softphoneExtension, Username: "softphone", Password: pw,
-				DisplayName: "Softphone", Origin: accounts.OriginGenerated}); err != nil {
-				return fmt.Errorf("create the softphone account: %w", err)
+			if err := dir.Add(accounts.Account{Extension: sp.ext, Username: sp.user, Password: pw,
+				DisplayName: sp.name, Origin: accounts.OriginGenerated}); err != nil {
+				return fmt.Errorf("create the softphone account %s: %w", sp.ext, err)
 			}
 		}
 	}
