@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -87,5 +88,61 @@ func TestRunWithBrokenConfigExplainsItself(t *testing.T) {
 	}
 	if cmd.ProcessState != nil {
 		t.Fatal("service exited on a broken config")
+	}
+}
+
+// minimalConfig is a registrar + phone + API config on free loopback ports with silent audio.
+func minimalConfig(t *testing.T) (cfg string, sipPort, phonePort, webPort int) {
+	sipPort, phonePort, webPort = freePort(t, "both"), freePort(t, "both"), freePort(t, "tcp")
+	cfg = fmt.Sprintf(`[registrar]
+listen = "127.0.0.1:%d"
+[phone]
+registrar = "127.0.0.1:%d"
+listen = "127.0.0.1:%d"
+[audio]
+backend = "null"
+[web]
+listen = "127.0.0.1:%d"
+[provisioning]
+firmware_dir = "%s"
+`, sipPort, sipPort, phonePort, webPort, t.TempDir())
+	return
+}
+
+// First boot with no accounts generates strong, distinct passwords for the phone and two
+// softphones, keeps them in data_dir, and finds the same ones after a restart.
+func TestFirstBootGeneratesAndKeepsAccounts(t *testing.T) {
+	cfg, _, _, _ := minimalConfig(t)
+	s := startService(t, cfg)
+	read := func() map[string]string {
+		b, err := os.ReadFile(filepath.Join(s.DataDir, "accounts.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f struct{ Accounts []struct{ Extension, Password string } }
+		if err := json.Unmarshal(b, &f); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, a := range f.Accounts {
+			m[a.Extension] = a.Password
+		}
+		return m
+	}
+	first := read()
+	seen := map[string]bool{}
+	for _, ext := range []string{"5002", "5003", "5004"} {
+		pw := first[ext]
+		if len(pw) < 16 || seen[pw] {
+			t.Fatalf("account %s has password %q: want 16+ characters, unique", ext, pw)
+		}
+		seen[pw] = true
+		if !strings.Contains(s.Logs(), "extension="+ext) {
+			t.Errorf("the console does not show account %s", ext)
+		}
+	}
+	s.Restart(t)
+	if again := read(); fmt.Sprint(again) != fmt.Sprint(first) {
+		t.Fatalf("accounts changed across a restart:\n%v\n%v", first, again)
 	}
 }
