@@ -2,22 +2,89 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/config"
+	"github.com/deskphone/deskphone/provisioning"
 )
 
-// startComponents starts each enabled part of the appliance in g. Components are started in
-// dependency order: registrar, then the phone that registers to it, then the web API and the
-// Alcatel provisioning that report on both.
+// startComponents starts each enabled part of the appliance in g, in dependency order: the
+// registrar (listening before the phone registers to it), the phone and its web API, the Alcatel
+// provisioning mounted on that API, the time server the Alcatels use, the buttons and LEDs, and
+// the hardware watchdog.
 func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, log *slog.Logger) error {
-	// registrar: newRegistrar (registrar.go)
-	// phone + web API: newPhone (phone.go)
-	// Alcatel provisioning: newProvisioning (provisioning.go)
-	// hardware: runHardware (hardware.go)
-	// watchdog: startWatchdog (watchdog.go)
+	var bindings func() any
+	if f.Registrar.Enabled {
+		reg, err := newRegistrar(f, dir, log.With("component", "registrar"))
+		if err != nil {
+			return err
+		}
+		failed := make(chan error, 1)
+		g.Go(func() error {
+			err := reg.Run(ctx)
+			failed <- err
+			if err != nil {
+				return fmt.Errorf("registrar: %w", err)
+			}
+			return nil
+		})
+		select {
+		case <-reg.Ready():
+		case err := <-failed:
+			return fmt.Errorf("registrar: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		bindings = func() any { return map[string]any{"bindings": reg.Bindings(), "stats": reg.Stats()} }
+	}
+
+	ph, err := newPhone(ctx, g, f, log)
+	if err != nil {
+		return err
+	}
+	if bindings != nil {
+		ph.Web.AddStatus("registrar", bindings)
+	}
+	ph.Web.AddStatus("addresses", func() any { return localAddresses() })
+
+	var pairing func(d time.Duration)
+	prov, err := newProvisioning(f, dir, log)
+	if err != nil {
+		return err
+	}
+	if prov != nil {
+		ph.Web.Handle(provisioning.PhonePattern, prov)
+		for _, p := range provisioning.APIPatterns {
+			ph.Web.Handle(p, prov.APIHandler())
+		}
+		ph.Web.AddStatus("provisioning", prov.Status)
+		if f.Provisioning.Listen != "" && f.Provisioning.Listen != f.Web.Listen {
+			g.Go(func() error { return prov.ListenAndServe(ctx, f.Provisioning.Listen) })
+		}
+		pairing = func(d time.Duration) {
+			if err := prov.OpenPairing(d); err != nil {
+				log.Warn("pairing window not opened", "err", err)
+			}
+		}
+		if f.Provisioning.NTPServer == "" {
+			host, _, _ := net.SplitHostPort(f.Registrar.Listen)
+			g.Go(func() error { return runTimeServer(ctx, net.JoinHostPort(host, "123"), log.With("component", "sntp")) })
+		}
+	}
+
+	if ph.Phone != nil {
+		g.Go(func() error { return runHardware(ctx, f, ph.Phone, pairing, log) })
+	}
+	feed, err := startWatchdog(ctx, log.With("component", "watchdog"))
+	if err != nil {
+		return err
+	}
+	g.Go(feed)
 	return nil
 }
