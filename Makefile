@@ -52,9 +52,12 @@ test-go:
 bench: deps build
 	@for s in test/bench/*.sh; do [ -x "$$s" ] && "$$s" || true; done
 
-run: build
+# run: the microphone is a WAV file (a 440 Hz tone, then silence, looping); everything the
+# speaker plays is written to build/run/speaker.wav.
+run: deps build
 	@mkdir -p $(BUILD)/run
 	@[ -f $(BUILD)/run/deskphone.toml ] || $(BUILD)/deskphone example --dev $(BUILD)/run > $(BUILD)/run/deskphone.toml
+	@[ -f $(BUILD)/run/mic.wav ] || sox -q -n -r 8000 -c 1 -b 16 $(BUILD)/run/mic.wav synth 1 sine 440 vol 0.3 pad 0 1
 	$(BUILD)/deskphone run --config $(BUILD)/run/deskphone.toml
 
 fmt:

@@ -21,7 +21,7 @@ import (
 func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, log *slog.Logger) error {
 	var bindings func() any
 	if f.Registrar.Enabled {
-		reg, err := newRegistrar(f, dir, log.With("component", "registrar"))
+		reg, err := newRegistrar(f, dir, log)
 		if err != nil {
 			return err
 		}
