@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# mkimage.sh: build the deskphone SD card image from the Debian arm64 packages pinned in
+# packages.lock, the cross-compiled service binary and overlay/. No root, no loop mounts.
+#
+# Environment:
+#   BIN                the arm64 service binary (default build/deskphone-arm64)
+#   OUT                the card image to write (default deskphone-rpi3b.img; OUT.xz is written too)
+#   CONFIG             a deskphone.toml to put on the boot partition (default: none, built-in settings)
+#   SOURCE_DATE_EPOCH  time stamp of every file (default: the last commit's time)
+#   EXTRA_OVERLAY      directories copied over the root file system last (test images)
+#   EXTRA_MODULES      out-of-tree .ko files to include and load at boot (test images)
+#   EXTRA_KMODS        more modules of the Debian kernel to include and load at boot (test images)
+#   HOST_BIN           the service built for this computer, to print the example config (default: built)
+#   NO_XZ=1            skip the .xz (the tests do not need it)
+. "$(dirname "$0")/common.sh"
+
+BIN=${BIN:-$TOP/build/deskphone-arm64}
+OUT=${OUT:-$TOP/deskphone-rpi3b.img}
+EXTRA_OVERLAY=${EXTRA_OVERLAY:-}
+EXTRA_MODULES=${EXTRA_MODULES:-}
+EXTRA_KMODS=${EXTRA_KMODS:-}
+
+need genimage genimage
+need mkfs.vfat dosfstools
+need mcopy mtools
+need cpio cpio
+need gzip gzip
+need xz xz-utils
+need depmod kmod
+need modprobe kmod
+need aarch64-linux-gnu-readelf binutils-aarch64-linux-gnu
+
+if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
+	SOURCE_DATE_EPOCH=$(git -C "$TOP" log -1 --format=%ct 2>/dev/null || echo 0)
+fi
+export SOURCE_DATE_EPOCH
+[ -f "$BIN" ] || die "the service binary $BIN is missing; build it with 'make build-arm64'"
+case $(aarch64-linux-gnu-readelf -h "$BIN" 2>/dev/null | awk '/Machine:/ {print $2}') in
+AArch64) ;;
+*) die "$BIN is not an arm64 (AArch64) program; build it with 'make build-arm64'" ;;
+esac
+[ -z "${CONFIG:-}" ] || [ -r "$CONFIG" ] || die "CONFIG=$CONFIG: no such file"
+
+"$DEBIAN_DIR/fetch.sh"
+DEB=$BUILD/debroot
+KVER=$(cd "$DEB/lib/modules" && ls | head -1)
+[ -n "$KVER" ] || die "no kernel modules in the unpacked kernel package"
+[ -f "$DEB/lib/modules/$KVER/modules.dep" ] || depmod -b "$DEB" "$KVER"
+
+ROOT=$BUILD/rootfs
+step "Assembling the root file system (kernel $KVER)"
+rm -rf "$ROOT"
+mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,usr/lib,lib/aarch64-linux-gnu,etc,proc,sys,dev,run,tmp,data,boot,root,var}
+ln -s ../run "$ROOT/var/run"
+ln -s ../run/log "$ROOT/var/log"
+ln -s ../tmp "$ROOT/var/tmp"
+ln -s lib "$ROOT/lib64"
+
+# BusyBox: /bin/sh and /sbin/init here, every other applet link is made by rcS at boot.
+install -m 0755 "$DEB/bin/busybox" "$ROOT/bin/busybox"
+ln -s busybox "$ROOT/bin/sh"
+ln -s ../bin/busybox "$ROOT/sbin/init"
+
+install -m 0755 "$BIN" "$ROOT/usr/bin/deskphone"
+for b in e2fsck mke2fs wpa_supplicant; do install -m 0755 "$DEB/sbin/$b" "$ROOT/sbin/$b"; done
+install -m 0644 "$DEB/etc/mke2fs.conf" "$ROOT/etc/mke2fs.conf"
+
+# Shared libraries: what the programs name (DT_NEEDED, recursively), plus what is loaded at run
+# time: libasound (malgo's miniaudio dlopens it) and libgcc_s (glibc loads it for thread exit).
+find_lib() {
+	local d
+	for d in lib/aarch64-linux-gnu usr/lib/aarch64-linux-gnu; do
+		[ -e "$DEB/$d/$1" ] && { echo "$d/$1"; return; }
+	done
+	die "library $1 is needed but not in any locked package; add its package to buildroot/debian/packages.list and run 'make image-lock'"
+}
+copy_lib() { # copy_lib NAME: the library, its symlink chain and its own needs
+	local rel
+	rel=$(find_lib "$1")
+	[ -e "$ROOT/$rel" ] && return
+	mkdir -p "$ROOT/$(dirname "$rel")"
+	cp -a "$DEB/$rel" "$ROOT/$rel"
+	if [ -L "$DEB/$rel" ]; then
+		local target
+		target=$(readlink "$DEB/$rel")
+		cp -a "$DEB/$(dirname "$rel")/$target" "$ROOT/$(dirname "$rel")/"
+	fi
+	needed "$ROOT/$rel"
+}
+needed() {
+	local n
+	for n in $(aarch64-linux-gnu-readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do copy_lib "$n"; done
+}
+for b in "$ROOT/bin/busybox" "$ROOT/usr/bin/deskphone" "$ROOT/sbin/e2fsck" "$ROOT/sbin/mke2fs" "$ROOT/sbin/wpa_supplicant"; do needed "$b"; done
+copy_lib libasound.so.2
+copy_lib libgcc_s.so.1
+interp=$(aarch64-linux-gnu-readelf -l "$ROOT/usr/bin/deskphone" | sed -n 's/.*interpreter: \(.*\)\]/\1/p')
+if [ -n "$interp" ]; then
+	copy_lib "$(basename "$interp")"
+	ln -sf "aarch64-linux-gnu/$(basename "$interp")" "$ROOT$interp"
+fi
+mkdir -p "$ROOT/usr/share"
+cp -a "$DEB/usr/share/alsa" "$ROOT/usr/share/alsa"
+# Wi-Fi firmware of the Pi 3 B+ (43455) and B (43430): the chip's code from firmware-brcm80211,
+# the board's NVRAM settings from raspi-firmware.
+mkdir -p "$ROOT/lib/firmware/brcm"
+for f in brcmfmac43455-sdio.bin brcmfmac43455-sdio.clm_blob brcmfmac43455-sdio.txt \
+	brcmfmac43430-sdio.bin brcmfmac43430-sdio.txt; do
+	[ -e "$DEB/lib/firmware/brcm/$f" ] || die "Wi-Fi firmware brcm/$f is not in the locked packages (firmware-brcm80211, raspi-firmware)"
+	cp -L "$DEB/lib/firmware/brcm/$f" "$ROOT/lib/firmware/brcm/$f"
+done
+
+# Kernel modules: those the init loads (overlay/etc/modules.d) and their dependencies, nothing else.
+mods=$(find "$OVERLAY_DIR/etc/modules.d" -maxdepth 1 -type f -exec cat {} + | sed -e 's/#.*//' | tr -s ' \t' '\n' | sed '/^$/d')
+mods="$mods $EXTRA_KMODS"
+MROOT=$ROOT/lib/modules/$KVER
+mkdir -p "$MROOT"
+nmods=0
+for m in $mods; do
+	deps=$(modprobe -d "$DEB" -S "$KVER" --show-depends "$m" 2>&1) || die "kernel module '$m' is not in $KVER: $deps"
+	for ko in $(echo "$deps" | awk '$1=="insmod" {print $2}'); do
+		rel=${ko#"$DEB"/lib/modules/"$KVER"/}
+		[ -e "$MROOT/$rel" ] && continue
+		mkdir -p "$MROOT/$(dirname "$rel")"
+		cp "$ko" "$MROOT/$rel"
+		nmods=$((nmods + 1))
+	done
+done
+for ko in $EXTRA_MODULES; do
+	[ -r "$ko" ] || die "EXTRA_MODULES: $ko not found"
+	mkdir -p "$MROOT/extra"
+	cp "$ko" "$MROOT/extra/"
+	nmods=$((nmods + 1))
+done
+cp "$DEB/lib/modules/$KVER/modules.builtin" "$DEB/lib/modules/$KVER/modules.builtin.modinfo" "$DEB/lib/modules/$KVER/modules.order" "$MROOT/"
+info "$nmods kernel modules"
+
+# Our files: the overlay (the same one the Buildroot tree uses), then test additions.
+cp -a "$OVERLAY_DIR/." "$ROOT/"
+find "$ROOT" -name .keep -delete
+if [ -n "$EXTRA_KMODS$EXTRA_MODULES" ]; then
+	mkdir -p "$ROOT/etc/modules.d/local"
+	{
+		echo "# Added to this image at build time."
+		for m in $EXTRA_KMODS; do echo "$m"; done
+		for ko in $EXTRA_MODULES; do basename "$ko" .ko; done
+	} >"$ROOT/etc/modules.d/local/extra"
+fi
+for d in $EXTRA_OVERLAY; do
+	[ -d "$d" ] || die "EXTRA_OVERLAY: $d is not a directory"
+	cp -a "$d/." "$ROOT/"
+done
+depmod -b "$ROOT" "$KVER"
+version=$("$DEBIAN_DIR/version.sh")
+cat >"$ROOT/etc/deskphone-release" <<EOR
+NAME=deskphone
+VERSION=$version
+BUILD_EPOCH=$SOURCE_DATE_EPOCH
+KERNEL=$KVER
+EOR
+
+# Reproducible archive: fixed owner, mode bits from git (not the umask), time stamps, and order.
+chmod -R u+rwX,go+rX,go-w "$ROOT"
+find "$ROOT" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+IN=$BUILD/input
+rm -rf "$IN"
+mkdir -p "$IN/rpi-firmware" "$IN/deskphone/alcatel"
+(cd "$ROOT" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) |
+	gzip -9 -n >"$IN/rootfs.cpio.gz"
+info "root file system: $(du -sh --apparent-size "$ROOT" | cut -f1) unpacked, $(du -h --apparent-size "$IN/rootfs.cpio.gz" | cut -f1) compressed"
+
+step "Staging the boot partition"
+cp "$DEB/boot/vmlinuz-$KVER" "$IN/Image"
+for dtb in bcm2837-rpi-3-b-plus.dtb bcm2837-rpi-3-b.dtb; do
+	cp "$DEB/usr/lib/linux-image-$KVER/broadcom/$dtb" "$IN/$dtb"
+done
+for f in bootcode.bin start.elf fixup.dat; do
+	cp "$DEB/usr/lib/raspi-firmware/$f" "$IN/rpi-firmware/$f"
+done
+cp "$BOARD_DIR/config.txt" "$BOARD_DIR/cmdline.txt" "$IN/rpi-firmware/"
+cp "$BOARD_DIR/alcatel-README.txt" "$IN/deskphone/alcatel/README.txt"
+# The commented example comes from the service itself, built for this computer.
+HOST_BIN=${HOST_BIN:-}
+if [ -z "$HOST_BIN" ]; then
+	need go golang
+	HOST_BIN=$BUILD/deskphone-host
+	(cd "$TOP" && go build -trimpath -o "$HOST_BIN" ./cmd/deskphone) ||
+		die "building the service for this computer (to print its example config) failed; see the compiler output above"
+fi
+"$HOST_BIN" example >"$IN/deskphone/deskphone.toml.example" || die "'$HOST_BIN example' failed"
+if [ -n "${CONFIG:-}" ]; then
+	cp "$CONFIG" "$IN/deskphone/deskphone.toml"
+	info "deskphone.toml: $CONFIG"
+else
+	cp "$BOARD_DIR/deskphone.toml" "$IN/deskphone/deskphone.toml"
+	info "deskphone.toml: none given, the built-in settings (registrar + phone 5002, DHCP)"
+fi
+find "$IN" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+
+step "Assembling the SD card image with genimage"
+GT=$BUILD/genimage
+rm -rf "$GT" && mkdir -p "$GT/tmp" "$GT/root" "$GT/out"
+# mtools stamps files with the current time unless told to keep the source's (-m).
+printf '#!/bin/sh\nexec mcopy -m "$@"\n' >"$GT/mcopy" && chmod +x "$GT/mcopy"
+genimage --config "$BOARD_DIR/genimage.cfg" --inputpath "$IN" --outputpath "$GT/out" \
+	--tmppath "$GT/tmp" --rootpath "$GT/root" --mcopy "$GT/mcopy" >"$GT/log" 2>&1 ||
+	{ tail -20 "$GT/log" >&2; die "genimage failed (full log: $GT/log)"; }
+mv "$GT/out/deskphone-rpi3b.img" "$OUT"
+info "$(basename "$OUT"): $(du -h --apparent-size "$OUT" | cut -f1), sha256 $(sha256sum "$OUT" | cut -c1-16)…"
+if [ -z "${NO_XZ:-}" ]; then
+	step "Compressing"
+	xz -T2 -6 -c "$OUT" >"$OUT.xz.part" && mv "$OUT.xz.part" "$OUT.xz"
+	info "$(basename "$OUT").xz: $(du -h --apparent-size "$OUT.xz" | cut -f1)"
+fi
+step "Done: write $(basename "$OUT") (or .xz) to an SD card with Raspberry Pi Imager or dd; see docs/image.md"

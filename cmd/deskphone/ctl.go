@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/deskphone/deskphone/firmware/config"
+)
+
+const ctlUsage = `usage: deskphone ctl [--config FILE | --url URL] [--token T] COMMAND
+
+commands:
+  status            registration, call state, peer and duration
+  dial NUMBER       call a number or sip: address
+  answer            answer the ringing (or waiting) call
+  hangup            end, cancel or decline the current call
+  hold [on|off]     put the call on hold or take it back (no argument: toggle)
+  resume            take the call off hold
+  dtmf DIGITS       send DTMF digits (0-9 * # A-D) in the call
+  transfer NUMBER   hand the call to another number (blind transfer)
+  dnd [on|off]      do not disturb (no argument: toggle)
+  calls             the recent calls
+  events            follow state changes until interrupted
+
+The API address comes from [web] listen in the config file (default /boot/deskphone.toml), or
+--url / DESKPHONE_URL. From another host, pass [web] token with --token or DESKPHONE_TOKEN.
+`
+
+// runCtl drives the running phone over its HTTP API.
+func runCtl(args []string) int {
+	return ctl(args, os.Stdout, os.Stderr)
+}
+
+func ctl(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, ctlUsage) }
+	cfgPath := fs.String("config", "/boot/deskphone.toml", "config file to read [web] listen and token from")
+	url := fs.String("url", os.Getenv("DESKPHONE_URL"), "API base URL, e.g. http://127.0.0.1:8080")
+	token := fs.String("token", os.Getenv("DESKPHONE_TOKEN"), "[web] token, needed from other hosts")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	rest := fs.Args()
+	if len(rest) == 0 || rest[0] == "help" || rest[0] == "-h" {
+		fmt.Fprint(stderr, ctlUsage)
+		if len(rest) == 0 {
+			return 2
+		}
+		return 0
+	}
+	base := strings.TrimRight(*url, "/")
+	if base == "" {
+		listen, tok := "127.0.0.1:80", ""
+		if f, err := config.Load(*cfgPath); err == nil {
+			listen, tok = f.Web.Listen, f.Web.Token
+		} else if !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(stderr, "deskphone ctl: %v\n", err)
+			return 1
+		}
+		base = "http://" + loopbackFor(listen)
+		if *token == "" {
+			*token = tok
+		}
+	}
+	c := ctlClient{base: base, token: *token, out: stdout, http: &http.Client{Timeout: 10 * time.Second}}
+
+	cmd, argv := rest[0], rest[1:]
+	need := func(n int, what string) bool {
+		if len(argv) != n {
+			fmt.Fprintf(stderr, "deskphone ctl %s: %s\n", cmd, what)
+			return false
+		}
+		return true
+	}
+	var err error
+	switch cmd {
+	case "status":
+		err = c.status()
+	case "dial":
+		if !need(1, "give the number: deskphone ctl dial 5001") {
+			return 2
+		}
+		err = c.post("dial", map[string]any{"to": argv[0]})
+	case "answer", "hangup", "resume":
+		if !need(0, "takes no argument") {
+			return 2
+		}
+		err = c.post(cmd, nil)
+	case "hold", "dnd":
+		var body map[string]any
+		if len(argv) == 1 {
+			switch argv[0] {
+			case "on":
+				body = map[string]any{"on": true}
+			case "off":
+				body = map[string]any{"on": false}
+			default:
+				fmt.Fprintf(stderr, "deskphone ctl %s: use on, off or nothing (toggle)\n", cmd)
+				return 2
+			}
+		} else if len(argv) > 1 {
+			fmt.Fprintf(stderr, "deskphone ctl %s: use on, off or nothing (toggle)\n", cmd)
+			return 2
+		}
+		err = c.post(cmd, body)
+	case "dtmf":
+		if !need(1, "give the digits: deskphone ctl dtmf 123#") {
+			return 2
+		}
+		err = c.post("dtmf", map[string]any{"digits": argv[0]})
+	case "transfer":
+		if !need(1, "give the number: deskphone ctl transfer 5003") {
+			return 2
+		}
+		err = c.post("transfer", map[string]any{"to": argv[0]})
+	case "calls":
+		err = c.calls()
+	case "events":
+		err = c.events()
+	default:
+		fmt.Fprintf(stderr, "deskphone ctl: unknown command %q\n\n%s", cmd, ctlUsage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "deskphone ctl %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+// loopbackFor turns a listen address into one this machine can connect to.
+func loopbackFor(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if ip != nil && ip.To4() == nil {
+			host = "::1"
+		} else {
+			host = "127.0.0.1"
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+type ctlClient struct {
+	base, token string
+	out         io.Writer
+	http        *http.Client
+}
+
+func (c ctlClient) do(method, path string, body any) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+"/api/v1/"+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("is deskphone running? %w", err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return nil, errors.New(e.Error)
+		}
+		return nil, fmt.Errorf("%s: %s", res.Status, strings.TrimSpace(string(b)))
+	}
+	return b, nil
+}
+
+type ctlStatus struct {
+	Registration string         `json:"registration"`
+	RegDetail    string         `json:"registration_detail"`
+	Call         string         `json:"call"`
+	State        string         `json:"state"`
+	Peer         string         `json:"peer"`
+	Direction    string         `json:"direction"`
+	Duration     float64        `json:"duration"`
+	RemoteHold   bool           `json:"remote_hold"`
+	Waiting      string         `json:"waiting"`
+	DND          bool           `json:"dnd"`
+	Counters     map[string]int `json:"counters"`
+}
+
+func (c ctlClient) printStatus(b []byte) error {
+	var s ctlStatus
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("unexpected answer: %w", err)
+	}
+	reg := s.Registration
+	if s.RegDetail != "" && s.Registration != "registered" {
+		reg += " (" + s.RegDetail + ")"
+	}
+	fmt.Fprintf(c.out, "registration: %s\n", reg)
+	call := s.Call
+	if s.Peer != "" {
+		dir := "with"
+		switch s.Direction {
+		case "in":
+			dir = "from"
+		case "out":
+			dir = "to"
+		}
+		call += " " + dir + " " + s.Peer
+	}
+	if s.Duration > 0 {
+		d := time.Duration(s.Duration) * time.Second
+		call += fmt.Sprintf(" %02d:%02d", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	if s.RemoteHold {
+		call += " (held by the other side)"
+	}
+	fmt.Fprintf(c.out, "call: %s\n", call)
+	if s.Waiting != "" {
+		fmt.Fprintf(c.out, "waiting: %s\n", s.Waiting)
+	}
+	if s.DND {
+		fmt.Fprintln(c.out, "do not disturb: on")
+	}
+	return nil
+}
+
+func (c ctlClient) status() error {
+	b, err := c.do("GET", "status", nil)
+	if err != nil {
+		return err
+	}
+	return c.printStatus(b)
+}
+
+func (c ctlClient) post(path string, body any) error {
+	b, err := c.do("POST", path, body)
+	if err != nil {
+		return err
+	}
+	return c.printStatus(b)
+}
+
+func (c ctlClient) calls() error {
+	b, err := c.do("GET", "calls?limit=50", nil)
+	if err != nil {
+		return err
+	}
+	var calls []struct {
+		Direction string    `json:"direction"`
+		Peer      string    `json:"peer"`
+		Start     time.Time `json:"start"`
+		Duration  float64   `json:"duration"`
+		Outcome   string    `json:"outcome"`
+	}
+	if err := json.Unmarshal(b, &calls); err != nil {
+		return fmt.Errorf("unexpected answer: %w", err)
+	}
+	if len(calls) == 0 {
+		fmt.Fprintln(c.out, "no calls yet")
+	}
+	for _, k := range calls {
+		fmt.Fprintf(c.out, "%s  %-3s %-20s %-11s %4.0fs\n", k.Start.Local().Format("2006-01-02 15:04:05"), k.Direction, k.Peer, k.Outcome, k.Duration)
+	}
+	return nil
+}
+
+func (c ctlClient) events() error {
+	req, err := http.NewRequest("GET", c.base+"/api/v1/events", nil)
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	res, err := (&http.Client{}).Do(req)
+	if err != nil {
+		return fmt.Errorf("is deskphone running? %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return errors.New(res.Status)
+	}
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			fmt.Fprintf(c.out, "%s ", time.Now().Format("15:04:05"))
+			if err := c.printStatus([]byte(d)); err != nil {
+				return err
+			}
+		}
+	}
+	return sc.Err()
+}

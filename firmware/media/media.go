@@ -1,0 +1,91 @@
+// Package media is the phone's media plane: SDP offer/answer, G.711 audio over RTP with RTCP
+// reports, an adaptive jitter buffer with packet-loss concealment, RFC 4733 DTMF, and the audio
+// loop between the handset and the call.
+//
+// Implemented: RFC 3550 (RTP/RTCP, sender and receiver reports, interarrival jitter A.8, loss
+// A.3), RFC 3551 (static payload types 0 PCMU and 8 PCMA), RFC 3264 (offer/answer, hold by
+// direction attributes §8.4), RFC 4566 (SDP, via pion/sdp), RFC 3605 (a=rtcp), RFC 4733 (telephone
+// events), RFC 6337 §5 (hold and resume offers). Packet-loss concealment follows the idea of
+// ITU-T G.711 Appendix I (pitch-period repetition with attenuation).
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Audio format of the media path: 8 kHz mono signed 16-bit, 20 ms frames.
+const (
+	SampleRate  = 8000
+	FrameLength = 160 // samples per 20 ms frame
+	framePeriod = 20 * time.Millisecond
+)
+
+// AudioDevice is the handset as the media path sees it: 8 kHz mono signed 16-bit, 20 ms frames
+// (160 samples).
+type AudioDevice interface {
+	ReadFrame(ctx context.Context, frame []int16) error // blocks until the next 20 ms of microphone audio; paces the audio loop
+	WriteFrame(frame []int16) error                     // 20 ms for the speaker; must not block long
+}
+
+// Config is what a Session needs to know about the local side.
+type Config struct {
+	LocalIP          string        // address bound for RTP/RTCP and written into SDP (must be concrete, not 0.0.0.0)
+	PortMin, PortMax int           // RTP port range; RTP takes an even port, RTCP the next one
+	Codecs           []string      // "PCMA", "PCMU" in preference order
+	DTMFPayloadType  uint8         // telephone-event payload type we offer (default 101)
+	JitterMin        time.Duration // jitter buffer floor (default 20 ms)
+	JitterMax        time.Duration // jitter buffer ceiling (default 200 ms)
+	PTime            time.Duration // packetisation time; only 20 ms is supported
+	// Latch allows RTP from an address other than the one in the remote SDP, but only if it is
+	// among the first 5 packets and nothing came from the advertised address yet (a remote
+	// behind NAT). Off by default: RTP is accepted only from the negotiated address.
+	Latch bool
+	// CNAME for RTCP SDES (RFC 3550 §6.5.1); default "deskphone@<LocalIP>".
+	CNAME string
+}
+
+// DefaultConfig returns the defaults: loopback address, ports 16384–32767, PCMA then PCMU,
+// telephone-event on 101, a 20–200 ms jitter buffer, 20 ms packets.
+func DefaultConfig() Config {
+	return Config{
+		LocalIP:         "127.0.0.1",
+		PortMin:         16384,
+		PortMax:         32767,
+		Codecs:          []string{"PCMA", "PCMU"},
+		DTMFPayloadType: 101,
+		JitterMin:       20 * time.Millisecond,
+		JitterMax:       200 * time.Millisecond,
+		PTime:           20 * time.Millisecond,
+	}
+}
+
+// Errors a caller may want to tell apart.
+var (
+	// ErrNoCommonCodec: the remote offered no codec we support; answer the INVITE with 488.
+	ErrNoCommonCodec = errors.New("no common audio codec (RFC 3264 §6: answer 488 Not Acceptable Here)")
+	// ErrBadSDP: the session description is malformed or absurd.
+	ErrBadSDP = errors.New("invalid session description")
+	// ErrNoTelephoneEvent: the remote did not negotiate RFC 4733 events; use SIP INFO instead.
+	ErrNoTelephoneEvent = errors.New("remote did not negotiate telephone-event (RFC 4733)")
+	// ErrNotNegotiated: the call has no agreed media yet.
+	ErrNotNegotiated = errors.New("media not negotiated yet")
+	// ErrNoPendingOffer: AcceptAnswer without an outstanding Offer or Hold.
+	ErrNoPendingOffer = errors.New("no offer outstanding")
+	// ErrClosed: the session was closed.
+	ErrClosed = errors.New("media session closed")
+)
+
+// LocalIPFor returns the local address the system would use to reach remote ("host:port"), the
+// address to put in Config.LocalIP when the SIP side listens on 0.0.0.0. No packet is sent.
+func LocalIPFor(remote string) (string, error) {
+	c, err := net.Dial("udp", remote)
+	if err != nil {
+		return "", fmt.Errorf("media: find local address towards %s: %w", remote, err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String(), nil
+}

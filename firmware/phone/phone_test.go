@@ -1,0 +1,206 @@
+package phone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recorder is a fake Signalling, Sound, Ringer and Recorder that logs every call as a line.
+type recorder struct {
+	mu    sync.Mutex
+	lines []string
+	added chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{added: make(chan struct{}, 100)} }
+
+func (r *recorder) add(f string, a ...any) {
+	r.mu.Lock()
+	r.lines = append(r.lines, fmt.Sprintf(f, a...))
+	r.mu.Unlock()
+	select {
+	case r.added <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) Dial(id, to, of string)     { r.add("dial %s %s", id, to) }
+func (r *recorder) Alert(id string)            { r.add("alert %s", id) }
+func (r *recorder) Answer(id string)           { r.add("answer %s", id) }
+func (r *recorder) Reject(id string, code int) { r.add("reject %s %d", id, code) }
+func (r *recorder) Hangup(id string)           { r.add("hangup %s", id) }
+func (r *recorder) Hold(id string, on bool)    { r.add("hold %s %v", id, on) }
+func (r *recorder) SendDTMF(id, d string)      { r.add("dtmf %s %s", id, d) }
+func (r *recorder) Transfer(id, to string)     { r.add("transfer %s %s", id, to) }
+func (r *recorder) PlayTone(t Tone)            { r.add("tone %s", t) }
+func (r *recorder) ConnectCall(id string)      { r.add("audio %q", id) }
+func (r *recorder) Ring(on bool)               { r.add("ring %v", on) }
+func (r *recorder) Record(c Record)            { r.add("record %s %s %s", c.Direction, c.Peer, c.Outcome) }
+
+// wait blocks until a line equal to want was recorded.
+func (r *recorder) wait(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		r.mu.Lock()
+		for _, l := range r.lines {
+			if l == want {
+				r.mu.Unlock()
+				return
+			}
+		}
+		got := strings.Join(r.lines, "\n")
+		r.mu.Unlock()
+		select {
+		case <-r.added:
+		case <-deadline:
+			t.Fatalf("never recorded %q; got:\n%s", want, got)
+		}
+	}
+}
+
+// fakeClock fires timers only when the test says so.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	at      time.Time
+	f       func()
+	stopped bool
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tm := &fakeTimer{at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, tm)
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		was := !tm.stopped
+		tm.stopped = true
+		return was
+	}
+}
+
+// advance moves time and fires the timers that are due.
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []func()
+	for _, tm := range c.timers {
+		if !tm.stopped && !tm.at.After(c.now) {
+			tm.stopped = true
+			due = append(due, tm.f)
+		}
+	}
+	c.mu.Unlock()
+	for _, f := range due {
+		f()
+	}
+}
+
+func runPhone(t *testing.T, cfg Config) (*Phone, *recorder, *fakeClock) {
+	t.Helper()
+	r := newRecorder()
+	clk := &fakeClock{now: time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)}
+	p := New(cfg, r, r, r, r, clk, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return p, r, clk
+}
+
+// Off hook with no digits: dial tone, then after OffHookTimeout the busy tone.
+func TestRunOffHookTimesOut(t *testing.T) {
+	p, r, clk := runPhone(t, Config{})
+	p.Press(HookOff)
+	r.wait(t, "tone dial")
+	clk.advance(OffHookTimeout - time.Second)
+	clk.advance(time.Second)
+	r.wait(t, "tone busy")
+	p.Press(HookOn)
+	r.wait(t, "tone none")
+}
+
+// Digits typed off hook are dialled after the inter-digit pause; a digit restarts the pause.
+func TestRunDigitsDialAfterPause(t *testing.T) {
+	p, r, clk := runPhone(t, Config{})
+	ctx := context.Background()
+	p.Press(HookOff)
+	r.wait(t, "tone dial")
+	if err := p.DTMF(ctx, "50"); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(InterDigitTimeout - time.Second)
+	if err := p.DTMF(ctx, "01"); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(InterDigitTimeout - time.Second) // the first timer was replaced: nothing yet
+	if st := p.Status(); st.Call != "dialing" || st.State != "dialing" {
+		t.Fatalf("dialled too early: %+v", st)
+	}
+	clk.advance(time.Second)
+	r.wait(t, "dial out-1 5001")
+	if st := p.Status(); st.State != "calling" || st.Peer != "5001" {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// A full incoming call through Post and the API: ring, answer, remote hang-up, call log.
+func TestRunIncomingCall(t *testing.T) {
+	p, r, clk := runPhone(t, Config{})
+	ctx := context.Background()
+	p.Post(Event{Kind: EvIncoming, ID: "in-1", Peer: "5001"})
+	r.wait(t, "alert in-1")
+	r.wait(t, "ring true")
+	if err := p.Hold(ctx); !errors.Is(err, ErrNotNow) {
+		t.Fatalf("hold while ringing: %v", err)
+	}
+	if err := p.Answer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.wait(t, "answer in-1")
+	r.wait(t, `audio "in-1"`)
+	clk.advance(42 * time.Second)
+	p.Post(Event{Kind: EvEnded, ID: "in-1", Reason: "bye"})
+	r.wait(t, "record in 5001 answered")
+	ch, stop := p.Subscribe()
+	defer stop()
+	for sn := range ch {
+		if sn.Call == "idle" {
+			if sn.Counters.Incoming != 1 || sn.Counters.Answered != 1 {
+				t.Fatalf("counters %+v", sn.Counters)
+			}
+			break
+		}
+	}
+}
+
+func TestRunRejectsBadNumbers(t *testing.T) {
+	p, r, _ := runPhone(t, Config{})
+	if err := p.Dial(context.Background(), "5001\r\nVia: evil"); !errors.Is(err, ErrBadNumber) {
+		t.Fatalf("Dial with CRLF: %v", err)
+	}
+	if err := p.DTMF(context.Background(), "12x"); !errors.Is(err, ErrBadNumber) {
+		t.Fatalf("DTMF x: %v", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.lines) != 0 {
+		t.Fatalf("bad input reached the phone: %v", r.lines)
+	}
+}

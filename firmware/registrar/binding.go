@@ -1,0 +1,290 @@
+package registrar
+
+import (
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Binding ties an account's address-of-record to one contact (RFC 3261 §10.3).
+type Binding struct {
+	AOR        string    `json:"aor"`       // account username
+	Extension  string    `json:"extension"` // account extension
+	Contact    string    `json:"contact"`   // Contact URI as registered
+	Source     string    `json:"source"`    // ip:port the REGISTER came from (RFC 3581)
+	Transport  string    `json:"transport"` // UDP or TCP
+	CallID     string    `json:"call_id"`
+	CSeq       uint32    `json:"cseq"`
+	Expires    time.Time `json:"expires"`
+	Registered time.Time `json:"registered"` // first registration of this contact
+	UserAgent  string    `json:"user_agent,omitempty"`
+	Reachable  bool      `json:"reachable"`
+}
+
+// BindingStatus is one binding as the status API shows it.
+type BindingStatus struct {
+	AOR       string        `json:"aor"`
+	Extension string        `json:"extension"`
+	Contact   string        `json:"contact"`
+	Source    string        `json:"source"`
+	Transport string        `json:"transport"`
+	ExpiresIn time.Duration `json:"expires_in"`
+	Reachable bool          `json:"reachable"`
+	UserAgent string        `json:"user_agent"`
+}
+
+// contactUpdate is one Contact of a REGISTER, with its expiry already resolved (RFC 3261 §10.3
+// step 7: the Contact "expires" parameter, else the Expires header, else the default).
+type contactUpdate struct {
+	URI     string
+	Key     string // comparison form of URI
+	Expires time.Duration
+}
+
+// registerUpdate is the part of a REGISTER that changes bindings.
+type registerUpdate struct {
+	Wildcard  bool // Contact: * with Expires: 0
+	Contacts  []contactUpdate
+	CallID    string
+	CSeq      uint32
+	Source    string
+	Transport string
+	UserAgent string
+}
+
+// registerOutcome is what applyRegister decided.
+type registerOutcome int
+
+const (
+	registerOK         registerOutcome = iota
+	registerOutOfOrder                 // same Call-ID with a CSeq not higher: RFC 3261 §10.3 step 7
+)
+
+// applyRegister returns the account's bindings after u, and whether the set of contacts or their
+// addresses changed (a pure refresh only moves expiry times). It never touches cur.
+func applyRegister(cur []Binding, u registerUpdate, aor, ext string, maxContacts int, now time.Time) ([]Binding, bool, registerOutcome) {
+	next := make([]Binding, 0, len(cur)+len(u.Contacts))
+	for _, b := range cur {
+		if b.Expires.After(now) {
+			next = append(next, b)
+		}
+	}
+	changed := len(next) != len(cur)
+	if u.Wildcard {
+		for _, b := range next {
+			if b.CallID == u.CallID && u.CSeq <= b.CSeq {
+				return cur, false, registerOutOfOrder
+			}
+		}
+		return nil, len(next) > 0 || changed, registerOK
+	}
+	for _, c := range u.Contacts {
+		idx := -1
+		for i, b := range next {
+			if contactKey(b.Contact) == c.Key {
+				idx = i
+				break
+			}
+		}
+		if idx >= 0 && next[idx].CallID == u.CallID && u.CSeq <= next[idx].CSeq {
+			return cur, false, registerOutOfOrder
+		}
+		if c.Expires == 0 {
+			if idx >= 0 {
+				next = append(next[:idx], next[idx+1:]...)
+				changed = true
+			}
+			continue
+		}
+		if idx >= 0 {
+			b := &next[idx]
+			if b.Source != u.Source || b.Transport != u.Transport || b.Contact != c.URI {
+				changed = true
+			}
+			b.Contact, b.Source, b.Transport = c.URI, u.Source, u.Transport
+			b.CallID, b.CSeq, b.UserAgent = u.CallID, u.CSeq, u.UserAgent
+			b.Expires = now.Add(c.Expires)
+			b.Reachable = true
+			continue
+		}
+		next = append(next, Binding{
+			AOR: aor, Extension: ext, Contact: c.URI, Source: u.Source, Transport: u.Transport,
+			CallID: u.CallID, CSeq: u.CSeq, Expires: now.Add(c.Expires), Registered: now,
+			UserAgent: u.UserAgent, Reachable: true,
+		})
+		changed = true
+	}
+	// Too many contacts: replace the oldest registrations (Asterisk's remove_existing).
+	for len(next) > maxContacts {
+		oldest := 0
+		for i, b := range next {
+			if b.Registered.Before(next[oldest].Registered) {
+				oldest = i
+			}
+		}
+		next = append(next[:oldest], next[oldest+1:]...)
+		changed = true
+	}
+	return next, changed, registerOK
+}
+
+// contactKey is the comparison form of a Contact URI (RFC 3261 §19.1.4, simplified): scheme,
+// user and host are case-insensitive, URI parameters other than transport are ignored.
+func contactKey(uri string) string {
+	u := uri
+	if i := strings.IndexAny(u, ";?>"); i >= 0 {
+		rest := strings.ToLower(u[i:])
+		u = u[:i]
+		if t := strings.Index(rest, "transport="); t >= 0 {
+			tr := rest[t+len("transport="):]
+			if j := strings.IndexAny(tr, ";?>"); j >= 0 {
+				tr = tr[:j]
+			}
+			u += ";transport=" + tr
+		}
+	}
+	return strings.ToLower(strings.TrimPrefix(u, "<"))
+}
+
+// location is the in-memory location service: account username → bindings.
+type location struct {
+	mu      sync.RWMutex
+	byAOR   map[string][]Binding
+	version uint64 // increases on every change worth saving
+}
+
+func newLocation() *location { return &location{byAOR: map[string][]Binding{}} }
+
+func (l *location) get(aor string) []Binding {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return append([]Binding(nil), l.byAOR[aor]...)
+}
+
+// update runs f on the account's bindings under the lock and stores the result.
+func (l *location) update(aor string, f func(cur []Binding) ([]Binding, bool)) (uint64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	next, changed := f(l.byAOR[aor])
+	if len(next) == 0 {
+		delete(l.byAOR, aor)
+	} else {
+		l.byAOR[aor] = next
+	}
+	l.version++
+	return l.version, changed
+}
+
+// all returns every binding, sorted by extension then contact.
+func (l *location) all() []Binding {
+	l.mu.RLock()
+	var out []Binding
+	for _, bs := range l.byAOR {
+		out = append(out, bs...)
+	}
+	l.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Extension != out[j].Extension {
+			return out[i].Extension < out[j].Extension
+		}
+		return out[i].Contact < out[j].Contact
+	})
+	return out
+}
+
+// snapshot returns all bindings and the version they represent.
+func (l *location) snapshot() ([]Binding, uint64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var out []Binding
+	for _, bs := range l.byAOR {
+		out = append(out, bs...)
+	}
+	return out, l.version
+}
+
+// load replaces the content with bs, dropping expired ones.
+func (l *location) load(bs []Binding, now time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, b := range bs {
+		if b.AOR == "" || !b.Expires.After(now) {
+			continue
+		}
+		l.byAOR[b.AOR] = append(l.byAOR[b.AOR], b)
+		n++
+	}
+	return n
+}
+
+// expire removes expired bindings and reports whether any went.
+func (l *location) expire(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	gone := false
+	for aor, bs := range l.byAOR {
+		keep := bs[:0:0]
+		for _, b := range bs {
+			if b.Expires.After(now) {
+				keep = append(keep, b)
+			}
+		}
+		if len(keep) != len(bs) {
+			gone = true
+			if len(keep) == 0 {
+				delete(l.byAOR, aor)
+			} else {
+				l.byAOR[aor] = keep
+			}
+		}
+	}
+	if gone {
+		l.version++
+	}
+	return gone
+}
+
+// setReachable records a qualify result for one binding.
+func (l *location) setReachable(aor, contact string, ok bool) (changed bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	bs := l.byAOR[aor]
+	for i := range bs {
+		if bs[i].Contact == contact && bs[i].Reachable != ok {
+			bs[i].Reachable = ok
+			changed = true
+		}
+	}
+	return changed
+}
+
+// findByContact finds the binding whose Contact URI matches uri (used for in-dialog targets).
+func (l *location) findByContact(uri string) (Binding, bool) {
+	k := contactKey(uri)
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for _, bs := range l.byAOR {
+		for _, b := range bs {
+			if contactKey(b.Contact) == k {
+				return b, true
+			}
+		}
+	}
+	return Binding{}, false
+}
+
+// hasSource reports whether some binding was registered from this IP (a known phone).
+func (l *location) hasSourceIP(ip string) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for _, bs := range l.byAOR {
+		for _, b := range bs {
+			if strings.HasPrefix(b.Source, ip+":") {
+				return true
+			}
+		}
+	}
+	return false
+}

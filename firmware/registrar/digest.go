@@ -1,0 +1,183 @@
+package registrar
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// credentials are the fields of an Authorization or Proxy-Authorization header (RFC 3261 §25.1
+// "credentials", RFC 2617 §3.2.2).
+type credentials struct {
+	Username  string
+	Realm     string
+	Nonce     string
+	URI       string
+	Response  string
+	Algorithm string
+	Cnonce    string
+	Opaque    string
+	QOP       string
+	NC        string
+}
+
+// errBadCredentials says a credentials header could not be parsed.
+var errBadCredentials = errors.New("malformed digest credentials")
+
+// maxCredentialsLength bounds the header a client may send (a real one is under 512 bytes).
+const maxCredentialsLength = 2048
+
+// parseCredentials parses `Digest k=v, k="v", …`. It rejects duplicate parameters, unterminated
+// quotes and control characters, and never allocates more than the input size.
+func parseCredentials(s string) (credentials, error) {
+	var c credentials
+	if len(s) > maxCredentialsLength {
+		return c, fmt.Errorf("%w: %d bytes", errBadCredentials, len(s))
+	}
+	s = strings.TrimLeft(s, " \t")
+	if len(s) < 7 || !strings.EqualFold(s[:6], "Digest") || (s[6] != ' ' && s[6] != '\t') {
+		return c, fmt.Errorf("%w: not a Digest scheme", errBadCredentials)
+	}
+	s = s[7:]
+	seen := map[string]bool{}
+	for {
+		s = strings.TrimLeft(s, " \t")
+		if s == "" {
+			break
+		}
+		eq := strings.IndexByte(s, '=')
+		if eq <= 0 {
+			return c, fmt.Errorf("%w: parameter without value", errBadCredentials)
+		}
+		key := strings.ToLower(strings.TrimRight(s[:eq], " \t"))
+		for i := 0; i < len(key); i++ {
+			if !(key[i] >= 'a' && key[i] <= 'z' || key[i] == '-' || key[i] == '_' || key[i] >= '0' && key[i] <= '9') {
+				return c, fmt.Errorf("%w: bad parameter name", errBadCredentials)
+			}
+		}
+		s = strings.TrimLeft(s[eq+1:], " \t")
+		var val string
+		if strings.HasPrefix(s, `"`) {
+			var b strings.Builder
+			i := 1
+			closed := false
+			for ; i < len(s); i++ {
+				ch := s[i]
+				if ch == '\\' && i+1 < len(s) {
+					i++
+					b.WriteByte(s[i])
+					continue
+				}
+				if ch == '"' {
+					closed = true
+					break
+				}
+				b.WriteByte(ch)
+			}
+			if !closed {
+				return c, fmt.Errorf("%w: unterminated quoted string", errBadCredentials)
+			}
+			val = b.String()
+			s = s[i+1:]
+		} else {
+			end := strings.IndexByte(s, ',')
+			if end < 0 {
+				end = len(s)
+			}
+			val = strings.TrimRight(s[:end], " \t")
+			s = s[end:]
+		}
+		for i := 0; i < len(val); i++ {
+			if val[i] < 0x20 || val[i] == 0x7f {
+				return c, fmt.Errorf("%w: control character", errBadCredentials)
+			}
+		}
+		if seen[key] {
+			return c, fmt.Errorf("%w: repeated %s", errBadCredentials, key)
+		}
+		seen[key] = true
+		switch key {
+		case "username":
+			c.Username = val
+		case "realm":
+			c.Realm = val
+		case "nonce":
+			c.Nonce = val
+		case "uri":
+			c.URI = val
+		case "response":
+			c.Response = val
+		case "algorithm":
+			c.Algorithm = val
+		case "cnonce":
+			c.Cnonce = val
+		case "opaque":
+			c.Opaque = val
+		case "qop":
+			c.QOP = val
+		case "nc":
+			c.NC = val
+		}
+		s = strings.TrimLeft(s, " \t")
+		if s == "" {
+			break
+		}
+		if s[0] != ',' {
+			return c, fmt.Errorf("%w: missing comma", errBadCredentials)
+		}
+		s = s[1:]
+	}
+	if c.Username == "" || c.Realm == "" || c.Nonce == "" || c.URI == "" || c.Response == "" {
+		return c, fmt.Errorf("%w: username, realm, nonce, uri and response are required", errBadCredentials)
+	}
+	if c.Algorithm != "" && !strings.EqualFold(c.Algorithm, "MD5") {
+		return c, fmt.Errorf("%w: algorithm %q not supported", errBadCredentials, c.Algorithm)
+	}
+	if c.QOP != "" && c.QOP != "auth" {
+		return c, fmt.Errorf("%w: qop %q not supported", errBadCredentials, c.QOP)
+	}
+	if c.QOP == "auth" && (c.NC == "" || c.Cnonce == "") {
+		return c, fmt.Errorf("%w: qop=auth needs nc and cnonce", errBadCredentials)
+	}
+	if len(c.Response) != 32 {
+		return c, fmt.Errorf("%w: response is not an MD5 digest", errBadCredentials)
+	}
+	return c, nil
+}
+
+func md5hex(s string) string {
+	h := md5.Sum([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// ha1 is H(username:realm:password), RFC 2617 §3.2.2.2.
+func ha1(user, realm, password string) string {
+	return md5hex(user + ":" + realm + ":" + password)
+}
+
+// expectedResponse is the request-digest of RFC 2617 §3.2.2.1 for method.
+func expectedResponse(c credentials, ha1, method string) string {
+	ha2 := md5hex(method + ":" + c.URI)
+	if c.QOP == "auth" {
+		return md5hex(ha1 + ":" + c.Nonce + ":" + c.NC + ":" + c.Cnonce + ":auth:" + ha2)
+	}
+	return md5hex(ha1 + ":" + c.Nonce + ":" + ha2)
+}
+
+// challenge is the WWW-Authenticate / Proxy-Authenticate value (RFC 2617 §3.2.1).
+func challenge(realm, nonce, opaque string, stale bool) string {
+	var b strings.Builder
+	b.WriteString(`Digest realm="`)
+	b.WriteString(realm)
+	b.WriteString(`", nonce="`)
+	b.WriteString(nonce)
+	b.WriteString(`", opaque="`)
+	b.WriteString(opaque)
+	b.WriteString(`", algorithm=MD5, qop="auth"`)
+	if stale {
+		b.WriteString(`, stale=true`)
+	}
+	return b.String()
+}

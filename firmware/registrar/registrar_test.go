@@ -1,0 +1,318 @@
+package registrar
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deskphone/deskphone/firmware/accounts"
+)
+
+// fakeClock is a settable clock for expiry, nonce and ban tables.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)} }
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func TestApplyRegister(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	contact := func(uri string, exp time.Duration) contactUpdate {
+		return contactUpdate{URI: uri, Key: contactKey(uri), Expires: exp}
+	}
+	bind := func(uri, callID string, cseq uint32, regAgo, expIn time.Duration) Binding {
+		return Binding{AOR: "alcatel", Extension: "5001", Contact: uri, Source: "10.0.0.2:5060", Transport: "UDP",
+			CallID: callID, CSeq: cseq, Registered: now.Add(-regAgo), Expires: now.Add(expIn), Reachable: true}
+	}
+	upd := func(callID string, cseq uint32, cs ...contactUpdate) registerUpdate {
+		return registerUpdate{Contacts: cs, CallID: callID, CSeq: cseq, Source: "10.0.0.2:5060", Transport: "UDP"}
+	}
+	tests := []struct {
+		name        string
+		cur         []Binding
+		u           registerUpdate
+		max         int
+		wantURIs    []string
+		wantChanged bool
+		wantOutcome registerOutcome
+	}{
+		{"new binding", nil, upd("c1", 1, contact("sip:a@10.0.0.2", time.Hour)), 5, []string{"sip:a@10.0.0.2"}, true, registerOK},
+		{"refresh only moves expiry", []Binding{bind("sip:a@10.0.0.2", "c1", 1, time.Hour, time.Minute)},
+			upd("c1", 2, contact("sip:a@10.0.0.2", time.Hour)), 5, []string{"sip:a@10.0.0.2"}, false, registerOK},
+		{"same Call-ID, old CSeq is refused", []Binding{bind("sip:a@10.0.0.2", "c1", 5, time.Hour, time.Minute)},
+			upd("c1", 5, contact("sip:a@10.0.0.2", time.Hour)), 5, []string{"sip:a@10.0.0.2"}, false, registerOutOfOrder},
+		{"other Call-ID may use any CSeq", []Binding{bind("sip:a@10.0.0.2", "c1", 5, time.Hour, time.Minute)},
+			upd("c2", 1, contact("sip:a@10.0.0.2", time.Hour)), 5, []string{"sip:a@10.0.0.2"}, false, registerOK},
+		{"expires 0 removes one", []Binding{bind("sip:a@10.0.0.2", "c1", 1, time.Hour, time.Minute), bind("sip:b@10.0.0.3", "c9", 1, time.Hour, time.Minute)},
+			upd("c1", 2, contact("sip:a@10.0.0.2", 0)), 5, []string{"sip:b@10.0.0.3"}, true, registerOK},
+		{"expired bindings are dropped", []Binding{bind("sip:old@10.0.0.9", "c0", 1, 2*time.Hour, -time.Second)},
+			upd("c1", 1, contact("sip:a@10.0.0.2", time.Hour)), 5, []string{"sip:a@10.0.0.2"}, true, registerOK},
+		{"max contacts replaces the oldest", []Binding{bind("sip:old@10.0.0.9", "c0", 1, 2*time.Hour, time.Hour), bind("sip:mid@10.0.0.8", "c3", 1, time.Hour, time.Hour)},
+			upd("c1", 1, contact("sip:a@10.0.0.2", time.Hour)), 2, []string{"sip:mid@10.0.0.8", "sip:a@10.0.0.2"}, true, registerOK},
+		{"wildcard removes all", []Binding{bind("sip:a@10.0.0.2", "c1", 1, time.Hour, time.Minute), bind("sip:b@10.0.0.3", "c9", 1, time.Hour, time.Minute)},
+			registerUpdate{Wildcard: true, CallID: "c7", CSeq: 1}, 5, nil, true, registerOK},
+		{"wildcard with an old CSeq of the same Call-ID is refused", []Binding{bind("sip:a@10.0.0.2", "c1", 9, time.Hour, time.Minute)},
+			registerUpdate{Wildcard: true, CallID: "c1", CSeq: 3}, 5, []string{"sip:a@10.0.0.2"}, false, registerOutOfOrder},
+		{"contact compare ignores case and parameters", []Binding{bind("sip:A@Host.LAN;ob", "c1", 1, time.Hour, time.Minute)},
+			upd("c2", 1, contact("sip:a@host.lan", 0)), 5, nil, true, registerOK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, changed, outcome := applyRegister(tc.cur, tc.u, "alcatel", "5001", tc.max, now)
+			var uris []string
+			for _, b := range got {
+				uris = append(uris, b.Contact)
+			}
+			if fmt.Sprint(uris) != fmt.Sprint(tc.wantURIs) || changed != tc.wantChanged || outcome != tc.wantOutcome {
+				t.Fatalf("got %v changed=%v outcome=%v; want %v changed=%v outcome=%v", uris, changed, outcome, tc.wantURIs, tc.wantChanged, tc.wantOutcome)
+			}
+		})
+	}
+}
+
+func TestNonceTable(t *testing.T) {
+	clk := newFakeClock()
+	tab := newNonceTable(30*time.Second, 100)
+	n := tab.issue("10.0.0.2", clk.Now())
+	steps := []struct {
+		name   string
+		nonce  string
+		source string
+		qop    string
+		nc     string
+		after  time.Duration
+		want   nonceVerdict
+	}{
+		{"first use", n, "10.0.0.2", "auth", "00000001", 0, nonceOK},
+		{"next nc", n, "10.0.0.2", "auth", "00000002", 0, nonceOK},
+		{"replayed nc", n, "10.0.0.2", "auth", "00000002", 0, nonceReplay},
+		{"lower nc", n, "10.0.0.2", "auth", "00000001", 0, nonceReplay},
+		{"bad nc", n, "10.0.0.2", "auth", "xyz", 0, nonceReplay},
+		{"other source", n, "10.0.0.3", "auth", "00000003", 0, nonceStale},
+		{"unknown nonce", "forged", "10.0.0.2", "auth", "00000001", 0, nonceStale},
+		{"after lifetime", n, "10.0.0.2", "auth", "00000003", 31 * time.Second, nonceStale},
+	}
+	for _, s := range steps {
+		clk.Advance(s.after)
+		if got := tab.use(s.nonce, s.source, s.qop, s.nc, clk.Now()); got != s.want {
+			t.Fatalf("%s: got %v, want %v", s.name, got, s.want)
+		}
+	}
+	m := tab.issue("10.0.0.2", clk.Now())
+	if tab.use(m, "10.0.0.2", "", "", clk.Now()) != nonceOK || tab.use(m, "10.0.0.2", "", "", clk.Now()) != nonceReplay {
+		t.Fatal("a nonce without qop must be accepted once only")
+	}
+	for i := 0; i < 10000; i++ {
+		tab.issue("10.0.0.4", clk.Now())
+	}
+	if s := tab.size(); s > 100 {
+		t.Fatalf("nonce table grew to %d entries under a flood of challenges; cap is 100", s)
+	}
+}
+
+func TestGuard(t *testing.T) {
+	clk := newFakeClock()
+	cfg := DefaultConfig()
+	cfg.NeverBan = []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}
+	g := newGuard(cfg, clk, slog.New(slog.DiscardHandler))
+	a := netip.MustParseAddr("10.0.0.66")
+
+	for i := 0; i < 16; i++ {
+		if !g.packet(a) {
+			t.Fatalf("packet %d of 16 in 2 s dropped", i+1)
+		}
+	}
+	if g.packet(a) {
+		t.Fatal("17th packet within 2 s was not dropped")
+	}
+	clk.Advance(299 * time.Second)
+	if g.packet(a) {
+		t.Fatal("banned source let through before ban_time")
+	}
+	clk.Advance(2 * time.Second)
+	if !g.packet(a) {
+		t.Fatal("ban did not end after ban_time")
+	}
+
+	b := netip.MustParseAddr("10.0.0.67")
+	for i := 0; i < 16; i++ { // 16 per window, windows apart: never banned
+		clk.Advance(130 * time.Millisecond)
+		if !g.packet(b) {
+			t.Fatalf("steady 7.7 packets/s source dropped at packet %d", i)
+		}
+	}
+
+	c := netip.MustParseAddr("10.0.0.68")
+	for i := 1; i < 10; i++ {
+		if g.authFailed(c) {
+			t.Fatalf("banned after %d failures", i)
+		}
+	}
+	if !g.authFailed(c) || g.packet(c) {
+		t.Fatal("10 failures in 60 s did not ban")
+	}
+	d := netip.MustParseAddr("10.0.0.69")
+	for i := 1; i <= 20; i++ {
+		clk.Advance(7 * time.Second) // 9 per minute at most
+		if g.authFailed(d) {
+			t.Fatalf("source failing slowly banned after %d failures", i)
+		}
+	}
+
+	trusted := netip.MustParseAddr("192.168.1.20")
+	for i := 0; i < 100; i++ {
+		g.authFailed(trusted)
+		if !g.packet(trusted) {
+			t.Fatal("never_ban source was banned")
+		}
+	}
+
+	known := netip.MustParseAddr("10.0.0.70")
+	g.known = func(ip netip.Addr) bool { return ip == known }
+	for i := 0; i < 16*knownFactor; i++ {
+		if !g.packet(known) {
+			t.Fatalf("registered phone dropped at packet %d of a %d budget", i+1, 16*knownFactor)
+		}
+	}
+	if g.packet(known) {
+		t.Fatal("registered phone over its larger budget was not dropped")
+	}
+
+	small := cfg
+	small.MaxSources = 50
+	gs := newGuard(small, clk, slog.New(slog.DiscardHandler))
+	for i := 0; i < 1000; i++ {
+		gs.packet(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}))
+	}
+	if len(gs.sources) > 50 {
+		t.Fatalf("source table grew to %d; cap is 50", len(gs.sources))
+	}
+}
+
+type mapAccounts map[string]accounts.Account
+
+func (m mapAccounts) Lookup(u string) (accounts.Account, bool) {
+	for _, a := range m {
+		if a.Username == u || a.Extension == u {
+			return a, true
+		}
+	}
+	return accounts.Account{}, false
+}
+
+// testAccounts is read only.
+var testAccounts = mapAccounts{
+	"alcatel": {Extension: "5001", Username: "alcatel", Password: "alcatel-secret-1"},
+}
+
+// startTest runs a registrar on a free loopback port until the test ends or stop is called.
+func startTest(t *testing.T, cfg Config, accts AccountSource) (r *Registrar, stop func()) {
+	t.Helper()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.QualifyInterval = -1
+	r, err := New(cfg, accts, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	select {
+	case <-r.Ready():
+	case err := <-done:
+		t.Fatal(err)
+	}
+	return r, stop
+}
+
+// register runs the REGISTER → 401 → REGISTER exchange over UDP and returns the last response.
+func register(t *testing.T, r *Registrar, user, pass string) string {
+	t.Helper()
+	c, err := net.Dial("udp", r.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	host := r.Addr().String()
+	msg := func(cseq int, auth string) string {
+		s := fmt.Sprintf("REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%d;rport\r\nFrom: <sip:%s@%s>;tag=1\r\nTo: <sip:%s@%s>\r\nCall-ID: unit-%s\r\nCSeq: %d REGISTER\r\nContact: <sip:%s@%s>\r\nMax-Forwards: 70\r\n",
+			host, c.LocalAddr(), cseq, user, host, user, host, user, cseq, user, c.LocalAddr())
+		if auth != "" {
+			s += "Authorization: " + auth + "\r\n"
+		}
+		return s + "Content-Length: 0\r\n\r\n"
+	}
+	read := func() string {
+		buf := make([]byte, 4096)
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("no answer from the registrar: %v", err)
+		}
+		return string(buf[:n])
+	}
+	c.Write([]byte(msg(1, "")))
+	res := read()
+	i := strings.Index(res, `nonce="`)
+	if i < 0 {
+		return res
+	}
+	nonce := res[i+7:]
+	nonce = nonce[:strings.IndexByte(nonce, '"')]
+	cred := credentials{Username: user, Realm: "deskphone", Nonce: nonce, URI: "sip:" + host, QOP: "auth", NC: "00000001", Cnonce: "abc"}
+	resp := expectedResponse(cred, ha1(user, "deskphone", pass), "REGISTER")
+	c.Write([]byte(msg(2, fmt.Sprintf(`Digest username="%s", realm="deskphone", nonce="%s", uri="sip:%s", response="%s", qop=auth, nc=00000001, cnonce="abc", algorithm=MD5`, user, nonce, host, resp))))
+	return read()
+}
+
+// Bindings are written to data_dir before the 200 OK and come back on the next start.
+func TestBindingsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.DataDir = dir
+	func() {
+		r, stop := startTest(t, cfg, testAccounts)
+		defer stop()
+		if res := register(t, r, "alcatel", "alcatel-secret-1"); !strings.HasPrefix(res, "SIP/2.0 200") {
+			t.Fatalf("register: %s", res)
+		}
+		if res := register(t, r, "alcatel", "wrong"); !strings.HasPrefix(res, "SIP/2.0 401") {
+			t.Fatalf("wrong password: %s", res)
+		}
+	}()
+	r, err := New(cfg, testAccounts, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := r.Bindings()
+	if len(bs) != 1 || bs[0].Extension != "5001" || bs[0].AOR != "alcatel" || bs[0].ExpiresIn < time.Hour-time.Minute {
+		t.Fatalf("after restart: %+v", bs)
+	}
+}

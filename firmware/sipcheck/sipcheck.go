@@ -1,0 +1,191 @@
+// Package sipcheck applies the RFC 3261 / RFC 4475 sanity rules that sipgo's parser leaves to the
+// application, so a registrar, a proxy or a user agent can answer a malformed request with the
+// status the RFC asks for instead of acting on it.
+package sipcheck
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Limits bound what a request may carry. The zero value means DefaultLimits.
+type Limits struct {
+	MaxHeaders     int // header fields per message
+	MaxVias        int // Via entries
+	MaxTokenLength int // tags, branch, Call-ID
+	MaxHeaderBytes int // one header value
+}
+
+// DefaultLimits are generous for real phones and small enough to keep a hostile message cheap.
+func DefaultLimits() Limits {
+	return Limits{MaxHeaders: 128, MaxVias: 32, MaxTokenLength: 256, MaxHeaderBytes: 4096}
+}
+
+// Error is a request that must be refused with Status and Reason (RFC 3261 §21).
+type Error struct {
+	Status int
+	Reason string // reason phrase, safe to put on a status line
+	Detail string // for logs
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Reason, e.Detail) }
+
+func bad(status int, reason, format string, args ...any) *Error {
+	return &Error{Status: status, Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}
+
+// singleHeaders may appear at most once (RFC 3261 §7.3: only comma-list headers repeat).
+var singleHeaders = []string{"From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type", "Expires"}
+
+// Request checks req and returns a *Error saying how to refuse it, or nil.
+// It covers the RFC 4475 §3.1.2 and §3.3 cases sipgo accepts: wrong SIP version (505), unknown
+// URI scheme (416), missing or repeated mandatory headers, CSeq/method mismatch, non-numeric
+// Expires, control characters in header values and oversized tokens (400).
+func Request(req *sip.Request, lim Limits) *Error {
+	if lim.MaxHeaders == 0 {
+		lim = DefaultLimits()
+	}
+	if req.SipVersion != "SIP/2.0" {
+		return bad(505, "Version Not Supported", "version %q", req.SipVersion)
+	}
+	switch strings.ToLower(req.Recipient.Scheme) {
+	case "sip", "sips":
+	case "tel":
+	default:
+		return bad(416, "Unsupported URI Scheme", "request-URI scheme %q", req.Recipient.Scheme)
+	}
+	if req.Recipient.Host == "" && !strings.EqualFold(req.Recipient.Scheme, "tel") {
+		return bad(400, "Bad Request-URI", "request-URI without host")
+	}
+	hdrs := req.Headers()
+	if len(hdrs) > lim.MaxHeaders {
+		return bad(400, "Too Many Headers", "%d header fields", len(hdrs))
+	}
+	counts := map[string]int{}
+	vias := 0
+	for _, h := range hdrs {
+		name := h.Name()
+		if err := Token(name); err != nil {
+			return bad(400, "Bad Header", "header name %q: %v", name, err)
+		}
+		v := h.Value()
+		if len(v) > lim.MaxHeaderBytes {
+			return bad(400, "Header Too Long", "%s is %d bytes", name, len(v))
+		}
+		if err := Text(v); err != nil {
+			return bad(400, "Bad Header", "%s: %v", name, err)
+		}
+		canon := canonical(name)
+		counts[canon]++
+		if canon == "Via" {
+			vias++
+		}
+	}
+	for _, n := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
+		if counts[n] == 0 {
+			return bad(400, "Missing "+n, "no %s header", n)
+		}
+	}
+	for _, n := range singleHeaders {
+		if counts[n] > 1 {
+			return bad(400, "Repeated "+n, "%d %s headers", counts[n], n)
+		}
+	}
+	if vias > lim.MaxVias {
+		return bad(400, "Too Many Via", "%d Via headers", vias)
+	}
+	from, to, callID, cseq, via := req.From(), req.To(), req.CallID(), req.CSeq(), req.Via()
+	if from == nil || to == nil || callID == nil || cseq == nil || via == nil {
+		return bad(400, "Bad Header", "mandatory header does not parse")
+	}
+	if !strings.EqualFold(string(cseq.MethodName), string(req.Method)) {
+		return bad(400, "CSeq Method Mismatch", "CSeq %s on %s", cseq.MethodName, req.Method)
+	}
+	if via.ProtocolName != "SIP" || via.ProtocolVersion != "2.0" {
+		return bad(400, "Bad Via", "Via protocol %s/%s", via.ProtocolName, via.ProtocolVersion)
+	}
+	for _, t := range []struct{ what, v string }{
+		{"Call-ID", callID.Value()},
+		{"From tag", from.Params.GetOr("tag", "")},
+		{"To tag", to.Params.GetOr("tag", "")},
+		{"branch", via.Params.GetOr("branch", "")},
+	} {
+		if len(t.v) > lim.MaxTokenLength {
+			return bad(400, "Bad "+t.what, "%s is %d bytes", t.what, len(t.v))
+		}
+	}
+	if h := req.GetHeader("Expires"); h != nil {
+		if _, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32); err != nil {
+			return bad(400, "Bad Expires", "Expires %q", h.Value())
+		}
+	}
+	if cl := req.ContentLength(); cl != nil && int(*cl) != len(req.Body()) {
+		return bad(400, "Bad Content-Length", "Content-Length %d, body %d bytes", *cl, len(req.Body()))
+	}
+	return nil
+}
+
+// canonical maps compact and odd-case header names to their full RFC 3261 form.
+func canonical(name string) string {
+	switch strings.ToLower(name) {
+	case "v", "via":
+		return "Via"
+	case "f", "from":
+		return "From"
+	case "t", "to":
+		return "To"
+	case "i", "call-id":
+		return "Call-ID"
+	case "cseq":
+		return "CSeq"
+	case "max-forwards":
+		return "Max-Forwards"
+	case "l", "content-length":
+		return "Content-Length"
+	case "c", "content-type":
+		return "Content-Type"
+	case "expires":
+		return "Expires"
+	}
+	return name
+}
+
+// ErrControl is returned for CR, LF, NUL or another control character where SIP text is expected.
+var ErrControl = errors.New("control character (CR, LF, NUL, …) not allowed")
+
+// ErrNotToken is returned for a header name or parameter that is not an RFC 3261 §25.1 token.
+var ErrNotToken = errors.New("not a SIP token")
+
+// Text reports whether s may be written into a header value: no CR, LF, NUL or other control
+// character except horizontal tab. Check every string from a user, a web form or a provisioning
+// file with it before it reaches a SIP header.
+func Text(s string) error {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return fmt.Errorf("%w at byte %d", ErrControl, i)
+		}
+	}
+	return nil
+}
+
+// Token reports whether s is a non-empty RFC 3261 token (header names, parameter names).
+func Token(s string) error {
+	if s == "" {
+		return ErrNotToken
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("-.!%*_+`'~", c) >= 0:
+		default:
+			return fmt.Errorf("%w: %q", ErrNotToken, s)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+package sipua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// registerTimeout bounds one REGISTER transaction, so a dead registrar is noticed before Timer F.
+const registerTimeout = 8 * time.Second
+
+// registerLoop keeps the phone registered (RFC 3261 §10.2): it refreshes before the expiry the
+// registrar granted, and after a failure retries with a doubling backoff (BackoffMin to BackoffMax),
+// alternating with the backup registrar when there is one. It never gives up; it returns when ctx
+// ends, after removing the binding.
+func (u *UA) registerLoop(ctx context.Context) {
+	addrs := []string{u.cfg.Registrar}
+	if u.cfg.BackupRegistrar != "" {
+		addrs = append(addrs, u.cfg.BackupRegistrar)
+	}
+	callID := sip.CallIDHeader(sip.GenerateTagN(24) + "@" + u.localIP)
+	fromTag := sip.GenerateTagN(16)
+	var cseq uint32
+	backoff := u.cfg.BackoffMin
+	idx := 0
+	u.setReg("registering", addrs[0])
+	registeredAt := ""
+	for {
+		addr := addrs[idx]
+		u.mu.Lock()
+		u.regAddr = addr
+		u.mu.Unlock()
+		granted, err := u.register1(ctx, addr, u.cfg.Expires, callID, fromTag, &cseq)
+		if ctx.Err() != nil {
+			break
+		}
+		var wait time.Duration
+		if err != nil {
+			u.log.Warn("registration failed", "registrar", addr, "err", err, "retry_in", backoff.String())
+			u.setReg("failed", err.Error())
+			registeredAt = ""
+			wait = backoff
+			backoff = min(backoff*2, u.cfg.BackoffMax)
+			idx = (idx + 1) % len(addrs)
+		} else {
+			if registeredAt != addr {
+				u.log.Info("registered", "registrar", addr, "aor", aorString(u.aor()), "expires", granted.String())
+				registeredAt = addr
+			}
+			u.setReg("registered", addr)
+			backoff = u.cfg.BackoffMin
+			wait = refreshAfter(granted)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if registeredAt != "" {
+		uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if _, err := u.register1(uctx, registeredAt, 0, callID, fromTag, &cseq); err != nil {
+			u.log.Debug("unregister", "err", err)
+		}
+	}
+}
+
+// refreshAfter is when to refresh a binding granted for d: well before it lapses.
+func refreshAfter(d time.Duration) time.Duration {
+	switch {
+	case d <= 2*time.Second:
+		return d / 2
+	case d <= 64*time.Second:
+		return d * 3 / 4
+	}
+	return d - 30*time.Second
+}
+
+// register1 makes one REGISTER (answering one digest challenge) and returns the granted expiry.
+func (u *UA) register1(ctx context.Context, addr string, expires time.Duration, callID sip.CallIDHeader, fromTag string, cseq *uint32) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
+	defer cancel()
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, fmt.Errorf("registrar %q: %w", addr, err)
+	}
+	port, _ := strconv.Atoi(portStr)
+	build := func() *sip.Request {
+		*cseq++
+		req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: host, Port: port})
+		from := &sip.FromHeader{DisplayName: u.cfg.DisplayName, Address: u.aor(), Params: sip.NewParams()}
+		from.Params.Add("tag", fromTag)
+		to := &sip.ToHeader{DisplayName: u.cfg.DisplayName, Address: u.aor()}
+		ct := u.contact()
+		exp := sip.ExpiresHeader(uint32(expires / time.Second))
+		cid := callID
+		req.AppendHeader(from)
+		req.AppendHeader(to)
+		req.AppendHeader(&cid)
+		req.AppendHeader(&sip.CSeqHeader{SeqNo: *cseq, MethodName: sip.REGISTER})
+		req.AppendHeader(&ct)
+		req.AppendHeader(&exp)
+		req.AppendHeader(sip.NewHeader("Allow", allowed))
+		req.AppendHeader(sip.NewHeader("User-Agent", u.cfg.UserAgent))
+		req.SetTransport(u.cfg.Transport)
+		req.SetDestination(addr)
+		return req
+	}
+	req := build()
+	res, err := u.client.Do(ctx, req)
+	if err != nil {
+		return 0, fmt.Errorf("no answer from %s: %w", addr, err)
+	}
+	if res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired {
+		areq := build()
+		if err := u.authorize(areq, res); err != nil {
+			return 0, err
+		}
+		res, err = u.client.Do(ctx, areq)
+		if err != nil {
+			return 0, fmt.Errorf("no answer from %s: %w", addr, err)
+		}
+		if res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired {
+			return 0, fmt.Errorf("%s refused the password for %q (%s)", addr, u.cfg.Username, statusText(res))
+		}
+	}
+	if res.StatusCode == sip.StatusIntervalToBrief {
+		return 0, fmt.Errorf("%s wants a longer registration (%s, Min-Expires %s)", addr, statusText(res), headerValue(res, "Min-Expires"))
+	}
+	if !res.IsSuccess() {
+		return 0, fmt.Errorf("%s answered %s", addr, statusText(res))
+	}
+	if expires == 0 {
+		return 0, nil
+	}
+	return u.granted(res, expires)
+}
+
+// granted reads the expiry the registrar gave our contact: its expires parameter, else the Expires
+// header, else what we asked (RFC 3261 §10.2.4).
+func (u *UA) granted(res *sip.Response, asked time.Duration) (time.Duration, error) {
+	ours := u.contact()
+	var first string
+	found := false
+	for _, h := range res.GetHeaders("Contact") {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok {
+			continue
+		}
+		v, has := c.Params.Get("expires")
+		if !has {
+			continue
+		}
+		if first == "" {
+			first = v
+		}
+		if c.Address.User == ours.Address.User && c.Address.Port == ours.Address.Port && c.Address.Host == ours.Address.Host {
+			first, found = v, true
+			break
+		}
+	}
+	_ = found
+	if first == "" {
+		first = headerValue(res, "Expires")
+	}
+	if first == "" {
+		return asked, nil
+	}
+	n, err := strconv.Atoi(first)
+	if err != nil || n < 0 {
+		return 0, errors.New("registrar granted an unreadable expiry " + strconv.Quote(first))
+	}
+	if n == 0 {
+		return 0, errors.New("registrar removed our binding (expires=0)")
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+func headerValue(m interface{ GetHeader(string) sip.Header }, name string) string {
+	if h := m.GetHeader(name); h != nil {
+		return h.Value()
+	}
+	return ""
+}

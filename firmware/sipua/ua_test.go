@@ -1,0 +1,262 @@
+package sipua
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeMedia answers SDP with a fixed PCMU description and records what it was asked.
+type fakeMedia struct {
+	ip    string
+	mu    sync.Mutex
+	held  bool
+	sent  string
+	infos []rune
+	dtmf  chan rune
+}
+
+func (f *fakeMedia) sdp(dir string) []byte {
+	return []byte(fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=%s\r\n", f.ip, f.ip, dir))
+}
+func (f *fakeMedia) Offer() ([]byte, error) { return f.sdp("sendrecv"), nil }
+func (f *fakeMedia) AcceptOffer(remote []byte) ([]byte, error) {
+	if !strings.Contains(string(remote), "m=audio") {
+		return nil, fmt.Errorf("no audio")
+	}
+	return f.sdp("sendrecv"), nil
+}
+func (f *fakeMedia) AcceptAnswer(remote []byte) error { return nil }
+func (f *fakeMedia) Update(remote []byte) ([]byte, error) {
+	if strings.Contains(string(remote), "a=sendonly") {
+		return f.sdp("recvonly"), nil
+	}
+	return f.sdp("sendrecv"), nil
+}
+func (f *fakeMedia) Hold(on bool) ([]byte, error) {
+	f.mu.Lock()
+	f.held = on
+	f.mu.Unlock()
+	if on {
+		return f.sdp("sendonly"), nil
+	}
+	return f.sdp("sendrecv"), nil
+}
+func (f *fakeMedia) SendDTMF(d string) error {
+	f.mu.Lock()
+	f.sent += d
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeMedia) ReceiveSIPInfoDTMF(r rune) { f.dtmf <- r }
+func (f *fakeMedia) DTMF() <-chan rune         { return f.dtmf }
+func (f *fakeMedia) Close() error              { return nil }
+
+// events records listener calls as lines such as "incoming in-1 alice".
+type events struct {
+	ch chan string
+}
+
+func newEvents() *events                       { return &events{ch: make(chan string, 100)} }
+func (e *events) CallIncoming(id, peer string) { e.ch <- "incoming " + id + " " + peer }
+func (e *events) CallProgress(id string, early bool) {
+	e.ch <- fmt.Sprintf("progress %s %v", id, early)
+}
+func (e *events) CallAnswered(id string) { e.ch <- "answered " + id }
+func (e *events) CallEnded(id, reason string, code int) {
+	e.ch <- fmt.Sprintf("ended %s %s %d", id, reason, code)
+}
+func (e *events) CallRemoteHold(id string, on bool) { e.ch <- fmt.Sprintf("remotehold %s %v", id, on) }
+func (e *events) CallReferred(id, to string)        { e.ch <- "referred " + id + " " + to }
+func (e *events) DTMFReceived(id string, d rune)    { e.ch <- "dtmf " + id + " " + string(d) }
+func (e *events) RegistrationChanged(s, d string)   { e.ch <- "reg " + s }
+
+// want waits for an event starting with prefix, skipping others.
+func (e *events) want(t *testing.T, prefix string) string {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-e.ch:
+			if strings.HasPrefix(ev, prefix) {
+				return ev
+			}
+		case <-timeout:
+			t.Fatalf("no event %q", prefix)
+			return ""
+		}
+	}
+}
+
+func testLog(t *testing.T) *slog.Logger {
+	if os.Getenv("SIPUA_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func startUA(t *testing.T, ext string) (*UA, *events, *fakeMedia) {
+	t.Helper()
+	return startUAOn(t, "127.0.0.1:0", ext)
+}
+
+func startUAOn(t *testing.T, listen, ext string) (*UA, *events, *fakeMedia) {
+	t.Helper()
+	ev := newEvents()
+	fm := &fakeMedia{ip: "127.0.0.1", dtmf: make(chan rune, 10)}
+	u, err := New(Config{Listen: listen, Extension: ext,
+		NewMedia: func(ip string) (MediaSession, error) { return fm, nil }}, ev, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { u.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return u, ev, fm
+}
+
+// TestCallBetweenTwoUAs places a call from one user agent to another without a registrar and walks
+// it through answer, hold, SIP INFO DTMF and hang-up.
+func TestCallBetweenTwoUAs(t *testing.T) {
+	a, aev, afm := startUA(t, "alice")
+	b, bev, _ := startUA(t, "bob")
+
+	a.Dial("out-1", "bob@"+b.Addr(), "")
+	in := bev.want(t, "incoming ")
+	if in != "incoming in-1 alice" {
+		t.Fatalf("got %q", in)
+	}
+	b.Alert("in-1")
+	aev.want(t, "progress out-1 false")
+	b.Answer("in-1")
+	aev.want(t, "answered out-1")
+	bev.want(t, "answered in-1")
+
+	a.Hold("out-1", true)
+	bev.want(t, "remotehold in-1 true")
+	a.Hold("out-1", false)
+	bev.want(t, "remotehold in-1 false")
+
+	a.SendDTMF("out-1", "12#")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		afm.mu.Lock()
+		sent := afm.sent
+		afm.mu.Unlock()
+		if sent == "12#" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("DTMF sent %q", sent)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	b.Hangup("in-1")
+	aev.want(t, "ended out-1 bye")
+	bev.want(t, "ended in-1 hangup")
+}
+
+func TestRejectAndCancel(t *testing.T) {
+	a, aev, _ := startUA(t, "alice")
+	b, bev, _ := startUA(t, "bob")
+
+	a.Dial("out-1", "bob@"+b.Addr(), "")
+	bev.want(t, "incoming in-1")
+	b.Reject("in-1", 486)
+	if got := aev.want(t, "ended out-1"); got != "ended out-1 failed 486" {
+		t.Fatalf("got %q", got)
+	}
+
+	a.Dial("out-2", "bob@"+b.Addr(), "")
+	bev.want(t, "incoming in-2")
+	b.Alert("in-2")
+	aev.want(t, "progress out-2")
+	a.Hangup("out-2")
+	if got := aev.want(t, "ended out-2"); got != "ended out-2 cancelled 487" {
+		t.Fatalf("got %q", got)
+	}
+	if got := bev.want(t, "ended in-2"); got != "ended in-2 cancelled 487" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestBlindTransfer(t *testing.T) {
+	a, aev, _ := startUA(t, "alice")
+	b, bev, _ := startUA(t, "bob")
+	c, cev, _ := startUA(t, "carol")
+
+	a.Dial("out-1", "bob@"+b.Addr(), "")
+	bev.want(t, "incoming in-1")
+	b.Answer("in-1")
+	aev.want(t, "answered out-1")
+
+	// Bob transfers Alice to Carol.
+	b.Transfer("in-1", "carol@"+c.Addr())
+	ref := aev.want(t, "referred out-1 ")
+	to := strings.TrimPrefix(ref, "referred out-1 ")
+	a.Dial("out-2", to, "out-1")
+	cev.want(t, "incoming in-1 alice")
+	c.Answer("in-1")
+	aev.want(t, "answered out-2")
+	bev.want(t, "ended in-1 ")
+	aev.want(t, "ended out-1 ")
+}
+
+func TestSDPHolds(t *testing.T) {
+	for sdp, want := range map[string]bool{
+		"v=0\r\nc=IN IP4 10.0.0.1\r\na=sendonly\r\n": true,
+		"v=0\r\nc=IN IP4 10.0.0.1\r\na=inactive\r\n": true,
+		"v=0\r\nc=IN IP4 0.0.0.0\r\n":                true,
+		"v=0\r\nc=IN IP4 10.0.0.1\r\na=sendrecv\r\n": false,
+		"v=0\r\nc=IN IP4 10.0.0.1\r\na=recvonly\r\n": false,
+	} {
+		if got := sdpHolds([]byte(sdp)); got != want {
+			t.Errorf("sdpHolds(%q) = %v", sdp, got)
+		}
+	}
+}
+
+func TestSipfragStatus(t *testing.T) {
+	for body, want := range map[string]int{"SIP/2.0 200 OK\r\n": 200, "SIP/2.0 100 Trying": 100, "garbage": 0, "SIP/2.0 99 x": 0} {
+		if got := sipfragStatus([]byte(body)); got != want {
+			t.Errorf("sipfragStatus(%q) = %d", body, got)
+		}
+	}
+}
+
+// With a registrar configured, a direct INVITE from another address (a scanner) is refused with 403
+// and never rings.
+func TestDirectCallRefusedWhenRegistered(t *testing.T) {
+	ev := newEvents()
+	fm := &fakeMedia{ip: "127.0.0.1", dtmf: make(chan rune, 10)}
+	u, err := New(Config{Listen: "127.0.0.1:0", Extension: "5002", Registrar: "127.0.0.1:9", // nothing answers there
+		BackoffMin: time.Hour, NewMedia: func(ip string) (MediaSession, error) { return fm, nil }}, ev, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { u.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	scanner, sev, _ := startUAOn(t, "127.0.0.2:0", "scanner")
+	scanner.Dial("out-1", "5002@"+u.Addr(), "")
+	if got := sev.want(t, "ended out-1"); got != "ended out-1 failed 403" {
+		t.Fatalf("got %q", got)
+	}
+	select {
+	case e := <-ev.ch:
+		if strings.HasPrefix(e, "incoming") {
+			t.Fatalf("the phone rang: %s", e)
+		}
+	default:
+	}
+}

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Registrar benchmark: authenticated REGISTER/s and call setups/s (INVITE → 407 → INVITE → 180 →
+# 200 → ACK → BYE through the registrar to a SIPp callee), against deskphone and against Kamailio
+# configured equivalently (test/bench/kamailio/kamailio.cfg: digest auth with qop and nonce
+# counts, in-memory location, Record-Route proxy). Both run on loopback on this machine, one
+# after the other, driven by the same SIPp scenarios; the table shows deskphone/Kamailio.
+#
+# Knobs (environment): DESKPHONE (binary, default build/deskphone), BENCH_USERS (200),
+# BENCH_REGISTERS (20000), BENCH_CALLS (4000), BENCH_CONCURRENCY (50).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${DESKPHONE:-$ROOT/build/deskphone}
+USERS=${BENCH_USERS:-200}
+REGS=${BENCH_REGISTERS:-20000}
+CALLS=${BENCH_CALLS:-4000}
+CONC=${BENCH_CONCURRENCY:-50}
+SIPP_DIR=$ROOT/test/sipp
+
+for tool in sipp kamailio python3; do
+	command -v "$tool" >/dev/null || { echo "registrar bench: $tool is missing (make deps installs it)" >&2; exit 1; }
+done
+if [ ! -x "$BIN" ]; then
+	echo "registrar bench: building $BIN" >&2
+	(cd "$ROOT" && go build -o "$BIN" ./cmd/deskphone)
+fi
+
+WORK=$(mktemp -d /tmp/deskphone-bench.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	if [ -n "${BENCH_KEEP:-}" ]; then echo "registrar bench: files kept in $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+freeport() {
+	python3 -c 'import socket
+u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.bind(("127.0.0.1",0)); p=u.getsockname()[1]
+t=socket.socket(); t.bind(("127.0.0.1",p)); print(p)'
+}
+
+# wait_sip ADDR: until the server answers OPTIONS.
+wait_sip() {
+	python3 - "$1" <<'PY'
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); s.settimeout(0.3)
+me = "%s:%d" % s.getsockname()
+for i in range(100):
+    msg = ("OPTIONS sip:%s:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKw%d\r\nFrom: <sip:w@%s>;tag=w\r\n"
+           "To: <sip:%s>\r\nCall-ID: w%d\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n") % (host, port, me, i, host, host, i)
+    s.sendto(msg.encode(), (host, int(port)))
+    try:
+        if s.recv(4096).startswith(b"SIP/2.0"):
+            sys.exit(0)
+    except socket.timeout:
+        pass
+sys.exit("server at %s does not answer" % sys.argv[1])
+PY
+}
+
+# Accounts: USERS callers and one callee, same passwords on both servers.
+INF=$WORK/users.csv
+echo "SEQUENTIAL" > "$INF"
+DB=$WORK/kamdb
+mkdir -p "$DB"
+echo "id(int,auto) table_name(string) table_version(int) " > "$DB/version"
+echo "0:subscriber:7" >> "$DB/version"
+echo "0:location:9" >> "$DB/version"
+echo "id(int,auto) username(string) domain(string) password(string) ha1(string) ha1b(string) " > "$DB/subscriber"
+ACCTS=$WORK/accounts.toml
+: > "$ACCTS"
+add_account() { # ext user pass [kamailio-user]: Kamailio knows only one name per subscriber
+	printf '[[registrar.accounts]]\nextension = "%s"\nusername = "%s"\npassword = "%s"\n' "$1" "$2" "$3" >> "$ACCTS"
+	local user=${4:-$2} ha1 ha1b
+	ha1=$(printf '%s' "$user:deskphone:$3" | md5sum | cut -d' ' -f1)
+	ha1b=$(printf '%s' "$user@deskphone:deskphone:$3" | md5sum | cut -d' ' -f1)
+	echo "$1:$user:deskphone:$3:$ha1:$ha1b:" >> "$DB/subscriber"
+}
+for i in $(seq 1 "$USERS"); do
+	ext=$((6000 + i)); pw="bench-pass-$ext-x"
+	add_account "$ext" "u$ext" "$pw"
+	echo "u$ext;[authentication username=u$ext password=$pw]" >> "$INF"
+done
+add_account 7000 callee callee-pass-7000 7000 # registers and is called as 7000 on both
+
+DP_PORT=$(freeport)
+KAM_PORT=$(freeport)
+WEB_PORT=$(freeport)
+mkdir -p "$WORK/dp"
+cat > "$WORK/dp/deskphone.toml" <<TOML
+data_dir = "$WORK/dp/data"
+[registrar]
+enabled = true
+listen = "127.0.0.1:$DP_PORT"
+realm = "deskphone"
+qualify_interval = "0s"
+never_ban = ["127.0.0.0/8"]   # the benchmark is a flood by design
+[phone]
+enabled = false
+[provisioning]
+enabled = false
+[web]
+listen = "127.0.0.1:$WEB_PORT"
+$(cat "$ACCTS")
+TOML
+
+sed -e "s|LISTEN_ADDR|127.0.0.1:$KAM_PORT|" -e "s|DB_DIR|$DB|" "$ROOT/test/bench/kamailio/kamailio.cfg" > "$WORK/kamailio.cfg"
+mkdir -p "$WORK/kamrun"
+
+"$BIN" run --config "$WORK/dp/deskphone.toml" --log-level warn > "$WORK/deskphone.log" 2>&1 &
+PIDS+=($!)
+kamailio -f "$WORK/kamailio.cfg" -DD -E -m 256 -M 16 -Y "$WORK/kamrun" -P "$WORK/kamailio.pid" > "$WORK/kamailio.log" 2>&1 &
+PIDS+=($!)
+wait_sip "127.0.0.1:$DP_PORT" || { cat "$WORK/deskphone.log" >&2; exit 1; }
+wait_sip "127.0.0.1:$KAM_PORT" || { cat "$WORK/kamailio.log" >&2; exit 1; }
+
+# run_sipp NAME TARGET COUNT ARGS...: prints calls/s (successful calls over wall time).
+run_sipp() {
+	local name=$1 target=$2 count=$3; shift 3
+	local dir=$WORK/$name
+	mkdir -p "$dir"
+	local start end
+	start=$(date +%s.%N)
+	(cd "$dir" && sipp "$target" -nostdin -i 127.0.0.1 -p "$(freeport)" -r 100000 -l "$CONC" -m "$count" \
+		-timeout 120s -trace_stat -stf stat.csv -fd 60 "$@" > sipp.out 2>&1) || true
+	end=$(date +%s.%N)
+	python3 - "$dir/stat.csv" "$start" "$end" <<'PY'
+import sys
+rows = [l.rstrip("\n").split(";") for l in open(sys.argv[1]) if l.strip()]
+head, last = rows[0], rows[-1]
+ok = int(last[head.index("SuccessfulCall(C)")]); bad = int(last[head.index("FailedCall(C)")])
+print("%.0f %d %d" % (ok / (float(sys.argv[3]) - float(sys.argv[2])), ok, bad))
+PY
+}
+
+declare -A RESULT
+for srv in deskphone kamailio; do
+	if [ "$srv" = deskphone ]; then port=$DP_PORT; else port=$KAM_PORT; fi
+	target=127.0.0.1:$port
+	# warm-up: every user registers once (first-time bindings are written to disk by deskphone)
+	run_sipp "$srv-warm" "$target" "$USERS" -sf "$SIPP_DIR/register_bench.xml" -inf "$INF" > /dev/null
+	RESULT[$srv-reg]=$(run_sipp "$srv-reg" "$target" "$REGS" -sf "$SIPP_DIR/register_bench.xml" -inf "$INF")
+	uas_port=$(freeport)
+	(cd "$WORK" && sipp "$target" -nostdin -sf "$SIPP_DIR/register_ok.xml" -key aor 7000 -key expires 3600 \
+		-au 7000 -ap callee-pass-7000 -i 127.0.0.1 -p "$uas_port" -m 1 -timeout 10s > "$WORK/$srv-callee-reg.out" 2>&1) \
+		|| { echo "callee could not register to $srv" >&2; cat "$WORK/$srv-callee-reg.out" >&2; exit 1; }
+	(cd "$WORK" && exec sipp -nostdin -sf "$SIPP_DIR/uas_bench.xml" -i 127.0.0.1 -p "$uas_port" > "$WORK/$srv-uas.out" 2>&1) &
+	uas_pid=$!
+	PIDS+=($uas_pid)
+	sleep 0.5
+	RESULT[$srv-call]=$(run_sipp "$srv-call" "$target" "$CALLS" -sf "$SIPP_DIR/uac_bench.xml" -s 7000 -inf "$INF")
+	kill "$uas_pid" 2>/dev/null || true
+done
+
+python3 - "${RESULT[deskphone-reg]}" "${RESULT[kamailio-reg]}" "${RESULT[deskphone-call]}" "${RESULT[kamailio-call]}" "$USERS" "$CONC" <<'PY'
+import sys
+dr, kr, dc, kc = [list(map(float, a.split())) for a in sys.argv[1:5]]
+print()
+print("Registrar benchmark: SIPp on loopback, %s users, %s calls in flight, same machine, same run" % (sys.argv[5], sys.argv[6]))
+print("%-40s %12s %12s %8s" % ("", "deskphone", "Kamailio", "ratio"))
+for name, d, k in (("authenticated REGISTER/s", dr, kr), ("call setups/s (INVITE…BYE via proxy)", dc, kc)):
+    print("%-40s %12.0f %12.0f %8.2f" % (name, d[0], k[0], d[0] / k[0] if k[0] else 0))
+    if d[2] or k[2]:
+        print("%-40s %12d %12d" % ("  failed", d[2], k[2]))
+PY

@@ -1,0 +1,839 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// phoneEnv is a deskphone running the built-in registrar and the phone with the file audio
+// backend: mic.wav (a tone) is the microphone, speaker.wav records what the handset plays.
+type phoneEnv struct {
+	*Service
+	RegistrarPort int
+	PhonePort     int
+	WebPort       int
+	Mic, Speaker  string
+	api           string
+}
+
+// softphonePassword is the password of the accounts phone tests give to their peers.
+const softphonePassword = "softphone-pass-1234"
+
+// phoneOptions adjust the generated config.
+type phoneOptions struct {
+	micHz     float64 // tone fed as the microphone (1000 Hz by default)
+	phoneTOML string  // extra [phone] keys
+	noRegistr bool    // no built-in registrar: [phone] registrar comes from phoneTOML
+	username  string  // [phone] username ("rpi")
+	extra     string  // appended at the end of the file
+}
+
+// startPhone runs deskphone as registrar + phone on free loopback ports, with accounts 5003 and
+// 5004 for peers (password softphonePassword), and waits until the phone is registered.
+func startPhone(t *testing.T, o phoneOptions) *phoneEnv {
+	t.Helper()
+	dir := t.TempDir()
+	e := &phoneEnv{RegistrarPort: freePort(t, "both"), PhonePort: freePort(t, "both"), WebPort: freePort(t, "tcp"),
+		Mic: filepath.Join(dir, "mic.wav"), Speaker: filepath.Join(dir, "speaker.wav")}
+	if o.micHz == 0 {
+		o.micHz = 1000
+	}
+	if o.username == "" {
+		o.username = "rpi"
+	}
+	micWAV(t, e.Mic, o.micHz, 2*time.Second)
+	reg := fmt.Sprintf(`[registrar]
+enabled = true
+listen = "127.0.0.1:%d"
+realm = "deskphone"
+qualify_interval = "0s"
+
+[[registrar.accounts]]
+extension = "5003"
+username = "softphone"
+password = %q
+
+[[registrar.accounts]]
+extension = "5004"
+username = "softphone2"
+password = %q
+`, e.RegistrarPort, softphonePassword, softphonePassword)
+	phoneReg := fmt.Sprintf("registrar = \"127.0.0.1:%d\"\n", e.RegistrarPort)
+	if o.noRegistr {
+		reg, phoneReg = "[registrar]\nenabled = false\n", ""
+	}
+	cfg := reg + fmt.Sprintf(`
+[phone]
+enabled = true
+%slisten = "127.0.0.1:%d"
+extension = "5002"
+username = %q
+display_name = "Raspberry Pi"
+tone_country = "fr"
+rtp_port_min = %d
+rtp_port_max = %d
+%s
+[audio]
+backend = "file"
+input = %q
+output = %q
+
+[web]
+listen = "127.0.0.1:%d"
+
+[provisioning]
+enabled = false
+%s`, phoneReg, e.PhonePort, o.username, rtpBase(e.PhonePort), rtpBase(e.PhonePort)+98, o.phoneTOML, e.Mic, e.Speaker, e.WebPort, o.extra)
+	e.Service = startService(t, cfg)
+	e.api = fmt.Sprintf("http://127.0.0.1:%d/api/v1/", e.WebPort)
+	if !o.noRegistr {
+		e.waitStatus(t, "registration", "registered", 10*time.Second)
+	}
+	return e
+}
+
+// rtpBase spreads the RTP port ranges of parallel tests apart.
+func rtpBase(seed int) int { return 20000 + (seed%400)*100 }
+
+// status fetches GET /api/v1/status.
+func (e *phoneEnv) status(t *testing.T) map[string]any {
+	t.Helper()
+	res, err := http.Get(e.api + "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// post sends a call-control request and returns the status code and body.
+func (e *phoneEnv) post(t *testing.T, path, body string) (int, string) {
+	t.Helper()
+	res, err := http.Post(e.api+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// mustPost is post that fails the test unless the answer is 200.
+func (e *phoneEnv) mustPost(t *testing.T, path, body string) {
+	t.Helper()
+	if code, b := e.post(t, path, body); code != 200 {
+		t.Fatalf("POST %s %s: %d %s", path, body, code, b)
+	}
+}
+
+// waitStatus waits until status[key] (a top-level string) equals want.
+func (e *phoneEnv) waitStatus(t *testing.T, key, want string, timeout time.Duration) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last map[string]any
+	for time.Now().Before(deadline) {
+		last = e.status(t)
+		if fmt.Sprint(last[key]) == want {
+			return last
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("status %s never became %q (last status %v)", key, want, last)
+	return nil
+}
+
+// mediaStat reads a counter of the connected call's media statistics.
+func mediaStat(st map[string]any, key string) float64 {
+	m, _ := st["media"].(map[string]any)
+	v, _ := m[key].(float64)
+	return v
+}
+
+// ---- audio files ----
+
+// micWAV writes an 8 kHz mono 16-bit WAV of a sine at hz.
+func micWAV(t *testing.T, path string, hz float64, d time.Duration) {
+	t.Helper()
+	n := int(d.Seconds() * 8000)
+	pcm := make([]int16, n)
+	for i := range pcm {
+		pcm[i] = int16(8000 * math.Sin(2*math.Pi*hz*float64(i)/8000))
+	}
+	if err := os.WriteFile(path, pcmWAV(pcm, 8000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pcmWAV(pcm []int16, rate int) []byte {
+	var b bytes.Buffer
+	data := len(pcm) * 2
+	b.WriteString("RIFF")
+	binary.Write(&b, binary.LittleEndian, uint32(36+data))
+	b.WriteString("WAVEfmt ")
+	binary.Write(&b, binary.LittleEndian, uint32(16))
+	binary.Write(&b, binary.LittleEndian, uint16(1))
+	binary.Write(&b, binary.LittleEndian, uint16(1))
+	binary.Write(&b, binary.LittleEndian, uint32(rate))
+	binary.Write(&b, binary.LittleEndian, uint32(rate*2))
+	binary.Write(&b, binary.LittleEndian, uint16(2))
+	binary.Write(&b, binary.LittleEndian, uint16(16))
+	b.WriteString("data")
+	binary.Write(&b, binary.LittleEndian, uint32(data))
+	binary.Write(&b, binary.LittleEndian, pcm)
+	return b.Bytes()
+}
+
+// readWAVMono reads a 16-bit PCM WAV, mixing channels down to mono.
+func readWAVMono(t *testing.T, path string) ([]float64, int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 12 || string(b[:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
+		t.Fatalf("%s is not a WAV file", path)
+	}
+	var rate, channels, bits int
+	for p := 12; p+8 <= len(b); {
+		id, size := string(b[p:p+4]), int(binary.LittleEndian.Uint32(b[p+4:p+8]))
+		body := b[p+8:]
+		if size > len(body) || size < 0 {
+			size = len(body) // a recording cut short keeps what it has
+		}
+		switch id {
+		case "fmt ":
+			channels = int(binary.LittleEndian.Uint16(body[2:4]))
+			rate = int(binary.LittleEndian.Uint32(body[4:8]))
+			bits = int(binary.LittleEndian.Uint16(body[14:16]))
+		case "data":
+			if bits != 16 || channels < 1 {
+				t.Fatalf("%s: %d-bit %d channels, want 16-bit PCM", path, bits, channels)
+			}
+			frames := size / 2 / channels
+			out := make([]float64, frames)
+			for i := 0; i < frames; i++ {
+				var sum float64
+				for c := 0; c < channels; c++ {
+					sum += float64(int16(binary.LittleEndian.Uint16(body[(i*channels+c)*2:])))
+				}
+				out[i] = sum / float64(channels)
+			}
+			return out, rate
+		}
+		p += 8 + size + size%2
+	}
+	t.Fatalf("%s has no data chunk", path)
+	return nil, 0
+}
+
+// toneGoertzel is the power of frequency hz in x.
+func toneGoertzel(x []float64, rate int, hz float64) float64 {
+	w := 2 * math.Pi * hz / float64(rate)
+	c := 2 * math.Cos(w)
+	var s1, s2 float64
+	for _, v := range x {
+		s0 := v + c*s1 - s2
+		s2, s1 = s1, s0
+	}
+	return s1*s1 + s2*s2 - c*s1*s2
+}
+
+// dominantHz is the strongest frequency between 100 Hz and 3.5 kHz (10 Hz steps) in the loudest
+// second of x, and its level (RMS) in that second.
+func dominantHz(x []float64, rate int) (float64, float64) {
+	win := rate
+	best, bestRMS := 0, 0.0
+	for start := 0; start+win <= len(x); start += win / 2 {
+		var e float64
+		for _, v := range x[start : start+win] {
+			e += v * v
+		}
+		if r := math.Sqrt(e / float64(win)); r > bestRMS {
+			best, bestRMS = start, r
+		}
+	}
+	if len(x) < win {
+		win = len(x)
+	}
+	seg := x[best : best+win]
+	var hz, power float64
+	for f := 100.0; f <= 3500; f += 10 {
+		if p := toneGoertzel(seg, rate, f); p > power {
+			hz, power = f, p
+		}
+	}
+	return hz, bestRMS
+}
+
+// requireTone fails unless the WAV at path carries a tone at hz (±20 Hz) loud enough to hear.
+func requireTone(t *testing.T, path string, hz float64) {
+	t.Helper()
+	x, rate := readWAVMono(t, path)
+	if len(x) < rate/2 {
+		t.Fatalf("%s holds only %d samples", path, len(x))
+	}
+	got, rms := dominantHz(x, rate)
+	if rms < 300 {
+		t.Fatalf("%s is silent (RMS %.0f)", path, rms)
+	}
+	if math.Abs(got-hz) > 20 {
+		t.Fatalf("%s: strongest frequency %.0f Hz, want %.0f Hz (RMS %.0f)", path, got, hz, rms)
+	}
+	t.Logf("%s: %.0f Hz at RMS %.0f", filepath.Base(path), got, rms)
+}
+
+// ---- baresip ----
+
+// baresip is one baresip process registered as an extension, driven over its ctrl_tcp socket.
+type baresip struct {
+	Dir     string // snd_path: dump-*-dec.wav is what it received
+	SIPPort int
+	cmd     *exec.Cmd
+	done    chan struct{}
+	conn    net.Conn
+	log     *syncBuffer
+
+	mu     sync.Mutex
+	events []map[string]any
+	notify chan struct{}
+}
+
+// baresipOptions describe the peer.
+type baresipOptions struct {
+	ext, user, pass string
+	registrar       string // host:port
+	toneHz          int    // its microphone: a sine (48 kHz source); 0 = 600 Hz
+	answer          string // answermode: manual | auto
+	extraAccount    string // appended to the account line
+}
+
+func startBaresip(t *testing.T, o baresipOptions) *baresip {
+	t.Helper()
+	requireTool(t, "baresip", "baresip-core")
+	if o.toneHz == 0 {
+		o.toneHz = 600
+	}
+	if o.answer == "" {
+		o.answer = "manual"
+	}
+	dir := t.TempDir()
+	b := &baresip{Dir: dir, SIPPort: freePort(t, "both"), log: &syncBuffer{}, notify: make(chan struct{}, 1)}
+	ctrl := freePort(t, "tcp")
+	rtp := rtpBase(b.SIPPort) + 50 // a range per instance: each call takes a new pair
+	cfg := fmt.Sprintf(`poll_method epoll
+sip_listen 127.0.0.1:%d
+audio_player alsa,null
+audio_alert alsa,null
+audio_source ausine,%d
+ausrc_srate 48000
+ausrc_channels 2
+rtp_ports %d-%d
+module_path /usr/lib/baresip/modules
+module g711.so
+module ausine.so
+module alsa.so
+module sndfile.so
+module_app account.so
+module_app menu.so
+module_app ctrl_tcp.so
+ctrl_tcp_listen 127.0.0.1:%d
+snd_path %s
+`, b.SIPPort, o.toneHz, rtp, rtp+19, ctrl, dir)
+	os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644)
+	acct := fmt.Sprintf("<sip:%s@%s>;auth_user=%s;auth_pass=%s;regint=600;answermode=%s%s\n",
+		o.ext, o.registrar, o.user, o.pass, o.answer, o.extraAccount)
+	os.WriteFile(filepath.Join(dir, "accounts"), []byte(acct), 0o600)
+	b.cmd = exec.Command("baresip", "-n", "127.0.0.1", "-f", dir)
+	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b.done = make(chan struct{})
+	go func() { b.cmd.Wait(); close(b.done) }()
+	t.Cleanup(func() {
+		b.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-b.done:
+		case <-time.After(3 * time.Second):
+			b.cmd.Process.Kill()
+			<-b.done
+		}
+		if b.conn != nil {
+			b.conn.Close()
+		}
+		if t.Failed() {
+			t.Logf("baresip log:\n%s", lastLines(b.log.String(), 60))
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ctrl))
+		if err == nil {
+			b.conn = c
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("baresip control socket: %v\n%s", err, b.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	go b.read()
+	b.waitLog(t, "200 OK", 10*time.Second) // registered
+	return b
+}
+
+func (b *baresip) waitLog(t *testing.T, s string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(b.log.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("baresip never logged %q:\n%s", s, b.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// read collects netstring JSON messages from ctrl_tcp.
+func (b *baresip) read() {
+	r := bufio.NewReader(b.conn)
+	for {
+		lenStr, err := r.ReadString(':')
+		if err != nil {
+			return
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(lenStr[:len(lenStr)-1]))
+		if err != nil || n > 1<<20 {
+			return
+		}
+		buf := make([]byte, n+1)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return
+		}
+		var m map[string]any
+		if json.Unmarshal(buf[:n], &m) == nil {
+			b.mu.Lock()
+			b.events = append(b.events, m)
+			b.mu.Unlock()
+			select {
+			case b.notify <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// command sends a ctrl_tcp command (dial, accept, hangup, hold, resume, transfer, sndcode).
+func (b *baresip) command(t *testing.T, cmd, params string) {
+	t.Helper()
+	j, _ := json.Marshal(map[string]string{"command": cmd, "params": params, "token": cmd})
+	if _, err := fmt.Fprintf(b.conn, "%d:%s,", len(j), j); err != nil {
+		t.Fatalf("baresip %s: %v", cmd, err)
+	}
+}
+
+// waitEvent waits for an event of type typ (CALL_INCOMING, CALL_ESTABLISHED, CALL_CLOSED, ...)
+// that arrived after the first `after` events, and returns its index.
+func (b *baresip) waitEvent(t *testing.T, typ string, after int, timeout time.Duration) (int, map[string]any) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		b.mu.Lock()
+		for i := after; i < len(b.events); i++ {
+			if b.events[i]["type"] == typ {
+				ev := b.events[i]
+				b.mu.Unlock()
+				return i, ev
+			}
+		}
+		b.mu.Unlock()
+		select {
+		case <-b.notify:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			b.mu.Lock()
+			var types []string
+			for _, e := range b.events {
+				types = append(types, fmt.Sprint(e["type"]))
+			}
+			b.mu.Unlock()
+			t.Fatalf("baresip: no %s event (got %v)", typ, types)
+		}
+	}
+}
+
+// received is the WAV of the audio baresip decoded from the call.
+func (b *baresip) received(t *testing.T) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(b.Dir, "dump-*-dec.wav"))
+	if len(files) == 0 {
+		t.Fatalf("baresip recorded no audio in %s", b.Dir)
+	}
+	return files[len(files)-1]
+}
+
+// ---- processes ----
+
+// startPeerProcess runs a helper program until the test ends and returns its output buffer.
+func startPeerProcess(t *testing.T, name string, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	out := &syncBuffer{}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+	return cmd, out
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// ---- a test RTP endpoint ----
+
+// mediaPeer is the media side of a SIPp call: it streams a PCMU tone (and RFC 4733 events) to the
+// phone and records what the phone sends.
+type mediaPeer struct {
+	conn *net.UDPConn
+
+	mu     sync.Mutex
+	audio  []float64        // decoded PCMU from the phone
+	events map[uint8][]byte // DTMF digits by payload type, one per event
+	seen   map[uint32]bool  // event timestamps already counted
+	pts    map[uint8]int    // packets by payload type
+	queue  []mediaDigit     // digits to send
+}
+
+type mediaDigit struct {
+	pt    uint8
+	digit byte
+}
+
+func newMediaPeer(t *testing.T) *mediaPeer {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &mediaPeer{conn: c, events: map[uint8][]byte{}, seen: map[uint32]bool{}, pts: map[uint8]int{}}
+	done := make(chan struct{})
+	go func() { defer close(done); p.read() }()
+	t.Cleanup(func() { c.Close(); <-done })
+	return p
+}
+
+func (p *mediaPeer) port() int { return p.conn.LocalAddr().(*net.UDPAddr).Port }
+
+const eventDigits = "0123456789*#ABCD"
+
+func (p *mediaPeer) read() {
+	buf := make([]byte, 2048)
+	for {
+		n, err := p.conn.Read(buf)
+		if err != nil {
+			return
+		}
+		if n < 12 || buf[0]>>6 != 2 {
+			continue
+		}
+		pt := buf[1] & 0x7f
+		ts := binary.BigEndian.Uint32(buf[4:8])
+		hdr := 12 + 4*int(buf[0]&0x0f)
+		if hdr > n {
+			continue
+		}
+		payload := buf[hdr:n]
+		p.mu.Lock()
+		p.pts[pt]++
+		switch {
+		case pt == 0:
+			for _, b := range payload {
+				p.audio = append(p.audio, float64(muDecode(b)))
+			}
+		case pt >= 96 && len(payload) >= 4 && payload[1]&0x80 != 0 && !p.seen[ts]:
+			p.seen[ts] = true
+			if int(payload[0]) < len(eventDigits) {
+				p.events[pt] = append(p.events[pt], eventDigits[payload[0]])
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+// digits are the DTMF digits received with payload type pt.
+func (p *mediaPeer) digits(pt uint8) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return string(p.events[pt])
+}
+
+// packets counts received packets of payload type pt.
+func (p *mediaPeer) packets(pt uint8) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pts[pt]
+}
+
+// received returns the decoded audio so far (8 kHz).
+func (p *mediaPeer) received() []float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]float64(nil), p.audio...)
+}
+
+// sendDigits queues RFC 4733 events on payload type pt.
+func (p *mediaPeer) sendDigits(pt uint8, digits string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := 0; i < len(digits); i++ {
+		p.queue = append(p.queue, mediaDigit{pt, digits[i]})
+	}
+}
+
+// stream sends a PCMU tone at hz to dst every 20 ms (events replace audio while queued) until ctx
+// ends.
+func (p *mediaPeer) stream(ctx context.Context, dst *net.UDPAddr, hz float64) {
+	var seq uint16
+	var ts uint32
+	ssrc := uint32(0x5eed0001)
+	phase := 0.0
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	pkt := func(pt uint8, marker bool, ts uint32, payload []byte) {
+		b := make([]byte, 12+len(payload))
+		b[0] = 0x80
+		b[1] = pt
+		if marker {
+			b[1] |= 0x80
+		}
+		binary.BigEndian.PutUint16(b[2:], seq)
+		binary.BigEndian.PutUint32(b[4:], ts)
+		binary.BigEndian.PutUint32(b[8:], ssrc)
+		copy(b[12:], payload)
+		seq++
+		p.conn.WriteToUDP(b, dst)
+	}
+	var cur *mediaDigit
+	var evTS uint32
+	var step int
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if cur == nil {
+			p.mu.Lock()
+			if len(p.queue) > 0 {
+				d := p.queue[0]
+				p.queue = p.queue[1:]
+				cur, evTS, step = &d, ts, 0
+			}
+			p.mu.Unlock()
+		}
+		if cur != nil {
+			code := byte(strings.IndexByte(eventDigits, cur.digit))
+			step++
+			dur := uint16(160 * step)
+			end := step >= 6
+			if end {
+				dur = 160 * 6
+			}
+			ev := []byte{code, 10, byte(dur >> 8), byte(dur)}
+			if end {
+				ev[1] |= 0x80
+				for i := 0; i < 3; i++ {
+					pkt(cur.pt, false, evTS, ev)
+				}
+				cur = nil
+			} else {
+				pkt(cur.pt, step == 1, evTS, ev)
+			}
+			ts += 160
+			if cur == nil {
+				// a gap of silence between digits
+				for i := 0; i < 3; i++ {
+					ts += 160
+				}
+			}
+			continue
+		}
+		frame := make([]byte, 160)
+		for i := range frame {
+			frame[i] = muEncode(int16(8000 * math.Sin(phase)))
+			phase += 2 * math.Pi * hz / 8000
+		}
+		pkt(0, false, ts, frame)
+		ts += 160
+	}
+}
+
+func muDecode(u byte) int16 {
+	u = ^u
+	exp := (u >> 4) & 7
+	s := ((int(u&0x0f) << 3) + 0x84) << exp
+	s -= 0x84
+	if u&0x80 != 0 {
+		return int16(-s)
+	}
+	return int16(s)
+}
+
+func muEncode(s int16) byte {
+	v, sign := int(s), 0
+	if v < 0 {
+		v, sign = -v, 0x80
+	}
+	if v > 32635 {
+		v = 32635
+	}
+	v += 0x84
+	exp := 7
+	for mask := 0x4000; v&mask == 0 && exp > 0; mask >>= 1 {
+		exp--
+	}
+	mant := (v >> (exp + 3)) & 0x0f
+	return ^byte(sign | exp<<4 | mant)
+}
+
+// requireToneIn fails unless x (8 kHz) carries a tone at hz.
+func requireToneIn(t *testing.T, what string, x []float64, hz float64) {
+	t.Helper()
+	if len(x) < 4000 {
+		t.Fatalf("%s: only %d samples", what, len(x))
+	}
+	got, rms := dominantHz(x, 8000)
+	if rms < 300 || math.Abs(got-hz) > 20 {
+		t.Fatalf("%s: strongest frequency %.0f Hz at RMS %.0f, want %.0f Hz", what, got, rms, hz)
+	}
+	t.Logf("%s: %.0f Hz at RMS %.0f", what, got, rms)
+}
+
+// ---- SIPp with its files kept ----
+
+// sippRun is a SIPp instance running in the background in its own folder (its -trace_msg log
+// stays there for the test to read).
+type sippRun struct {
+	dir  string
+	done chan error
+}
+
+func startSIPpIn(t *testing.T, args ...string) *sippRun {
+	t.Helper()
+	requireTool(t, "sipp", "sip-tester")
+	r := &sippRun{dir: t.TempDir(), done: make(chan error, 1)}
+	full := append([]string{"-nostdin", "-trace_err", "-trace_msg", "-timeout", "60s", "-timeout_error", "-m", "1"}, args...)
+	cmd := exec.Command("sipp", full...)
+	cmd.Dir = r.dir
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		err := cmd.Wait()
+		if err != nil {
+			err = fmt.Errorf("sipp %s: %v\n%s\n%s", strings.Join(args, " "), err, lastLines(out.String(), 15), r.logs())
+		}
+		r.done <- err
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-r.done:
+		default:
+			cmd.Process.Kill()
+		}
+	})
+	time.Sleep(300 * time.Millisecond) // let it bind its port
+	return r
+}
+
+func (r *sippRun) logs() string {
+	var b strings.Builder
+	files, _ := filepath.Glob(filepath.Join(r.dir, "*.log"))
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		if len(data) > 8000 {
+			data = data[len(data)-8000:]
+		}
+		fmt.Fprintf(&b, "--- %s\n%s\n", filepath.Base(f), data)
+	}
+	return b.String()
+}
+
+// wait waits for SIPp to finish and fails the test if its scenario failed.
+func (r *sippRun) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(70 * time.Second):
+		t.Fatalf("sipp did not finish\n%s", r.logs())
+	}
+}
+
+// messages is SIPp's trace of every message it sent and received.
+func (r *sippRun) messages() string {
+	files, _ := filepath.Glob(filepath.Join(r.dir, "*_messages.log"))
+	var b strings.Builder
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		b.Write(data)
+	}
+	return b.String()
+}
+
+// registerSIPp registers a SIPp port as an extension of the built-in registrar.
+func (e *phoneEnv) registerSIPp(t *testing.T, port int, ext, user string) {
+	t.Helper()
+	runSIPp(t, fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort), "-sf", sippScenario(t, "register_ok.xml"),
+		"-key", "aor", ext, "-key", "expires", "3600", "-au", user, "-ap", softphonePassword,
+		"-i", "127.0.0.1", "-p", strconv.Itoa(port))
+}

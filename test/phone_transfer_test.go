@@ -1,0 +1,58 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The Pi hands a call to another extension (blind transfer, REFER): the softphone it talked to
+// calls 5004, which answers; the Pi hangs up its side once told the transfer worked.
+func TestPhoneTransfersCall(t *testing.T) {
+	e := startPhone(t, phoneOptions{})
+	reg := fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort)
+	a := startBaresip(t, baresipOptions{ext: "5003", user: "softphone", pass: softphonePassword, registrar: reg})
+	b := startBaresip(t, baresipOptions{ext: "5004", user: "softphone2", pass: softphonePassword, registrar: reg, answer: "auto"})
+
+	e.mustPost(t, "dial", `{"to":"5003"}`)
+	a.waitEvent(t, "CALL_INCOMING", 0, 10*time.Second)
+	a.command(t, "accept", "")
+	e.waitStatus(t, "call", "in_call", 10*time.Second)
+
+	e.mustPost(t, "transfer", `{"to":"5004"}`)
+	b.waitEvent(t, "CALL_ESTABLISHED", 0, 15*time.Second)
+	e.waitStatus(t, "call", "idle", 15*time.Second)
+	e.requireLastCall(t, "out", "5003", "transferred", 0)
+	if !strings.Contains(e.Logs(), "transfer accepted") {
+		t.Fatal("the Pi did not log the accepted REFER")
+	}
+}
+
+// A softphone transfers its call with the Pi to 5004: the Pi follows the REFER, calls 5004 and
+// ends up talking to it.
+func TestPhoneIsTransferred(t *testing.T) {
+	e := startPhone(t, phoneOptions{})
+	reg := fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort)
+	a := startBaresip(t, baresipOptions{ext: "5003", user: "softphone", pass: softphonePassword, registrar: reg})
+	b := startBaresip(t, baresipOptions{ext: "5004", user: "softphone2", pass: softphonePassword, registrar: reg, answer: "auto"})
+
+	a.command(t, "dial", "sip:5002@"+reg)
+	e.waitStatus(t, "call", "ringing", 10*time.Second)
+	e.mustPost(t, "answer", "")
+	a.waitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
+
+	a.command(t, "transfer", "sip:5004@"+reg)
+	b.waitEvent(t, "CALL_ESTABLISHED", 0, 15*time.Second)
+	st := e.waitStatus(t, "call", "in_call", 10*time.Second)
+	if !strings.Contains(fmt.Sprint(st["peer"]), "5004") {
+		t.Fatalf("after the transfer the Pi talks to %v, want 5004", st["peer"])
+	}
+	a.waitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+	calls := e.callLog(t)
+	if len(calls) == 0 || calls[0]["outcome"] != "transferred" || calls[0]["peer"] != "5003" {
+		t.Fatalf("call log %v", calls)
+	}
+	e.mustPost(t, "hangup", "")
+	b.waitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+}
