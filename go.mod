@@ -22,3 +22,5 @@ require (
 	golang.org/x/sync v0.16.0 // indirect
 	golang.org/x/sys v0.24.0 // indirect
 )
+
+replace github.com/gen2brain/malgo => ./third_party/malgo

@@ -74,7 +74,7 @@ type alsaTiming struct {
 
 var defaultALSATiming = alsaTiming{
 	check:     250 * time.Millisecond,
-	stall:     time.Second,
+	stall:     2 * time.Second,
 	closeWait: 3 * time.Second,
 	retryMin:  500 * time.Millisecond,
 	retryMax:  5 * time.Second,

@@ -123,6 +123,14 @@ func TestHandsetOnRealKernel(t *testing.T) {
 			}
 		}},
 	}
+	defer func() {
+		// What the sound backend's watchdog did, for the record.
+		for _, l := range strings.Split(g.console(), "\n") {
+			if strings.Contains(l, "component=alsa") {
+				t.Log(strings.TrimSpace(l))
+			}
+		}
+	}()
 	for _, s := range steps {
 		if !t.Run(s.name, s.run) {
 			return
