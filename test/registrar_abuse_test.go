@@ -272,3 +272,45 @@ func TestRegistrarFloodLeavesPhonesRegistering(t *testing.T) {
 	}
 	t.Logf("phone registered %d/%d times during a flood from %d sources", ok, tries, sources)
 }
+
+// Unauthenticated requests are challenged, foreign domains are not relayed to, unsupported
+// methods are refused and in-dialog requests only follow routes this registrar set (field notes
+// T7, T9): nothing reaches the registered phone.
+func TestRegistrarRefusesRelayAndForgedRequests(t *testing.T) {
+	e := startRegistrar(t, "")
+	phone := newRawUA(t, "127.0.0.2", e.Addr)
+	if res := phone.registerWithAuth("rpi", "rpi", "rpi-secret-22"); statusOf(res) != 200 {
+		t.Fatalf("phone cannot register: %q", res)
+	}
+	ua := newRawUA(t, "127.0.0.3", e.Addr)
+	cases := []struct {
+		name, method, ruri, user, pass string
+		extra                          []string
+		want                           int
+	}{
+		{"unauthenticated INVITE", "INVITE", "sip:5002@" + e.Addr, "", "", nil, 407},
+		{"unauthenticated MESSAGE", "MESSAGE", "sip:5002@" + e.Addr, "", "", nil, 407},
+		{"MESSAGE from 911 without credentials", "MESSAGE", "sip:5002@" + e.Addr, "911", "", nil, 407},
+		{"INVITE to a foreign domain", "INVITE", "sip:0044123456@other.example", "alcatel", "alcatel-secret-1", nil, 403},
+		{"INVITE with another account's password", "INVITE", "sip:5002@" + e.Addr, "alcatel", "rpi-secret-22", nil, 407},
+		{"SUBSCRIBE", "SUBSCRIBE", "sip:5002@" + e.Addr, "", "", []string{"Event: message-summary"}, 405},
+		{"PUBLISH", "PUBLISH", "sip:5002@" + e.Addr, "", "", nil, 405},
+		{"BYE without a route (not our dialog)", "BYE", "sip:rpi@" + phone.local(), "", "", []string{"To: <sip:x@y>;tag=abc"}, 481},
+		{"BYE with a forged route", "BYE", "sip:rpi@" + phone.local(), "", "", []string{"To: <sip:5002@" + e.Addr + ">;tag=abc", "Route: <sip:" + e.Addr + ";lr;dpr=0123456789abcdef>"}, 403},
+		{"Proxy-Require", "OPTIONS", "sip:" + e.Addr, "", "", []string{"Proxy-Require: sec-agree"}, 420},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := ua.request(c.method, c.ruri, c.user, c.pass, c.extra...)
+			if statusOf(res) != c.want {
+				t.Fatalf("want %d, got %q", c.want, res)
+			}
+			time.Sleep(150 * time.Millisecond) // stay under the flood limit
+		})
+	}
+	phone.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	buf := make([]byte, 4096)
+	if n, _, err := phone.conn.ReadFromUDP(buf); err == nil {
+		t.Fatalf("a refused request reached the phone:\n%s", buf[:n])
+	}
+}

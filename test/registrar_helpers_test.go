@@ -202,7 +202,9 @@ func (u *rawUA) exchange(msg string, timeout time.Duration) string {
 			if strings.HasPrefix(res, "SIP/2.0 1") {
 				continue
 			}
-			if strings.HasPrefix(res, "SIP/2.0 ") {
+			// Skip retransmitted answers to earlier requests (a 407 to an INVITE repeats until ACK).
+			if strings.HasPrefix(res, "SIP/2.0 ") && headerValue(res, "Call-ID") == headerValue(msg, "Call-ID") &&
+				headerValue(res, "CSeq") == headerValue(msg, "CSeq") {
 				return res
 			}
 		}
@@ -324,4 +326,47 @@ func (u *rawUA) options(timeout time.Duration) string {
 	msg := fmt.Sprintf("OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\r\nFrom: <sip:probe@%s>;tag=%s\r\nTo: <sip:%s>\r\nCall-ID: %s@test\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
 		host, u.local(), randHex(8), host, randHex(4), host, randHex(8))
 	return u.exchange(msg, timeout)
+}
+
+// request sends method to ruri from u (CSeq 1, new Call-ID) with extra header lines, answering
+// one 401/407 challenge with user's credentials when user is not empty; it returns the final
+// response.
+func (u *rawUA) request(method, ruri, user, pass string, extra ...string) string {
+	u.t.Helper()
+	host := u.to.String()
+	callID := randHex(8) + "@test"
+	build := func(cseq int, auth string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s %s SIP/2.0\r\n", method, ruri)
+		fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\r\n", u.local(), randHex(8))
+		fmt.Fprintf(&b, "From: <sip:%s@%s>;tag=%s\r\n", user, host, randHex(4))
+		if !strings.HasPrefix(strings.Join(extra, "\n"), "To:") {
+			fmt.Fprintf(&b, "To: <%s>\r\n", ruri)
+		}
+		fmt.Fprintf(&b, "Call-ID: %s\r\nCSeq: %d %s\r\nMax-Forwards: 70\r\nContact: <sip:%s@%s>\r\n", callID, cseq, method, user, u.local())
+		for _, x := range extra {
+			b.WriteString(x + "\r\n")
+		}
+		if auth != "" {
+			b.WriteString(auth + "\r\n")
+		}
+		b.WriteString("Content-Length: 0\r\n\r\n")
+		return b.String()
+	}
+	res := u.exchange(build(1, ""), 3*time.Second)
+	code := statusOf(res)
+	if user == "" || (code != 401 && code != 407) {
+		return res
+	}
+	chName, authName := "WWW-Authenticate", "Authorization"
+	if code == 407 {
+		chName, authName = "Proxy-Authenticate", "Proxy-Authorization"
+	}
+	ch := headerValue(res, chName)
+	realm, nonce := digestParam(ch, "realm"), digestParam(ch, "nonce")
+	cnonce := randHex(4)
+	resp := md5hex(md5hex(user+":"+realm+":"+pass) + ":" + nonce + ":00000001:" + cnonce + ":auth:" + md5hex(method+":"+ruri))
+	auth := fmt.Sprintf(`%s: Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", cnonce="%s", qop=auth, nc=00000001`,
+		authName, user, realm, nonce, ruri, resp, cnonce)
+	return u.exchange(build(2, auth), 3*time.Second)
 }

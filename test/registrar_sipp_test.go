@@ -34,15 +34,21 @@ func TestRegistrarSIPpRegister(t *testing.T) {
 }
 
 // A UAC calls a registered UAS through the registrar (RFC 3261 §16): 407, 180, 200, ACK and
-// BYE along the Record-Route set.
+// BYE along the Record-Route set, over UDP and over TCP.
 func TestRegistrarSIPpCall(t *testing.T) {
 	e := startRegistrar(t, "")
-	uas := freePort(t, "udp")
-	e.sippRegister(t, "rpi", "rpi-secret-22", uas)
-	wait := startSIPp(t, "-sf", sippScenario(t, "uas_answer.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uas))
-	runSIPp(t, e.Addr, "-sf", sippScenario(t, "uac_call.xml"), "-s", "5002", "-key", "aor", "alcatel", "-au", "alcatel", "-ap", "alcatel-secret-1", "-i", "127.0.0.1")
-	if err := wait(); err != nil {
-		t.Fatal(err)
+	for _, tp := range []struct{ name, flag string }{{"UDP", "u1"}, {"TCP", "t1"}} {
+		t.Run(tp.name, func(t *testing.T) {
+			uas := freePort(t, "both")
+			runSIPp(t, e.Addr, "-t", tp.flag, "-sf", sippScenario(t, "register_ok.xml"), "-key", "aor", "rpi", "-key", "expires", "3600",
+				"-au", "rpi", "-ap", "rpi-secret-22", "-i", "127.0.0.1", "-p", strconv.Itoa(uas))
+			wait := startSIPp(t, "-t", tp.flag, "-sf", sippScenario(t, "uas_answer.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uas))
+			runSIPp(t, e.Addr, "-t", tp.flag, "-sf", sippScenario(t, "uac_call.xml"), "-s", "5002", "-key", "aor", "alcatel", "-au", "alcatel", "-ap", "alcatel-secret-1", "-i", "127.0.0.1")
+			if err := wait(); err != nil {
+				t.Fatal(err)
+			}
+			e.WaitLog(t, "transport="+tp.name, 2*time.Second)
+		})
 	}
 	e.WaitLog(t, "call answered", 2*time.Second)
 }

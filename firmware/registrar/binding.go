@@ -29,9 +29,11 @@ type BindingStatus struct {
 	Contact   string        `json:"contact"`
 	Source    string        `json:"source"`
 	Transport string        `json:"transport"`
-	ExpiresIn time.Duration `json:"expires_in"`
-	Reachable bool          `json:"reachable"`
-	UserAgent string        `json:"user_agent"`
+	ExpiresIn time.Duration `json:"-"`
+	// ExpiresSeconds is ExpiresIn in whole seconds, for JSON.
+	ExpiresSeconds int    `json:"expires_in"`
+	Reachable      bool   `json:"reachable"`
+	UserAgent      string `json:"user_agent"`
 }
 
 // contactUpdate is one Contact of a REGISTER, with its expiry already resolved (RFC 3261 §10.3

@@ -258,25 +258,90 @@ func (g *guard) readFilter(maxSize int, tooBig func(data []byte, from net.Addr, 
 	}
 }
 
-// bannedListener refuses TCP connections from banned sources at accept time.
+// maxConnsPerSource bounds the TCP connections one address may hold open (slowloris; field notes
+// T17): a phone needs one.
+const maxConnsPerSource = 16
+
+// bannedListener refuses TCP connections from banned sources and beyond maxConnsPerSource per
+// address, and rides out accept errors (such as running out of file descriptors) instead of
+// stopping the registrar.
 type bannedListener struct {
 	net.Listener
-	g *guard
+	g    *guard
+	done <-chan struct{}
+
+	mu    sync.Mutex
+	conns map[netip.Addr]int
 }
 
-func (l bannedListener) Accept() (net.Conn, error) {
+func newBannedListener(l net.Listener, g *guard, done <-chan struct{}) *bannedListener {
+	return &bannedListener{Listener: l, g: g, done: done, conns: map[netip.Addr]int{}}
+}
+
+func (l *bannedListener) Accept() (net.Conn, error) {
+	backoff := 5 * time.Millisecond
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			return nil, err
+			if errors.Is(err, net.ErrClosed) {
+				return nil, err
+			}
+			l.g.log.Warn("cannot accept a TCP connection; retrying", "err", err)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-l.done:
+				t.Stop()
+				return nil, err
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
 		}
-		if ip, ok := addrIP(c.RemoteAddr()); ok && l.g.banned(ip) {
+		backoff = 5 * time.Millisecond
+		ip, ok := addrIP(c.RemoteAddr())
+		if !ok {
+			c.Close()
+			continue
+		}
+		if l.g.banned(ip) {
 			l.g.dropped.Add(1)
 			c.Close()
 			continue
 		}
-		return c, nil
+		l.mu.Lock()
+		n := l.conns[ip]
+		if n >= maxConnsPerSource && !l.g.exempt(ip) {
+			l.mu.Unlock()
+			l.g.log.Debug("too many TCP connections from one source", "src", ip.String(), "open", n)
+			c.Close()
+			continue
+		}
+		l.conns[ip] = n + 1
+		l.mu.Unlock()
+		return &countedConn{Conn: c, release: func() { l.release(ip) }}, nil
 	}
+}
+
+func (l *bannedListener) release(ip netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conns[ip] <= 1 {
+		delete(l.conns, ip)
+	} else {
+		l.conns[ip]--
+	}
+}
+
+// countedConn gives its slot back when closed.
+type countedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(c.release)
+	return c.Conn.Close()
 }
 
 // scannerAgents are User-Agent fragments of SIP scanners (field notes §1.1). Matching them is

@@ -86,7 +86,8 @@ func (r *Registrar) markReceived(req *sip.Request) {
 	}
 }
 
-// localHost is the address this proxy puts in Via and Record-Route for a peer at dst.
+// localHost is the address this proxy puts in Via and Record-Route for a peer at dst: the
+// listening address, or (listening on every address) the one the kernel routes dst from.
 func (r *Registrar) localHost(dst string) string {
 	r.mu.Lock()
 	ip := r.listenIP
@@ -94,14 +95,29 @@ func (r *Registrar) localHost(dst string) string {
 	if ip != nil {
 		return ip.String()
 	}
-	ua, err := net.ResolveUDPAddr("udp", dst)
-	if err == nil {
-		if c, err := net.DialUDP("udp", nil, ua); err == nil { // no packet is sent
-			defer c.Close()
-			return c.LocalAddr().(*net.UDPAddr).IP.String()
-		}
+	ap, err := netip.ParseAddrPort(dst)
+	if err != nil {
+		return "127.0.0.1"
 	}
-	return "127.0.0.1"
+	peer := ap.Addr().Unmap()
+	r.mu.Lock()
+	if h, ok := r.routeFrom[peer]; ok {
+		r.mu.Unlock()
+		return h
+	}
+	r.mu.Unlock()
+	host := "127.0.0.1"
+	if c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(ap)); err == nil { // sends nothing
+		host = c.LocalAddr().(*net.UDPAddr).IP.String()
+		c.Close()
+	}
+	r.mu.Lock()
+	if r.routeFrom == nil || len(r.routeFrom) > 1024 {
+		r.routeFrom = map[netip.Addr]string{}
+	}
+	r.routeFrom[peer] = host
+	r.mu.Unlock()
+	return host
 }
 
 // routeToken binds a Record-Route to one Call-ID, so only dialogs this proxy set up are routed.
@@ -306,7 +322,7 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 	defer ring.Stop()
 	var hardStop <-chan time.Time // after CANCEL, how long to wait for branches to finish
 
-	finalSent := false
+	finalSent := false // a final response went upstream (or sipgo sent 487 on CANCEL)
 	answered := false
 	var best *sip.Response
 	reason := ""
@@ -359,8 +375,13 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 			}
 			br.final = res
 			if res.StatusCode < 300 {
-				if up, ok := upstream(res); ok {
-					_ = tx.Respond(up) // every 2xx goes upstream (RFC 3261 §16.7 step 5)
+				// Every 2xx goes upstream (RFC 3261 §16.7 step 5). After a CANCEL or a ring timeout
+				// the server transaction is closed, so send it statelessly: the caller then ACKs
+				// and hangs up the call it did not want (RFC 3261 §9.1).
+				if finalSent && !answered {
+					r.strayResponse(res) // not through tx: sipgo would keep it as the response to retransmit
+				} else if up, ok := upstream(res); ok && tx.Respond(up) != nil {
+					r.strayResponse(res)
 				}
 				if !answered {
 					r.log.Info("call answered", "caller", caller.Extension, "callee", callee.Extension, "contact", br.binding.Contact, "call_id", callID)

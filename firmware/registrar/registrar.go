@@ -2,7 +2,6 @@ package registrar
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -33,16 +32,16 @@ func WithClock(c Clock) Option { return func(r *Registrar) { r.clock = c } }
 
 // Registrar is the SIP registrar and proxy. Create it with New and start it with Run.
 type Registrar struct {
-	cfg    Config
-	accts  AccountSource
-	log    *slog.Logger
-	clock  Clock
-	loc    *location
-	store  *store
-	nonces *nonceTable
-	guard  *guard
-	opaque string
-	secret string // keys the Record-Route tokens of this run's dialogs
+	cfg     Config
+	accts   AccountSource
+	log     *slog.Logger
+	clock   Clock
+	loc     *location
+	store   *store
+	nonces  *nonceTable
+	guard   *guard
+	opaque  string
+	secret  string // keys the Record-Route tokens of this run's dialogs
 	domains map[string]bool
 
 	ua     *sipgo.UserAgent
@@ -55,6 +54,7 @@ type Registrar struct {
 	udp        net.PacketConn
 	listenIP   net.IP // nil when listening on every address
 	listenPort int
+	routeFrom  map[netip.Addr]string // local address used to reach a peer (localHost)
 
 	ready   chan struct{}
 	runCtx  context.Context
@@ -192,7 +192,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	wg.Go(func() { errc <- r.srv.ServeUDP(udp) })
-	wg.Go(func() { errc <- r.srv.ServeTCP(bannedListener{tcp, r.guard}) })
+	wg.Go(func() { errc <- r.srv.ServeTCP(newBannedListener(tcp, r.guard, ctx.Done())) })
 	wg.Go(func() { r.store.run(ctx) })
 	wg.Go(func() { r.housekeeping(ctx) })
 	if r.cfg.QualifyInterval > 0 {
@@ -282,6 +282,7 @@ func (r *Registrar) refreshLocalIPs() {
 	}
 	r.mu.Lock()
 	r.localIPs = ips
+	r.routeFrom = nil // addresses may have changed
 	r.mu.Unlock()
 }
 
@@ -316,7 +317,8 @@ func (r *Registrar) Bindings() []BindingStatus {
 		out = append(out, BindingStatus{
 			AOR: b.AOR, Extension: b.Extension, Contact: b.Contact, Source: b.Source,
 			Transport: b.Transport, ExpiresIn: b.Expires.Sub(now).Truncate(time.Second),
-			Reachable: b.Reachable, UserAgent: b.UserAgent,
+			ExpiresSeconds: int(b.Expires.Sub(now) / time.Second),
+			Reachable:      b.Reachable, UserAgent: b.UserAgent,
 		})
 	}
 	return out
@@ -324,11 +326,11 @@ func (r *Registrar) Bindings() []BindingStatus {
 
 // Stats are counters for the status API and tests.
 type Stats struct {
-	Bindings        int
-	Nonces          int
-	BannedSources   int
-	Bans            uint64
-	DroppedUnparsed uint64 // packets from banned or flooding sources dropped before parsing
+	Bindings        int    `json:"bindings"`
+	Nonces          int    `json:"nonces"` // outstanding digest challenges
+	BannedSources   int    `json:"banned_sources"`
+	Bans            uint64 `json:"bans"`             // since start
+	DroppedUnparsed uint64 `json:"dropped_unparsed"` // packets from banned or flooding sources dropped before parsing
 }
 
 // Stats returns the current counters.
@@ -362,6 +364,18 @@ func (r *Registrar) wrap(h sipgo.RequestHandler) sipgo.RequestHandler {
 				r.reply(tx, req, err.Status, err.Reason)
 			}
 			return
+		}
+		if !req.IsAck() && !req.IsCancel() {
+			// RFC 3261 §16.3 step 4 (Proxy-Require) and §8.2.2.3 (Require, for what this server
+			// answers itself): no extension is supported.
+			un := sipcheck.Unsupported(req, "Proxy-Require")
+			if req.Method == sip.REGISTER || req.Method == sip.OPTIONS && !req.To().Params.Has("tag") {
+				un = append(un, sipcheck.Unsupported(req, "Require")...)
+			}
+			if len(un) > 0 {
+				r.reply(tx, req, 420, "Bad Extension", sip.NewHeader("Unsupported", strings.Join(un, ", ")))
+				return
+			}
 		}
 		h(req, tx)
 	}
@@ -668,6 +682,3 @@ func (r *Registrar) parseRegister(req *sip.Request) (registerUpdate, int, string
 	}
 	return u, 0, "", nil
 }
-
-// errNoRoute is why a request could not be forwarded.
-var errNoRoute = errors.New("no route")

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -314,5 +316,66 @@ func TestBindingsSurviveRestart(t *testing.T) {
 	bs := r.Bindings()
 	if len(bs) != 1 || bs[0].Extension != "5001" || bs[0].AOR != "alcatel" || bs[0].ExpiresIn < time.Hour-time.Minute {
 		t.Fatalf("after restart: %+v", bs)
+	}
+}
+
+// One source cannot hold more than maxConnsPerSource TCP connections (slowloris), and a closed
+// one frees its slot.
+func TestTCPConnectionsPerSourceAreCapped(t *testing.T) {
+	r, _ := startTest(t, DefaultConfig(), testAccounts)
+	addr := r.Addr().String()
+	var open []net.Conn
+	defer func() {
+		for _, c := range open {
+			c.Close()
+		}
+	}()
+	alive := func(c net.Conn) bool {
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		_, err := c.Read(make([]byte, 1))
+		return err != nil && strings.Contains(err.Error(), "timeout")
+	}
+	for i := 0; i < maxConnsPerSource; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, c)
+	}
+	extra, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	if alive(extra) {
+		t.Fatalf("connection %d from one source was kept open", maxConnsPerSource+1)
+	}
+	open[0].Close()
+	time.Sleep(100 * time.Millisecond)
+	again, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if !alive(again) {
+		t.Fatal("a slot freed by a closed connection was not reused")
+	}
+}
+
+// A damaged bindings file does not stop the phone system: it starts empty and phones register
+// again.
+func TestDamagedBindingsFileStartsEmpty(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, bindingsFile), []byte("{\"bindings\": [{\"aor\": "), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.DataDir = dir
+	r, err := New(cfg, testAccounts, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("damaged bindings file stopped the registrar: %v", err)
+	}
+	if bs := r.Bindings(); len(bs) != 0 {
+		t.Fatalf("bindings from a damaged file: %+v", bs)
 	}
 }

@@ -76,7 +76,7 @@ func Request(req *sip.Request, lim Limits) *Error {
 		if len(v) > lim.MaxHeaderBytes {
 			return bad(400, "Header Too Long", "%s is %d bytes", name, len(v))
 		}
-		if err := Text(v); err != nil {
+		if err := wireText(v); err != nil {
 			return bad(400, "Bad Header", "%s: %v", name, err)
 		}
 		canon := canonical(name)
@@ -107,6 +107,9 @@ func Request(req *sip.Request, lim Limits) *Error {
 	}
 	if via.ProtocolName != "SIP" || via.ProtocolVersion != "2.0" {
 		return bad(400, "Bad Via", "Via protocol %s/%s", via.ProtocolName, via.ProtocolVersion)
+	}
+	if b := via.Params.GetOr("branch", ""); b == "z9hG4bK" {
+		return bad(400, "Bad Via Branch", "branch is only the magic cookie (RFC 3261 §8.1.1.7)")
 	}
 	for _, t := range []struct{ what, v string }{
 		{"Call-ID", callID.Value()},
@@ -152,6 +155,46 @@ func canonical(name string) string {
 		return "Expires"
 	}
 	return name
+}
+
+// Unsupported lists the option tags of the named header (Require or Proxy-Require) that are not
+// in supported, for a 420 Bad Extension with an Unsupported header (RFC 3261 §8.2.2.3, §16.3).
+func Unsupported(req *sip.Request, header string, supported ...string) []string {
+	var out []string
+	for _, h := range req.GetHeaders(header) {
+		for _, tag := range strings.Split(h.Value(), ",") {
+			tag = strings.TrimSpace(tag)
+			if tag == "" {
+				continue
+			}
+			known := false
+			for _, s := range supported {
+				if strings.EqualFold(s, tag) {
+					known = true
+				}
+			}
+			if !known {
+				out = append(out, tag)
+			}
+		}
+	}
+	return out
+}
+
+// wireText is Text for a header received from the network: other control characters may appear
+// escaped as quoted-pairs inside quoted strings (RFC 3261 §25.1), CR and LF never.
+func wireText(s string) error {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\\' && i+1 < len(s) && s[i+1] != '\r' && s[i+1] != '\n' {
+			i++
+			continue
+		}
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return fmt.Errorf("%w at byte %d", ErrControl, i)
+		}
+	}
+	return nil
 }
 
 // ErrControl is returned for CR, LF, NUL or another control character where SIP text is expected.

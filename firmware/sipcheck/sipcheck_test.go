@@ -44,6 +44,8 @@ func TestRequest(t *testing.T) {
 		{"non-numeric Expires", strings.Replace(base, "Max-Forwards", "Expires: soon\r\nMax-Forwards", 1), 400},
 		{"oversized tag", strings.Replace(base, "tag=1928301774", "tag="+strings.Repeat("x", 300), 1), 400},
 		{"NUL in a header value", strings.Replace(base, "Max-Forwards", "Subject: a\x00b\r\nMax-Forwards", 1), 400},
+		{"escaped NUL in a quoted string (RFC 4475 intmeth)", strings.Replace(base, "Max-Forwards", "Subject: \"a\\\x00b\"\r\nMax-Forwards", 1), 0},
+		{"branch is only the magic cookie", strings.Replace(base, "branch=z9hG4bK776asdhds", "branch=z9hG4bK", 1), 400},
 		{"too many Via", strings.Replace(base, "Max-Forwards", strings.Repeat("Via: SIP/2.0/UDP h;branch=z9hG4bKx\r\n", 40)+"Max-Forwards", 1), 400},
 	}
 	for _, tc := range tests {
@@ -57,6 +59,16 @@ func TestRequest(t *testing.T) {
 				t.Fatalf("status %d (%v), want %d", got, err, tc.status)
 			}
 		})
+	}
+}
+
+func TestUnsupported(t *testing.T) {
+	req := parse(t, strings.Replace(base, "Max-Forwards", "Require: 100rel, foo\r\nProxy-Require: bar\r\nMax-Forwards", 1))
+	if got := Unsupported(req, "Require", "100rel"); len(got) != 1 || got[0] != "foo" {
+		t.Fatalf("Require: %v", got)
+	}
+	if got := Unsupported(req, "Proxy-Require"); len(got) != 1 || got[0] != "bar" {
+		t.Fatalf("Proxy-Require: %v", got)
 	}
 }
 
@@ -96,7 +108,7 @@ func FuzzRequest(f *testing.F) {
 			t.Fatal("accepted a request without mandatory headers")
 		}
 		for _, h := range req.Headers() {
-			if strings.ContainsAny(h.Value(), "\r\n\x00") {
+			if strings.ContainsAny(h.Value(), "\r\n") {
 				t.Fatalf("accepted a control character in %s", h.Name())
 			}
 		}
