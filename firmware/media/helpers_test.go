@@ -153,6 +153,19 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// waitPlayed waits until each endpoint has played at least n samples (the machine may be busy).
+func waitPlayed(t *testing.T, n int, eps ...*endpoint) {
+	t.Helper()
+	waitFor(t, 20*time.Second, "audio to play", func() bool {
+		for _, e := range eps {
+			if len(e.dev.Played()) < n {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // checkTone asserts that x is mostly a tone of want Hz.
 func checkTone(t *testing.T, who string, x []int16, want float64) {
 	t.Helper()

@@ -12,7 +12,7 @@ import (
 // clamped to [JitterMin, JitterMax]. When the next frame is missing and nothing later has arrived
 // it plays a concealed frame without advancing ("stretch"), which adds 20 ms of delay exactly when
 // packets come late; when it has held more than a frame above the target for a second it drops a
-// frame. Lost frames (a gap with later packets present) are concealed. A new SSRC, or a timestamp
+// frame, and when it holds more than JitterMax it jumps straight back to the target. Lost frames (a gap with later packets present) are concealed. A new SSRC, or a timestamp
 // jump of more than a second, starts over (the baresip #817 lesson).
 
 const (
@@ -228,6 +228,14 @@ func (jb *jitterBuffer) read(out []int16) (arrival time.Time, real bool) {
 		jb.winDepthMin, jb.winReads = math.MaxInt, 0
 	}
 	depth, later := jb.depth()
+	if depth > jb.maxDepth+FrameLength {
+		// Far behind (a burst after the network or this process stalled): jump to the target
+		// at once instead of playing old audio late for many seconds.
+		skip := (depth - jb.target()) / FrameLength * FrameLength
+		jb.cursor += uint32(skip)
+		jb.stats.dropped += uint64(skip / FrameLength)
+		depth, later = jb.depth()
+	}
 	jb.lastDepth = depth
 	arrival, covered := jb.fill(out)
 	switch {

@@ -97,6 +97,12 @@ func TestJitterBuffer(t *testing.T) {
 		}, 10 * time.Millisecond, 0.08, 25 * time.Millisecond, 0},
 		{"uniform jitter 0-60 ms", func(int) time.Duration { return time.Duration(rng.Int64N(int64(60 * time.Millisecond))) }, 7 * time.Millisecond, 0.03, 110 * time.Millisecond, 20 * time.Millisecond},
 		{"bursts of 3 every 60 ms", func(i int) time.Duration { return time.Duration(2-i%3) * framePeriod }, 1 * time.Millisecond, 0.02, 80 * time.Millisecond, 0},
+		{"2 s stall then a burst", func(i int) time.Duration {
+			if i >= 100 && i < 200 { // packets 100..199 all arrive at 4 s
+				return 4*time.Second - time.Duration(i)*framePeriod
+			}
+			return 3 * time.Millisecond
+		}, 10 * time.Millisecond, 0.12, 40 * time.Millisecond, 0},
 		{"reordered pairs", func(i int) time.Duration {
 			if i%2 == 0 {
 				return 25 * time.Millisecond

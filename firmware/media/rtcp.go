@@ -155,8 +155,10 @@ func parseRTCP(b []byte) (rtcpInfo, error) {
 			}
 			p = p[:n-pad]
 		}
-		if first && pt != rtcpSR && pt != rtcpRR {
-			return info, fmt.Errorf("%w: compound starts with type %d", errRTCP, pt)
+		// RFC 3550 §6.1 wants SR or RR first, but reduced-size RTCP (RFC 5506) and baresip's
+		// BYE+SDES at hang-up do not; accept any order, check every length.
+		if first && (pt < 192 || pt > 223) {
+			return info, fmt.Errorf("%w: packet type %d is not RTCP", errRTCP, pt)
 		}
 		switch pt {
 		case rtcpSR, rtcpRR:

@@ -51,6 +51,7 @@ type Session struct {
 	sessionID, version    uint64
 	lastSDP               []byte
 	pending               bool
+	answered              bool // the last exchange was our offer and the remote's answer
 	offeredDir            direction
 	localHold, remoteHold bool
 	neg                   *negotiation
@@ -222,7 +223,7 @@ func bindPair(ip netip.Addr, lo, hi int) (*rtpSocket, *net.UDPConn, error) {
 		return nil, nil, fmt.Errorf("media: RTP port range %d-%d is invalid", lo, hi)
 	}
 	first := (lo + 1) &^ 1
-	n := (hi - first) / 2 // number of even ports with room for port+1
+	n := (hi - first + 1) / 2 // even ports p with p+1 <= hi
 	if n <= 0 {
 		return nil, nil, fmt.Errorf("media: RTP port range %d-%d has no even/odd port pair", lo, hi)
 	}
@@ -339,13 +340,14 @@ func (s *Session) answer(remote []byte) ([]byte, error) {
 		return nil, err
 	}
 	s.remoteHold = !remoteRecvs
-	s.pending = false
+	s.pending, s.answered = false, false
 	s.apply(&negotiation{remoteRTP: ra.rtp, remoteRTCP: ra.rtcp, send: chosen,
 		dtmfSendPT: ra.dtmfPT, dtmfRecvPT: ra.dtmfPT, dir: dir})
 	return body, nil
 }
 
-// AcceptAnswer applies the remote's answer to our last Offer or Hold.
+// AcceptAnswer applies the remote's answer to our last Offer or Hold. The answer may be given
+// again (the SDP of a 183 and then of the 200 OK, possibly from another fork): the latest wins.
 func (s *Session) AcceptAnswer(remote []byte) error {
 	sd, err := parseSDP(remote)
 	if err != nil {
@@ -360,7 +362,7 @@ func (s *Session) AcceptAnswer(remote []byte) error {
 	if s.closed {
 		return ErrClosed
 	}
-	if !s.pending {
+	if !s.pending && !s.answered {
 		return ErrNoPendingOffer
 	}
 	var chosen codec
@@ -381,7 +383,7 @@ func (s *Session) AcceptAnswer(remote []byte) error {
 	}
 	remoteRecvs := ra.dir.receives() && !ra.hold
 	dir := makeDirection(s.offeredDir.sends() && remoteRecvs, s.offeredDir.receives() && ra.dir.sends())
-	s.pending = false
+	s.pending, s.answered = false, true
 	s.remoteHold = !remoteRecvs
 	s.apply(&negotiation{remoteRTP: ra.rtp, remoteRTCP: ra.rtcp, send: chosen,
 		dtmfSendPT: ra.dtmfPT, dtmfRecvPT: int(s.cfg.DTMFPayloadType), dir: dir})
@@ -821,6 +823,9 @@ func (s *Session) handleRTCP(b []byte, src netip.AddrPort, now time.Time) {
 	info, err := parseRTCP(b)
 	if err != nil {
 		s.counters.malformedRTCP++
+		if s.counters.malformedRTCP <= 3 {
+			s.log.Info("malformed RTCP dropped", "src", src.String(), "err", err, "len", len(b), "head", fmt.Sprintf("%x", b[:min(len(b), 48)]))
+		}
 		return
 	}
 	s.counters.rtcpReceived++

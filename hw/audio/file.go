@@ -30,6 +30,7 @@ type FileDevice struct {
 	out     *os.File
 	written int64 // bytes of sample data in out
 	hdr     [8]byte
+	buf     []byte // WriteFrame's encoding buffer
 	once    sync.Once
 	ticker  *time.Ticker
 }
@@ -91,7 +92,10 @@ func (d *FileDevice) WriteFrame(frame []int16) error {
 	if d.out == nil {
 		return nil
 	}
-	buf := make([]byte, 2*len(frame))
+	if cap(d.buf) < 2*len(frame) {
+		d.buf = make([]byte, 2*len(frame))
+	}
+	buf := d.buf[:2*len(frame)]
 	for i, s := range frame {
 		binary.LittleEndian.PutUint16(buf[2*i:], uint16(s))
 	}

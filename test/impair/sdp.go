@@ -8,10 +8,11 @@ import (
 	"strconv"
 )
 
-var (
-	connLine  = regexp.MustCompile(`(?m)^c=IN IP[46] [^\r\n]+`)
-	audioLine = regexp.MustCompile(`(?m)^(m=audio )(\d+)`)
-	rtcpLine  = regexp.MustCompile(`(?m)^a=rtcp:[^\r\n]*\r?\n`)
+// The lines RewriteSDP and AudioAddr touch.
+const (
+	connPattern  = `(?m)^c=IN IP[46] [^\r\n]+`
+	audioPattern = `(?m)^(m=audio )(\d+)`
+	rtcpPattern  = `(?m)^a=rtcp:[^\r\n]*\r?\n`
 )
 
 // RewriteSDP returns body with every c= line and the audio port pointing at addr (and any
@@ -22,6 +23,7 @@ func RewriteSDP(body []byte, addr netip.AddrPort) []byte {
 	if addr.Addr().Is6() {
 		typ = "IP6"
 	}
+	connLine, audioLine, rtcpLine := regexp.MustCompile(connPattern), regexp.MustCompile(audioPattern), regexp.MustCompile(rtcpPattern)
 	out := connLine.ReplaceAll(body, []byte(fmt.Sprintf("c=IN %s %s", typ, addr.Addr())))
 	out = audioLine.ReplaceAll(out, []byte("${1}"+strconv.Itoa(int(addr.Port()))))
 	return rtcpLine.ReplaceAll(out, nil)
@@ -29,8 +31,8 @@ func RewriteSDP(body []byte, addr netip.AddrPort) []byte {
 
 // AudioAddr extracts the audio RTP address (first c= line and m=audio port) from an SDP body.
 func AudioAddr(body []byte) (netip.AddrPort, error) {
-	c := connLine.Find(body)
-	m := audioLine.FindSubmatch(body)
+	c := regexp.MustCompile(connPattern).Find(body)
+	m := regexp.MustCompile(audioPattern).FindSubmatch(body)
 	if c == nil || m == nil {
 		return netip.AddrPort{}, fmt.Errorf("impair: no c= or m=audio line")
 	}
