@@ -6,6 +6,9 @@ IMAGE_BUILD ?= $(BUILD)/image
 # CONFIG=path/to/deskphone.toml puts your settings on the card's boot partition.
 CONFIG      ?=
 
+# The tests run as root (sudo resets PATH, so name go by its full path).
+IMAGE_GO := $(or $(shell command -v $(GO) 2>/dev/null),$(GO))
+
 IMAGE_ENV = BUILD=$(abspath $(IMAGE_BUILD)) BIN=$(abspath $(BUILD)/deskphone-arm64) \
 	HOST_BIN=$(abspath $(BUILD)/deskphone) OUT=$(abspath $(IMAGE)) \
 	CONFIG=$(if $(CONFIG),$(abspath $(CONFIG)))
@@ -32,7 +35,7 @@ test-image: image
 	cd test/image && $(SUDO) env DESKPHONE_IMAGE=$(abspath $(IMAGE)) \
 		DESKPHONE_IMAGE_INPUT=$(abspath $(IMAGE_BUILD))/input \
 		DESKPHONE_IMAGE_LOGS=$(abspath $(IMAGE_BUILD))/test-logs \
-		$(GO) test -tags imagetest -count=1 -timeout 15m -v .
+		$(IMAGE_GO) test -tags imagetest -count=1 -timeout 15m -v .
 
 # bench-image: QEMU start -> registered, image sizes, RAM after boot, the service's RSS, and
 # the same kernel booting a bare BusyBox for comparison.
@@ -40,4 +43,4 @@ bench-image: image
 	cd test/image && $(SUDO) env DESKPHONE_IMAGE=$(abspath $(IMAGE)) \
 		DESKPHONE_IMAGE_INPUT=$(abspath $(IMAGE_BUILD))/input \
 		DESKPHONE_IMAGE_LOGS=$(abspath $(IMAGE_BUILD))/test-logs \
-		$(GO) test -tags imagetest -count=1 -timeout 15m -run '^$$' -bench . -benchtime 1x -v .
+		$(IMAGE_GO) test -tags imagetest -count=1 -timeout 15m -run '^$$' -bench . -benchtime 1x -v .

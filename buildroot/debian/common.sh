@@ -1,4 +1,4 @@
-# Shared settings and helpers for the Debian-package image build. Sourced, not run.
+# Shared settings and functions for the Debian-package image build. Sourced, not run.
 # shellcheck shell=bash
 
 set -euo pipefail
@@ -7,7 +7,7 @@ DEBIAN_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$DEBIAN_DIR/../.." && pwd)
 BOARD_DIR=$TOP/buildroot/board/deskphone
 OVERLAY_DIR=$TOP/overlay
-LOCK=$DEBIAN_DIR/packages.lock
+LOCK=${LOCK:-$DEBIAN_DIR/packages.lock}
 BUILD=${BUILD:-$TOP/build/image}
 SUITE=${DEBIAN_SUITE:-bookworm}
 COMPONENTS="main non-free-firmware"

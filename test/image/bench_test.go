@@ -38,24 +38,26 @@ func BenchmarkImage(b *testing.B) {
 		c := benchCard(b)
 		g := bootWith(b, m, c, "bench-"+string(m), "")
 		g.waitFor(`deskphone: `+iface+` has address`, 120*time.Second)
+		c0 := g.cursor
 		g.waitFor(`msg="deskphone ready"`, 60*time.Second)
-		ready := g.since()
+		ready := g.matchedAt()
+		g.cursor = c0
 		g.waitFor(`msg=registered `, 60*time.Second)
-		reg := g.since()
+		reg := g.matchedAt()
 		g.powerOff()
 		// Second boot of the same card: the data partition exists, as on every boot but the first.
 		g = bootWith(b, m, c, "bench-"+string(m)+"-2", "")
 		g.waitFor(`msg=registered `, 120*time.Second)
-		reg2 := g.since()
+		reg2 := g.matchedAt()
 		time.Sleep(2 * time.Second)
-		mem := g.shell("free -k | awk '/Mem:/ {print \"USED\", $3}'; grep VmRSS /proc/$(pidof deskphone)/status", 20*time.Second)
+		mem := g.shell("free -k | awk '/Mem:/ {print \"USED\", $3}'; grep VmRSS /proc/$("+servicePID+")/status", 20*time.Second)
 		g.powerOff()
 		usedKB := regexp.MustCompile(`USED (\d+)`).FindStringSubmatch(mem)
 		rss := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindStringSubmatch(mem)
 
 		gb := bootWith(b, m, c, "bench-"+string(m)+"-bare", bare, "rdinit=/init")
 		gb.waitFor(`BARE-BUSYBOX-READY`, 120*time.Second)
-		bareT := gb.since()
+		bareT := gb.matchedAt()
 		gb.powerOff()
 
 		add(string(m)+": QEMU start -> deskphone ready (first boot)", ready.String())

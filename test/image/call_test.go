@@ -37,7 +37,11 @@ func TestCallAnsweredThroughAPIWithToneBothWays(t *testing.T) {
 		t.Skip("baresip not installed (Debian package baresip-core)")
 	}
 	c := card(t, "call.toml")
-	cmd := exec.Command("mcopy", "-o", "-i", c+"@@4M", "testdata/tone1000.wav", "::tone1000.wav")
+	tone := filepath.Join(t.TempDir(), "tone1000.wav")
+	if err := os.WriteFile(tone, sineWAV(phoneTone, 8000, 20*time.Second), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("mcopy", "-o", "-i", c+"@@4M", tone, "::tone1000.wav")
 	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mcopy: %v\n%s", err, out)
@@ -257,6 +261,29 @@ func (p *baresip) decodedFile(t *testing.T) string {
 		t.Fatalf("baresip recorded nothing (no dump-*-dec.wav in %s)", p.dir)
 	}
 	return files[0]
+}
+
+// sineWAV is a 16-bit mono PCM WAV file of a sine at half scale.
+func sineWAV(hz, rate int, d time.Duration) []byte {
+	n := int(d.Seconds() * float64(rate))
+	var b bytes.Buffer
+	le := func(v any) { binary.Write(&b, binary.LittleEndian, v) }
+	b.WriteString("RIFF")
+	le(uint32(36 + 2*n))
+	b.WriteString("WAVEfmt ")
+	le(uint32(16))
+	le(uint16(1))
+	le(uint16(1))
+	le(uint32(rate))
+	le(uint32(2 * rate))
+	le(uint16(2))
+	le(uint16(16))
+	b.WriteString("data")
+	le(uint32(2 * n))
+	for i := 0; i < n; i++ {
+		le(int16(16383 * math.Sin(2*math.Pi*float64(hz)*float64(i)/float64(rate))))
+	}
+	return b.Bytes()
 }
 
 // decodeWAV returns the first channel of 16-bit PCM WAV data and its sample rate.

@@ -16,6 +16,12 @@ import (
 	"time"
 )
 
+// The guests' MAC addresses; dnsmasq gives each a fixed address (.58 and .59).
+const (
+	virtMAC  = "52:54:00:12:34:56"
+	raspiMAC = "52:54:00:12:34:57"
+)
+
 // machine is how QEMU runs the image.
 type machine string
 
@@ -41,6 +47,11 @@ type guest struct {
 	exited  bool
 	cursor  int // console offset after the last matched line
 	seq     int
+	// arrivals[i] is when the console had grown to ends[i] bytes; lastAt is when the last match
+	// arrived, so timings do not depend on when the test looked.
+	ends     []int
+	arrivals []time.Time
+	lastAt   time.Time
 }
 
 // input is the kernel, initramfs and DTBs the image was built from (the boot partition's files).
@@ -75,7 +86,7 @@ func bootWith(t testing.TB, m machine, card, logName, initrd string, extraAppend
 			args = append(args, f)
 		}
 	}
-	mac := "52:54:00:12:34:56"
+	mac := virtMAC
 	q := []string{"-nographic", "-no-reboot", "-monitor", "none", "-display", "none",
 		"-kernel", input("Image"), "-initrd", initrd}
 	switch m {
@@ -89,7 +100,7 @@ func bootWith(t testing.TB, m machine, card, logName, initrd string, extraAppend
 			"-device", "i6300esb", "-action", "watchdog=reset",
 			"-serial", "stdio")
 	case raspi3b:
-		mac = "52:54:00:12:34:57"
+		mac = raspiMAC
 		args = append(args, "console=ttyS1,115200")
 		q = append(q, "-M", "raspi3b", "-accel", "tcg,thread=single", "-dtb", input("bcm2837-rpi-3-b-plus.dtb"),
 			"-drive", "file="+card+",if=sd,format=raw",
@@ -126,6 +137,8 @@ func bootWith(t testing.TB, m machine, card, logName, initrd string, extraAppend
 				logf.Write(buf[:n])
 				g.mu.Lock()
 				g.console = append(g.console, buf[:n]...)
+				g.ends = append(g.ends, len(g.console))
+				g.arrivals = append(g.arrivals, time.Now())
 				g.cond.Broadcast()
 				g.mu.Unlock()
 			}
@@ -186,6 +199,13 @@ func (g *guest) waitForErr(re string, timeout time.Duration) ([]string, error) {
 				}
 				out = append(out, string(rest[loc[i]:loc[i+1]]))
 			}
+			abs := g.cursor + loc[1]
+			for i, e := range g.ends {
+				if e >= abs {
+					g.lastAt = g.arrivals[i]
+					break
+				}
+			}
 			end := loc[1]
 			if nl := strings.IndexByte(string(rest[end:]), '\n'); nl >= 0 {
 				end += nl + 1
@@ -209,6 +229,32 @@ func lastLines(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// waitForAll waits for a line matching each pattern, in any order, all after the cursor; it
+// leaves the cursor after the last of them.
+func (g *guest) waitForAll(timeout time.Duration, res ...string) {
+	g.t.Helper()
+	g.mu.Lock()
+	start := g.cursor
+	g.mu.Unlock()
+	end := start
+	var last time.Time
+	for _, re := range res {
+		g.mu.Lock()
+		g.cursor = start
+		g.mu.Unlock()
+		g.waitFor(re, timeout)
+		g.mu.Lock()
+		end = max(end, g.cursor)
+		if g.lastAt.After(last) {
+			last = g.lastAt
+		}
+		g.mu.Unlock()
+	}
+	g.mu.Lock()
+	g.cursor, g.lastAt = end, last
+	g.mu.Unlock()
 }
 
 // shell runs a command on the serial console's root shell and returns its output. The first call
@@ -237,6 +283,13 @@ func (g *guest) shell(command string, timeout time.Duration) string {
 		g.t.Logf("guest command %q exited %s:\n%s", command, m[1], out)
 	}
 	return strings.ReplaceAll(out, "\r", "")
+}
+
+// matchedAt is the time from QEMU's start to the arrival of the last matched line.
+func (g *guest) matchedAt() time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.lastAt.Sub(g.started).Round(10 * time.Millisecond)
 }
 
 // since is the time since QEMU started.

@@ -19,6 +19,9 @@ import (
 
 const netnsEnv = "DESKPHONE_IMAGE_TEST_NETNS"
 
+// servicePID is a guest command printing the PID of `deskphone run` (not of `deskphone clock`).
+const servicePID = `ps | awk '/[d]eskphone run/ {print $1}'`
+
 var theLAN *lan
 
 // TestMain puts the whole test binary in a new network namespace (unshare --net): QEMU's tap,
@@ -158,10 +161,8 @@ func bootToRegistered(t *testing.T, g *guest, iface string) string {
 	if got := theLAN.lease(g.mac); got != pi {
 		t.Fatalf("the Pi says it has %s but the LAN's DHCP server gave %s %q", pi, g.mac, got)
 	}
-	g.waitFor(`msg="deskphone ready"`, 60*time.Second)
-	ready := g.since()
-	g.waitFor(`msg=registered `, 60*time.Second)
-	t.Logf("%s: address %s by DHCP; deskphone ready %s and registered %s after QEMU started", g.machine, pi, ready, g.since())
+	g.waitForAll(60*time.Second, `msg="deskphone ready"`, `msg=registered `)
+	t.Logf("%s: address %s by DHCP; ready and registered %s after QEMU started", g.machine, pi, g.since())
 	return pi
 }
 
@@ -185,11 +186,10 @@ func TestFirstBootRegisterCrashAndPowerCut(t *testing.T) {
 	}
 
 	// kill -9: init restarts the service, which registers again.
-	g.shell("kill -9 $(pidof deskphone)", 10*time.Second)
+	g.shell("kill -9 $("+servicePID+")", 10*time.Second)
 	killed := time.Now()
-	g.waitFor(`msg="deskphone ready"`, 30*time.Second)
-	g.waitFor(`msg=registered `, 30*time.Second)
-	t.Logf("kill -9 -> registered again in %s", time.Since(killed).Round(10*time.Millisecond))
+	g.waitForAll(30*time.Second, `msg="deskphone ready"`, `msg=registered `)
+	t.Logf("kill -9 -> ready and registered again in %s", g.lastAt.Sub(killed).Round(10*time.Millisecond))
 	if err := register(t, pi, "softphone", acct[2], 1); err != nil {
 		t.Fatalf("after the restart the same password no longer works: %v", err)
 	}
@@ -229,9 +229,9 @@ func TestConfigErrorIsReported(t *testing.T) {
 		t.Fatalf("status API: %d %v, want 503 naming line 5", code, st)
 	}
 	// It is not restarting in a loop: the service started once and is still the same process.
-	pid1 := g.shell("pidof deskphone", 10*time.Second)
+	pid1 := g.shell(servicePID, 10*time.Second)
 	time.Sleep(3 * time.Second)
-	if pid2 := g.shell("pidof deskphone", 10*time.Second); strings.TrimSpace(pid1) != strings.TrimSpace(pid2) {
+	if pid2 := g.shell(servicePID, 10*time.Second); strings.TrimSpace(pid1) != strings.TrimSpace(pid2) {
 		t.Fatalf("the service restarts in a loop: pid %q then %q", pid1, pid2)
 	}
 }
@@ -283,7 +283,7 @@ func TestHungServiceResetsTheBoard(t *testing.T) {
 	g := boot(t, virt, card(t, ""), "watchdog")
 	g.waitFor(`msg="hardware watchdog armed"`, 90*time.Second)
 	g.waitFor(`msg="deskphone ready"`, 30*time.Second)
-	g.shell("kill -STOP $(pidof deskphone)", 10*time.Second)
+	g.shell("kill -STOP $("+servicePID+")", 10*time.Second)
 	frozen := time.Now()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -299,4 +299,20 @@ func TestHungServiceResetsTheBoard(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("frozen service -> board reset by the watchdog after %s", time.Since(frozen).Round(100*time.Millisecond))
+}
+
+// TestStaticAddressFromConfig: [network] mode = "static" replaces DHCP.
+func TestStaticAddressFromConfig(t *testing.T) {
+	theLAN.forget(virtMAC)
+	g := boot(t, virt, card(t, "static.toml"), "static")
+	g.waitFor(`eth0 has address 192\.168\.77\.70/24 \(static\)`, 90*time.Second)
+	g.waitForAll(60*time.Second, `msg="deskphone ready"`, `msg=registered `)
+	g.cursor = 0
+	acct := g.waitFor(`msg=account extension=(\d+) username=softphone password=(\S+)`, 5*time.Second)
+	if err := register(t, "192.168.77.70", "softphone", acct[2], 1); err != nil {
+		t.Fatalf("a softphone cannot register at the static address: %v", err)
+	}
+	if lease := theLAN.lease(g.mac); lease != "" {
+		t.Fatalf("the Pi asked for a DHCP lease (%s) although its address is static", lease)
+	}
 }

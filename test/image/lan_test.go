@@ -88,6 +88,13 @@ func (l *lan) lease(mac string) string {
 	return l.leases[strings.ToLower(mac)]
 }
 
+// forget drops what the LAN knows of mac's leases.
+func (l *lan) forget(mac string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.leases, strings.ToLower(mac))
+}
+
 func (l *lan) stop() {
 	if l.dnsmasq.Process != nil {
 		l.dnsmasq.Process.Kill()
