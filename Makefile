@@ -11,13 +11,15 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_PACKAGES := sip-tester baresip-core linphone-cli kamailio sipvicious sox \
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
 	qemu-system-arm genimage dnsmasq-base mtools dosfstools e2fsprogs kmod cpio xz-utils \
-	iproute2 linux-kbuild-6.1 ntpsec-ntpdig busybox ca-certificates git
+	iproute2 linux-kbuild-6.1 ntpsec-ntpdig busybox ca-certificates git curl
 
-.PHONY: help build build-arm64 test test-go bench run deps fmt vet clean
+.PHONY: help build build-arm64 test test-go test-hardware bench run deps fmt vet clean
 
 help:
+	@echo "make image        build the SD card image deskphone-rpi3b.img(.xz) for the Raspberry Pi 3 B+"
+	@echo "make sim          boot that image in QEMU, console on this terminal"
 	@echo "make run          run the phone + registrar on this computer (config in $(BUILD)/run/)"
-	@echo "make test         install the test peers if missing, then run every test"
+	@echo "make test         install the test peers if missing, then run every test (image ones too)"
 	@echo "make bench        print the benchmark tables"
 	@echo "make build        build $(BUILD)/deskphone for this computer"
 	@echo "make build-arm64  cross-build $(BUILD)/deskphone-arm64 for the Raspberry Pi 3 B+"
@@ -41,13 +43,20 @@ deps:
 	fi
 	$(GO) mod download
 
-test: deps test-go
+# test: everything — unit tests, end-to-end tests with real SIP peers, the card image booted
+# under QEMU on a test LAN, and the hardware test on the Pi's kernel (gpio-sim, snd-aloop).
+test: deps test-go test-image test-hardware
 
 # test-go runs the unit tests and the end-to-end tests with real peers.
 test-go:
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) test -count=1 ./firmware/... ./provisioning/...
 	$(GO) test -count=1 -timeout 25m $$($(GO) list ./... | grep -v -e /firmware/ -e /provisioning)
+
+# test-hardware: the image with a simulated GPIO chip and a loopback sound card; a call is
+# answered by lifting the (simulated) hook and carries tones both ways through ALSA.
+test-hardware: build-arm64
+	$(SUDO) test/image/hardware/run.sh
 
 bench: deps build
 	@for s in test/bench/*.sh; do [ -x "$$s" ] && "$$s" || true; done
@@ -66,4 +75,7 @@ fmt:
 clean:
 	rm -rf $(BUILD)
 
--include image.mk
+include image.mk
+
+# The image needs the cross compiler and the image tools.
+image: deps
