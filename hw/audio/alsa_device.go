@@ -183,13 +183,19 @@ func openALSA(cfg ALSAConfig, log *slog.Logger, backend alsaBackend, timing alsa
 		d.ringer = &alsaSlot{role: "ringer", req: alsaRequest{playback: cfg.Ringer, rate: rate, period: FramePeriod}}
 		d.ringer.req.data = d.ringerData
 	}
-	if err := d.start(d.handset); err != nil {
-		return nil, fmt.Errorf("open the handset sound device: %w", err)
-	}
-	if d.ringer != nil {
-		if err := d.start(d.ringer); err != nil {
-			d.release(d.handset)
-			return nil, fmt.Errorf("open the ringer sound device %q: %w", cfg.Ringer, err)
+	// A card that is missing now (no USB handset plugged in yet) is not fatal: the phone system
+	// keeps running, the microphone gives silence, and the watchdog opens the card when it
+	// appears. The status API shows the error meanwhile.
+	for _, s := range []*alsaSlot{d.handset, d.ringer} {
+		if s == nil {
+			continue
+		}
+		if err := d.start(s); err != nil {
+			d.mu.Lock()
+			d.stats.LastError = err.Error()
+			d.mu.Unlock()
+			d.log.Warn("no sound device yet: plug in a USB handset or headset (deskphone audio list shows the cards); the phone keeps trying",
+				"role", s.role, "err", err)
 		}
 	}
 	go d.watch()

@@ -334,3 +334,23 @@ func TestALSAVolumeAndRing(t *testing.T) {
 		t.Errorf("ringer still plays (%.3f) after Ring(false)", a)
 	}
 }
+
+// With no sound card at start (no USB handset plugged in yet) the device still opens: the
+// microphone gives silence, the error is reported, and the card is used once it appears.
+func TestALSAStartsWithoutACardAndOpensItLater(t *testing.T) {
+	b := newFakeALSA()
+	b.fail, b.err = 3, errors.New("no USB sound card")
+	d := openFakeTiming(t, ALSAConfig{MicGain: 80}, b, fastTiming)
+	if st := d.Stats(); !strings.Contains(st.LastError, "no USB sound card") {
+		t.Errorf("stats %+v: want the open error reported", st)
+	}
+	s := next(t, b) // the watchdog's retries reach the card
+	var mic []int16
+	for i := 0; i < 20; i++ {
+		s.tick(sine(1000, 48000, i*960, 960, 8000))
+		mic = append(mic, readFrame(t, d)...)
+	}
+	if f := strongest(mic[len(mic)-800:], SampleRate); f != 1000 {
+		t.Errorf("microphone gives %v Hz once the card appears, want 1000", f)
+	}
+}
