@@ -89,3 +89,35 @@ func TestPhoneCallWaiting(t *testing.T) {
 	a.waitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
 	e.waitStatus(t, "call", "idle", 5*time.Second)
 }
+
+// Hanging up a ringing call declines it (603); with call waiting off, a second caller during a
+// call is told busy (486) and the call goes on.
+func TestPhoneDeclineAndBusyWithoutCallWaiting(t *testing.T) {
+	e := startPhone(t, phoneOptions{phoneTOML: "call_waiting = false\n"})
+	reg := fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort)
+	a := startBaresip(t, baresipOptions{ext: "5003", user: "softphone", pass: softphonePassword, registrar: reg})
+	b := startBaresip(t, baresipOptions{ext: "5004", user: "softphone2", pass: softphonePassword, registrar: reg})
+
+	a.command(t, "dial", "sip:5002@"+reg)
+	e.waitStatus(t, "call", "ringing", 10*time.Second)
+	e.mustPost(t, "hangup", "")
+	n, ev := a.waitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+	if !strings.Contains(fmt.Sprint(ev["param"]), "603") {
+		t.Fatalf("declined call closed with %v, want 603", ev["param"])
+	}
+	e.requireLastCall(t, "in", "5003", "rejected", 0)
+
+	a.command(t, "dial", "sip:5002@"+reg)
+	e.waitStatus(t, "call", "ringing", 10*time.Second)
+	e.mustPost(t, "answer", "")
+	a.waitEvent(t, "CALL_ESTABLISHED", n, 10*time.Second)
+	b.command(t, "dial", "sip:5002@"+reg)
+	_, ev = b.waitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+	if !strings.Contains(fmt.Sprint(ev["param"]), "486") {
+		t.Fatalf("second caller closed with %v, want 486", ev["param"])
+	}
+	if st := e.status(t); st["call"] != "in_call" || st["peer"] != "5003" {
+		t.Fatalf("the first call was disturbed: %v", st)
+	}
+	e.mustPost(t, "hangup", "")
+}

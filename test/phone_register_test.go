@@ -41,3 +41,17 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// The primary registrar does not answer: the phone registers to the backup.
+func TestPhoneBackupRegistrar(t *testing.T) {
+	dead := freePort(t, "udp") // nothing listens there
+	backupPort := freePort(t, "udp")
+	backup := startSIPpIn(t, "-sf", sippScenario(t, "phone_registrar_ok.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(backupPort))
+	e := startPhone(t, phoneOptions{noRegistr: true, phoneTOML: fmt.Sprintf(
+		"registrar = \"127.0.0.1:%d\"\nbackup_registrar = \"127.0.0.1:%d\"\npassword = \"unused-secret\"\n", dead, backupPort)})
+	st := e.waitStatus(t, "registration", "registered", 30*time.Second)
+	if want := fmt.Sprintf("127.0.0.1:%d", backupPort); st["registration_detail"] != want {
+		t.Fatalf("registered at %v, want the backup %s", st["registration_detail"], want)
+	}
+	backup.wait(t)
+}

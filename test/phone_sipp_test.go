@@ -116,7 +116,8 @@ func TestPhoneCallsBusySIPp(t *testing.T) {
 	e.requireLastCall(t, "out", "5003", "busy", 0)
 }
 
-// Hanging up while the far end rings sends CANCEL (SIPp expects it, answers 200 and 487).
+// Hanging up while the far end rings sends CANCEL (SIPp expects it, answers 200 and 487); while
+// it rang, the handset played the French ringback tone.
 func TestPhoneCancelsRingingCall(t *testing.T) {
 	e := startPhone(t, phoneOptions{})
 	uas := freePort(t, "udp")
@@ -124,10 +125,12 @@ func TestPhoneCancelsRingingCall(t *testing.T) {
 	s := startSIPpIn(t, "-sf", sippScenario(t, "uas_ring.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uas))
 	e.mustPost(t, "dial", `{"to":"5003"}`)
 	e.WaitLog(t, "event=Progress", 10*time.Second) // 180 Ringing reached the phone
+	time.Sleep(1600 * time.Millisecond)            // one ringback burst: 1.5 s of 440 Hz in France
 	e.mustPost(t, "hangup", "")
 	s.wait(t)
 	e.waitStatus(t, "call", "idle", 10*time.Second)
 	e.requireLastCall(t, "out", "5003", "cancelled", 0)
+	requireTone(t, e.Speaker, 440) // the local ringback tone
 }
 
 // T11: a far end that challenges the Pi's re-INVITE (401) and BYE (407) with the registrar's
@@ -179,4 +182,50 @@ func TestPhoneSIPInfoDTMF(t *testing.T) {
 func TestPhoneAnswersOptions(t *testing.T) {
 	e := startPhone(t, phoneOptions{})
 	runSIPp(t, fmt.Sprintf("127.0.0.1:%d", e.PhonePort), "-sf", sippScenario(t, "phone_options.xml"), "-i", "127.0.0.1")
+}
+
+// Early media: a 183 with SDP connects the far end's audio before the answer, instead of the
+// local ringback.
+func TestPhoneEarlyMedia(t *testing.T) {
+	e := startPhone(t, phoneOptions{})
+	uas := freePort(t, "udp")
+	e.registerSIPp(t, uas, "5003", "softphone")
+	p := newMediaPeer(t)
+	s := startSIPpIn(t, "-sf", sippScenario(t, "phone_uas_early.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uas),
+		"-key", "rtpport", strconv.Itoa(p.port()))
+	e.mustPost(t, "dial", `{"to":"5003"}`)
+	var port int
+	waitFor(t, "early media connected", 10*time.Second, func() bool {
+		st := e.status(t)
+		port = int(mediaStat(st, "local_port"))
+		return port != 0 && st["call"] == "dialing"
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.stream(ctx, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}, 700) }()
+	defer func() { cancel(); <-done }()
+	e.waitStatus(t, "call", "in_call", 10*time.Second)
+	time.Sleep(time.Second)
+	e.mustPost(t, "hangup", "")
+	s.wait(t)
+	requireTone(t, e.Speaker, 700)
+}
+
+// The far end moves its media to another address with a re-INVITE (Asterisk direct media): the
+// Pi's audio follows to the new address.
+func TestPhoneFollowsMediaAddressChange(t *testing.T) {
+	e := startPhone(t, phoneOptions{})
+	first, second := newMediaPeer(t), newMediaPeer(t)
+	s := startSIPpIn(t, fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort), "-sf", sippScenario(t, "phone_uac_move.xml"),
+		"-s", "5002", "-key", "aor", "5003", "-au", "softphone", "-ap", softphonePassword,
+		"-key", "rtpport", strconv.Itoa(first.port()), "-key", "rtpport2", strconv.Itoa(second.port()),
+		"-key", "dtmfpt", "101", "-i", "127.0.0.1")
+	e.waitStatus(t, "call", "ringing", 15*time.Second)
+	e.mustPost(t, "answer", "")
+	e.waitStatus(t, "call", "in_call", 5*time.Second)
+	waitFor(t, "audio at the first address", 10*time.Second, func() bool { return first.packets(0) > 20 })
+	waitFor(t, "audio at the new address", 10*time.Second, func() bool { return second.packets(0) > 50 })
+	e.mustPost(t, "hangup", "")
+	s.wait(t)
+	requireToneIn(t, "audio at the new address", second.received(), 1000)
 }

@@ -32,8 +32,8 @@ commands:
   calls             the recent calls
   events            follow state changes until interrupted
 
-The API address comes from [web] listen in the config file (default /boot/deskphone.toml), or
---url / DESKPHONE_URL. From another host, pass [web] token with --token or DESKPHONE_TOKEN.
+The API address comes from [web] listen in the config file (--config or DESKPHONE_CONFIG, default
+/boot/deskphone.toml), or --url / DESKPHONE_URL. From another host, pass [web] token with --token or DESKPHONE_TOKEN.
 `
 
 // runCtl drives the running phone over its HTTP API.
@@ -45,7 +45,11 @@ func ctl(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, ctlUsage) }
-	cfgPath := fs.String("config", "/boot/deskphone.toml", "config file to read [web] listen and token from")
+	defCfg := os.Getenv("DESKPHONE_CONFIG")
+	if defCfg == "" {
+		defCfg = "/boot/deskphone.toml"
+	}
+	cfgPath := fs.String("config", defCfg, "config file to read [web] listen and token from (DESKPHONE_CONFIG)")
 	url := fs.String("url", os.Getenv("DESKPHONE_URL"), "API base URL, e.g. http://127.0.0.1:8080")
 	token := fs.String("token", os.Getenv("DESKPHONE_TOKEN"), "[web] token, needed from other hosts")
 	if err := fs.Parse(args); err != nil {

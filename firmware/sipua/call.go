@@ -23,20 +23,22 @@ type dialog interface {
 }
 
 type decision struct {
+	alert  bool // send 180 Ringing and keep waiting
 	answer bool
 	code   int
 }
 
 // call is one SIP call and its media.
 type call struct {
-	id        string
-	incoming  bool
-	peer      string
-	sipCallID string
-	media     MediaSession
-	cancel    context.CancelFunc // outgoing: CANCELs while unanswered
-	decide    chan decision      // incoming: the phone's answer or rejection
-	done      chan struct{}      // closed when the call ends
+	id          string
+	incoming    bool
+	peer        string
+	sipCallID   string
+	media       MediaSession       // set before the call is shared, never changed
+	cancel      context.CancelFunc // outgoing: CANCELs while unanswered
+	decide      chan decision      // incoming: the phone's answer or rejection
+	done        chan struct{}      // closed when the call ends
+	established chan struct{}      // closed once answered and acknowledged: in-dialog requests may go
 
 	mu         sync.Mutex // serialises in-dialog transactions (hold, transfer, NOTIFY)
 	cs         *sipgo.DialogClientSession
@@ -103,15 +105,24 @@ func (u *UA) bySIP(req *sip.Request) *call {
 	return u.byCallID[string(*cid)]
 }
 
-// Media returns the media session of a call, nil when there is none (yet).
+// Media returns the media session of a call, nil when there is none.
 func (u *UA) Media(id string) MediaSession {
 	c := u.get(id)
 	if c == nil {
 		return nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	return c.media
+}
+
+// waitEstablished waits until the call is answered and acknowledged; false if it ended first.
+func (c *call) waitEstablished(ctx context.Context) bool {
+	select {
+	case <-c.established:
+		return true
+	case <-c.done:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 // endCall forgets a call, closes its media and reports the end once.
@@ -128,11 +139,8 @@ func (u *UA) endCall(c *call, reason string, code int) {
 	}
 	u.mu.Unlock()
 	close(c.done)
-	c.mu.Lock()
-	m := c.media
-	c.mu.Unlock()
-	if m != nil {
-		m.Close()
+	if c.media != nil {
+		c.media.Close()
 	}
 	u.log.Info("call ended", "id", c.id, "reason", reason, "code", code)
 	u.lis.CallEnded(c.id, reason, code)
@@ -165,7 +173,13 @@ func (u *UA) watchDTMF(c *call, m MediaSession) {
 // REFER: it gets NOTIFYs about this call's progress and is hung up when this one is answered.
 func (u *UA) Dial(id, to, referredBy string) {
 	ctx, cancel := context.WithCancel(u.ctx)
-	c := &call{id: id, peer: to, cancel: cancel, done: make(chan struct{})}
+	c := &call{id: id, peer: to, cancel: cancel, done: make(chan struct{}), established: make(chan struct{})}
+	m, err := u.cfg.NewMedia(u.localIP)
+	if err != nil {
+		u.log.Error("cannot open media for a call", "err", err)
+	} else {
+		c.media = m
+	}
 	u.addCall(c)
 	u.spawn(func() {
 		defer cancel()
@@ -184,15 +198,11 @@ func (u *UA) dial(ctx context.Context, c *call, to string) int {
 		u.endCall(c, "cancelled", 0)
 		return 487
 	}
-	m, err := u.cfg.NewMedia(u.localIP)
-	if err != nil {
-		u.log.Error("cannot open media for a call", "err", err)
+	m := c.media
+	if m == nil {
 		u.endCall(c, "failed", 500)
 		return 500
 	}
-	c.mu.Lock()
-	c.media = m
-	c.mu.Unlock()
 	offer, err := m.Offer()
 	if err != nil {
 		u.log.Error("cannot make an SDP offer", "err", err)
@@ -291,23 +301,35 @@ func (u *UA) dial(ctx context.Context, c *call, to string) int {
 	if body := cs.InviteResponse.Body(); len(body) > 0 && !earlyApplied {
 		if err := m.AcceptAnswer(body); err != nil {
 			log.Warn("answer SDP refused, hanging up", "err", err)
-			u.bye(c)
+			u.byeNow(c)
 			u.endCall(c, "failed", 488)
 			return 488
 		}
 	}
 	if ctx.Err() != nil { // hung up while the 200 OK was on its way
-		u.bye(c)
+		u.byeNow(c)
 		u.endCall(c, "cancelled", 0)
 		return 200
 	}
+	close(c.established)
 	log.Info("call answered")
 	u.watchDTMF(c, m)
 	u.lis.CallAnswered(c.id)
 	return 200
 }
 
+// bye ends an answered call with BYE, once it is established (5 s at most).
 func (u *UA) bye(c *call) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if !c.waitEstablished(ctx) {
+		return
+	}
+	u.byeNow(c)
+}
+
+// byeNow sends BYE; only from the goroutine that established the dialog or after waitEstablished.
+func (u *UA) byeNow(c *call) {
 	c.mu.Lock()
 	d := c.dialog()
 	c.mu.Unlock()
@@ -328,20 +350,20 @@ func (u *UA) Hangup(id string) {
 	if c == nil {
 		return
 	}
-	c.mu.Lock()
-	answered, incoming := c.answered, c.incoming
-	c.mu.Unlock()
-	switch {
-	case !answered && !incoming:
-		c.cancel()
-	case !answered && incoming:
-		u.Reject(id, 603)
-	default:
-		u.spawn(func() {
+	u.spawn(func() {
+		c.mu.Lock()
+		answered, incoming := c.answered, c.incoming
+		c.mu.Unlock()
+		switch {
+		case !answered && !incoming:
+			c.cancel()
+		case !answered && incoming:
+			u.Reject(id, 603)
+		default:
 			u.bye(c)
 			u.endCall(c, "hangup", 0)
-		})
-	}
+		}
+	})
 }
 
 // onInvite handles a new call or a re-INVITE in one of our dialogs.
@@ -364,7 +386,8 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	u.seq++
 	id := "in-" + strconv.Itoa(u.seq)
 	u.mu.Unlock()
-	c := &call{id: id, incoming: true, peer: peerOf(req), decide: make(chan decision, 1), done: make(chan struct{})}
+	c := &call{id: id, incoming: true, peer: peerOf(req), decide: make(chan decision, 4), done: make(chan struct{}),
+		established: make(chan struct{})}
 	log := u.log.With("id", id, "call_id", callIDOf(req), "from", c.peer)
 
 	if len(req.Body()) == 0 {
@@ -399,49 +422,61 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	log.Info("incoming call")
 	u.lis.CallIncoming(id, c.peer)
 
-	select {
-	case d := <-c.decide:
-		if !d.answer {
-			ss.Respond(d.code, reasonOf(d.code), nil)
-			u.endCall(c, "rejected", d.code)
-			return
-		}
-		c.mu.Lock()
-		c.answered = true
-		c.mu.Unlock()
-		res := sip.NewSDPResponseFromRequest(ss.InviteRequest, answer)
-		res.AppendHeader(sip.NewHeader("Allow", allowed))
-		if err := ss.WriteResponse(res); err != nil {
-			log.Warn("answer not acknowledged", "err", err)
-			if ss.LoadState() >= sip.DialogStateEstablished {
-				u.bye(c)
+	// Every response to the INVITE is written from this goroutine (sipgo's dialog is not safe for
+	// concurrent responses).
+	var d decision
+	for {
+		select {
+		case d = <-c.decide:
+			if d.alert {
+				if err := ss.Respond(sip.StatusRinging, "Ringing", nil); err != nil {
+					log.Debug("180 not sent", "err", err)
+				}
+				continue
 			}
-			u.endCall(c, "failed", 408)
+		case <-ss.Context().Done():
+			log.Info("caller cancelled")
+			u.endCall(c, "cancelled", 487)
+			return
+		case <-u.ctx.Done():
+			ss.Respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
+			u.endCall(c, "failed", 480)
 			return
 		}
-		log.Info("call answered")
-		u.watchDTMF(c, m)
-		u.lis.CallAnswered(id)
-	case <-ss.Context().Done():
-		log.Info("caller cancelled")
-		u.endCall(c, "cancelled", 487)
-	case <-u.ctx.Done():
-		ss.Respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
-		u.endCall(c, "failed", 480)
+		break
 	}
+	if !d.answer {
+		ss.Respond(d.code, reasonOf(d.code), nil)
+		u.endCall(c, "rejected", d.code)
+		return
+	}
+	c.mu.Lock()
+	c.answered = true
+	c.mu.Unlock()
+	res := sip.NewSDPResponseFromRequest(ss.InviteRequest, answer)
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	if err := ss.WriteResponse(res); err != nil {
+		log.Warn("answer not acknowledged", "err", err)
+		if ss.LoadState() >= sip.DialogStateEstablished {
+			u.byeNow(c)
+		}
+		u.endCall(c, "failed", 408)
+		return
+	}
+	close(c.established)
+	log.Info("call answered")
+	u.watchDTMF(c, m)
+	u.lis.CallAnswered(id)
 }
 
 // Alert tells the caller we ring (180 Ringing).
 func (u *UA) Alert(id string) {
-	c := u.get(id)
-	if c == nil || c.ss == nil {
-		return
-	}
-	u.spawn(func() {
-		if err := c.ss.Respond(sip.StatusRinging, "Ringing", nil); err != nil {
-			u.log.Debug("180 not sent", "id", id, "err", err)
+	if c := u.get(id); c != nil && c.decide != nil {
+		select {
+		case c.decide <- decision{alert: true}:
+		default:
 		}
-	})
+	}
 }
 
 // Answer answers an incoming call with our SDP answer.
@@ -534,7 +569,10 @@ func (u *UA) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
 		return
 	}
-	c.mu.Lock()
+	if !c.mu.TryLock() { // our own re-INVITE is in flight: glare (RFC 3261 §14.2)
+		tx.Respond(sip.NewResponseFromRequest(req, 491, "Request Pending", nil))
+		return
+	}
 	d, m := c.dialog(), c.media
 	c.mu.Unlock()
 	if d == nil || m == nil {
@@ -599,10 +637,13 @@ func (u *UA) Hold(id string, on bool) {
 		return
 	}
 	u.spawn(func() {
+		if !c.waitEstablished(u.ctx) {
+			return
+		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		d, m := c.dialog(), c.media
-		if d == nil || m == nil || !c.answered {
+		if d == nil || m == nil {
 			return
 		}
 		sdp, err := m.Hold(on)
@@ -654,9 +695,7 @@ func (u *UA) SendDTMF(id, digits string) {
 		return
 	}
 	u.spawn(func() {
-		c.mu.Lock()
 		m := c.media
-		c.mu.Unlock()
 		if m == nil {
 			return
 		}
@@ -673,37 +712,14 @@ func (u *UA) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
 		return
 	}
-	ct := strings.ToLower(headerValue(req, "Content-Type"))
-	var digit rune
-	body := strings.TrimSpace(string(req.Body()))
-	switch {
-	case strings.HasPrefix(ct, "application/dtmf-relay"):
-		for _, line := range strings.Split(body, "\n") {
-			k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
-			if ok && strings.EqualFold(strings.TrimSpace(k), "signal") {
-				if v = strings.TrimSpace(v); len(v) > 0 {
-					digit = rune(v[0])
-				}
-			}
-		}
-	case strings.HasPrefix(ct, "application/dtmf"):
-		if len(body) > 0 {
-			digit = rune(body[0])
-		}
-	default:
-		tx.Respond(sip.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil))
-		return
-	}
-	if digit == 0 || !strings.ContainsRune("0123456789*#ABCDabcd", digit) {
-		tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request (no DTMF signal)", nil))
+	digit, code := infoDigit(headerValue(req, "Content-Type"), req.Body())
+	if code != 200 {
+		tx.Respond(sip.NewResponseFromRequest(req, code, reasonOfInfo(code), nil))
 		return
 	}
 	tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
-	c.mu.Lock()
-	m := c.media
-	c.mu.Unlock()
-	if m != nil {
-		m.ReceiveSIPInfoDTMF(digit)
+	if c.media != nil {
+		c.media.ReceiveSIPInfoDTMF(digit)
 	}
 }
 
@@ -734,4 +750,44 @@ func (u *UA) hangupAll() {
 		}
 	}
 	wg.Wait()
+}
+
+// infoDigit reads the digit of a SIP INFO DTMF body: "Signal=5" for application/dtmf-relay, "5"
+// for application/dtmf. The code is the status to answer: 200, 415 for another type, 400 for no
+// digit.
+func infoDigit(contentType string, body []byte) (rune, int) {
+	ct := strings.ToLower(strings.TrimSpace(contentType))
+	text := strings.TrimSpace(string(body))
+	var digit rune
+	switch {
+	case strings.HasPrefix(ct, "application/dtmf-relay"):
+		for _, line := range strings.Split(text, "\n") {
+			k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "signal") {
+				if v = strings.TrimSpace(v); len(v) > 0 {
+					digit = rune(v[0])
+				}
+			}
+		}
+	case strings.HasPrefix(ct, "application/dtmf"):
+		if len(text) > 0 {
+			digit = rune(text[0])
+		}
+	default:
+		return 0, 415
+	}
+	if digit == 0 || !strings.ContainsRune("0123456789*#ABCDabcd", digit) {
+		return 0, 400
+	}
+	if digit >= 'a' && digit <= 'd' {
+		digit -= 'a' - 'A'
+	}
+	return digit, 200
+}
+
+func reasonOfInfo(code int) string {
+	if code == 415 {
+		return "Unsupported Media Type"
+	}
+	return "Bad Request (no DTMF signal)"
 }

@@ -56,11 +56,9 @@ func (u *UA) registerLoop(ctx context.Context) {
 			backoff = u.cfg.BackoffMin
 			wait = refreshAfter(granted)
 		}
-		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
+		case <-u.cfg.After(wait):
 		}
 		if ctx.Err() != nil {
 			break

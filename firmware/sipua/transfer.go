@@ -32,9 +32,12 @@ func (u *UA) Transfer(id, to string) {
 				uri.Port, _ = strconv.Atoi(p)
 			}
 		}
+		if !c.waitEstablished(u.ctx) {
+			return
+		}
 		c.mu.Lock()
 		d := c.dialog()
-		if d == nil || !c.answered {
+		if d == nil {
 			c.mu.Unlock()
 			return
 		}
@@ -175,6 +178,9 @@ func (u *UA) referDone(oldID string, code int) {
 }
 
 func (u *UA) notifyRefer(c *call, code int, reason string, final bool) {
+	if !c.waitEstablished(u.ctx) {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d := c.dialog()

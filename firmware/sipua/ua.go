@@ -1,11 +1,3 @@
-// Package sipua is the desk phone's SIP user agent on sipgo: registration with refresh and
-// failover, calls in both directions, hold, transfer and DTMF, reported to the phone as events.
-//
-// Implemented: RFC 3261 §10 (REGISTER, refreshed on the granted expiry), §13–15 (INVITE, ACK, CANCEL,
-// BYE, re-INVITE), §22 digest authentication answered only to the configured registrar and realm
-// (the FreeSWITCH CVE-2021-41158 class of leak), RFC 3264 offer/answer hold (sendonly/inactive),
-// RFC 3515 + RFC 5589 blind transfer (REFER, NOTIFY with message/sipfrag) in both roles, SIP INFO
-// DTMF (application/dtmf-relay) received.
 package sipua
 
 import (
@@ -67,6 +59,8 @@ type Config struct {
 	NewMedia func(localIP string) (MediaSession, error)
 	// Backoff between failed registrations: from BackoffMin doubling to BackoffMax (1s, 5m).
 	BackoffMin, BackoffMax time.Duration
+	// After waits between registrations (refresh and backoff); nil means time.After. A test seam.
+	After func(d time.Duration) <-chan time.Time
 }
 
 // UA is the user agent. Build it with New, run it with Run.
@@ -124,6 +118,9 @@ func New(cfg Config, lis Listener, log *slog.Logger) (*UA, error) {
 	}
 	if cfg.BackoffMax <= 0 {
 		cfg.BackoffMax = 5 * time.Minute
+	}
+	if cfg.After == nil {
+		cfg.After = time.After
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "deskphone"
@@ -245,12 +242,17 @@ func (u *UA) Run(ctx context.Context) error {
 		}()
 	}
 	// sipgo adds the socket to its pool inside ServeUDP; requests sent before would bind another one.
+	poll := time.NewTicker(5 * time.Millisecond)
 	for i := 0; i < 200; i++ {
 		if c, _ := u.ua.TransportLayer().GetConnection("udp", u.conn.LocalAddr().String()); c != nil {
 			break
 		}
-		time.Sleep(5 * time.Millisecond)
+		select {
+		case <-poll.C:
+		case <-ctx.Done():
+		}
 	}
+	poll.Stop()
 	close(u.ready)
 	u.log.Info("phone SIP listening", "addr", u.Addr(), "transport", u.cfg.Transport)
 	if u.cfg.Registrar == "" {

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // fakeMedia answers SDP with a fixed PCMU description and records what it was asked.
@@ -258,5 +261,57 @@ func TestDirectCallRefusedWhenRegistered(t *testing.T) {
 			t.Fatalf("the phone rang: %s", e)
 		}
 	default:
+	}
+}
+
+// A retransmitted 200 OK (the far end did not get our ACK) is ACKed again (RFC 3261 §13.2.2.4).
+func TestReACKRetransmitted2xx(t *testing.T) {
+	a, aev, _ := startUA(t, "alice")
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	read := func() *sip.Request {
+		t.Helper()
+		buf := make([]byte, 4096)
+		for {
+			peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, _, err := peer.ReadFromUDP(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg, err := sip.ParseMessage(buf[:n])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req, ok := msg.(*sip.Request); ok {
+				return req
+			}
+		}
+	}
+	a.Dial("out-1", "bob@"+peer.LocalAddr().String(), "")
+	inv := read()
+	if inv.Method != sip.INVITE {
+		t.Fatalf("got %s", inv.Method)
+	}
+	res := sip.NewResponseFromRequest(inv, 200, "OK", []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40002 RTP/AVP 0\r\n"))
+	res.To().Params.Add("tag", "bobtag")
+	res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: peer.LocalAddr().(*net.UDPAddr).Port}})
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	dst, _ := net.ResolveUDPAddr("udp", a.Addr())
+	send := func() {
+		if _, err := peer.WriteToUDP([]byte(res.String()), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send()
+	if ack := read(); ack.Method != sip.ACK {
+		t.Fatalf("got %s, want ACK", ack.Method)
+	}
+	aev.want(t, "answered out-1")
+	send() // as if our first ACK was lost
+	if ack := read(); ack.Method != sip.ACK {
+		t.Fatalf("got %s, want a second ACK", ack.Method)
 	}
 }

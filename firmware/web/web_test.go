@@ -178,3 +178,33 @@ func TestDialHangupAndEvents(t *testing.T) {
 		t.Fatalf("calls %+v", calls)
 	}
 }
+
+// Hostile bodies and paths never crash the API or make it fail with a server error.
+func FuzzAPI(f *testing.F) {
+	f.Add("POST", "/api/v1/dial", `{"to":"5001"}`)
+	f.Add("POST", "/api/v1/dtmf", `{"digits":"1\u0000"}`)
+	f.Add("POST", "/api/v1/hold", `{"on":"yes"}`)
+	f.Add("GET", "/api/v1/calls?limit=-1", ``)
+	sg := &sig{}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p := phone.New(phone.Config{}, sg, nil, nil, nil, nil, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx)
+	s := New(Config{}, p, nil, log)
+	f.Fuzz(func(t *testing.T, method, path, body string) {
+		if !strings.HasPrefix(path, "/") {
+			path = "/" + path
+		}
+		r, err := http.NewRequest(method, "http://x"+path, strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		r.RemoteAddr = local
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, r)
+		if w.Code >= 500 && w.Code != http.StatusServiceUnavailable {
+			t.Fatalf("%s %s %q: %d %s", method, path, body, w.Code, w.Body)
+		}
+	})
+}
