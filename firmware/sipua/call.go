@@ -174,7 +174,7 @@ func (u *UA) watchDTMF(c *call, m MediaSession) {
 func (u *UA) Dial(id, to, referredBy string) {
 	ctx, cancel := context.WithCancel(u.ctx)
 	c := &call{id: id, peer: to, cancel: cancel, done: make(chan struct{}), established: make(chan struct{})}
-	m, err := u.cfg.NewMedia(u.localIP)
+	m, err := u.cfg.NewMedia(u.mediaIP(nil))
 	if err != nil {
 		u.log.Error("cannot open media for a call", "err", err)
 	} else {
@@ -395,7 +395,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusNotAcceptableHere, "Not Acceptable Here (no SDP offer)", nil))
 		return
 	}
-	m, err := u.cfg.NewMedia(u.localIP)
+	m, err := u.cfg.NewMedia(u.mediaIP(req.Body()))
 	if err != nil {
 		log.Error("cannot open media for a call", "err", err)
 		tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))

@@ -77,6 +77,7 @@ type UA struct {
 	conn     net.PacketConn // UDP listener
 	tcp      net.Listener
 	localIP  string
+	boundAll bool // the SIP socket listens on every interface
 	port     int
 	realm    string // learned from the registrar's first challenge when not configured
 	regState string
@@ -147,6 +148,7 @@ func New(cfg Config, lis Listener, log *slog.Logger) (*UA, error) {
 		}
 	}
 	u.localIP = localIPFor(conn.LocalAddr().(*net.UDPAddr).IP, cfg.Registrar)
+	u.boundAll = conn.LocalAddr().(*net.UDPAddr).IP.IsUnspecified()
 
 	u.ua, err = sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(u.localIP))
 	if err != nil {
@@ -208,6 +210,49 @@ func localIPFor(bound net.IP, registrar string) string {
 		return c.LocalAddr().(*net.UDPAddr).IP.String()
 	}
 	return "127.0.0.1"
+}
+
+// mediaIP is the address our SDP carries (and RTP binds to) for a call whose far end's SDP names
+// the offer body (nil for our own offer). Signalling to the built-in registrar goes over loopback,
+// but the audio flows straight between the phones on the LAN: a loopback address in the SDP would
+// leave a LAN peer mute. So when the phone listens on every interface and reaches its registrar
+// over loopback, the SDP gets the address that routes towards the peer (or, for an offer, the
+// default route's).
+func (u *UA) mediaIP(offer []byte) string {
+	if !u.boundAll {
+		return u.localIP
+	}
+	if ip := net.ParseIP(u.localIP); ip == nil || !ip.IsLoopback() {
+		return u.localIP
+	}
+	target := "192.0.2.1:9" // TEST-NET-1: no packet is sent, connecting a UDP socket only picks a route
+	if peer := sdpConnectionIP(offer); peer != nil {
+		if peer.IsLoopback() || peer.IsUnspecified() {
+			return u.localIP
+		}
+		target = net.JoinHostPort(peer.String(), "9")
+	}
+	c, err := net.Dial("udp", target)
+	if err != nil {
+		return u.localIP // no route off this machine: loopback is all there is
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String()
+}
+
+// sdpConnectionIP is the last connection address (c=) of an SDP body — the media-level one when
+// there is one (RFC 8866 §5.7) — or nil.
+func sdpConnectionIP(body []byte) net.IP {
+	var ip net.IP
+	for _, line := range strings.Split(string(body), "\n") {
+		f := strings.Fields(strings.TrimSpace(line))
+		if len(f) == 3 && (f[0] == "c=IN" && (f[1] == "IP4" || f[1] == "IP6")) {
+			if p := net.ParseIP(f[2]); p != nil {
+				ip = p
+			}
+		}
+	}
+	return ip
 }
 
 func (u *UA) contact() sip.ContactHeader {

@@ -315,3 +315,39 @@ func TestReACKRetransmitted2xx(t *testing.T) {
 		t.Fatalf("got %s, want a second ACK", ack.Method)
 	}
 }
+
+// A phone that reaches the built-in registrar over loopback still puts a LAN address in its SDP
+// when it listens on every interface: a loopback address would leave LAN peers mute.
+func TestMediaIPLeavesLoopbackForLANPeers(t *testing.T) {
+	var lan net.IP
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() {
+			lan = ipn.IP
+			break
+		}
+	}
+	if lan == nil {
+		t.Skip("this machine has no LAN address to test with")
+	}
+	offer := func(ip string) []byte {
+		return []byte("v=0\r\no=- 1 1 IN IP4 " + ip + "\r\ns=-\r\nc=IN IP4 " + ip + "\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n")
+	}
+	all := &UA{localIP: "127.0.0.1", boundAll: true}
+	if got := all.mediaIP(offer(lan.String())); got != lan.String() {
+		t.Errorf("answer to a LAN peer at %s carries %s, want %s", lan, got, lan)
+	}
+	if got := all.mediaIP(offer("127.0.0.1")); got != "127.0.0.1" {
+		t.Errorf("answer to a loopback peer carries %s, want 127.0.0.1", got)
+	}
+	if got := net.ParseIP(all.mediaIP(nil)); got == nil {
+		t.Errorf("offer address %v is not an IP", got)
+	}
+	only := &UA{localIP: "127.0.0.1", boundAll: false}
+	if got := only.mediaIP(offer(lan.String())); got != "127.0.0.1" {
+		t.Errorf("a phone bound to loopback only advertises %s", got)
+	}
+	if got := sdpConnectionIP([]byte("c=IN IP4 10.1.1.1\r\nm=audio 1 RTP/AVP 0\r\nc=IN IP4 10.2.2.2\r\n")); !got.Equal(net.ParseIP("10.2.2.2")) {
+		t.Errorf("media-level c= not preferred: %v", got)
+	}
+}
