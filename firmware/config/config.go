@@ -73,7 +73,7 @@ type Phone struct {
 	Expires         Duration `toml:"expires"`           // asked registration time (3600s)
 	ToneCountry     string   `toml:"tone_country"`      // fr | us | uk | de
 	Codecs          []string `toml:"codecs"`            // order of preference; default PCMA,PCMU in Europe
-	DTMFPayloadType int      `toml:"dtmf_payload_type"` // offered telephone-event PT (101); answers use the peer's
+	DTMFPayloadType int      `toml:"dtmf_payload_type"` // offered telephone-event PT (96); answers use the peer's
 	CallWaiting     bool     `toml:"call_waiting"`
 	DND             bool     `toml:"dnd"`
 	RTPPortMin      int      `toml:"rtp_port_min"` // 16384

@@ -139,7 +139,7 @@ func Default() *File {
 			Transport:       "udp",
 			Expires:         Duration{3600 * time.Second},
 			ToneCountry:     "fr",
-			DTMFPayloadType: 101,
+			DTMFPayloadType: 96,
 			CallWaiting:     true,
 			RTPPortMin:      16384,
 			RTPPortMax:      16482,
