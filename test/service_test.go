@@ -146,3 +146,50 @@ func TestFirstBootGeneratesAndKeepsAccounts(t *testing.T) {
 		t.Fatalf("accounts changed across a restart:\n%v\n%v", first, again)
 	}
 }
+
+// `deskphone ctl pair` opens the Alcatel pairing window of the running service, and
+// `deskphone ctl status` tells the user the address to type on the handset.
+func TestCtlPairOpensThePairingWindow(t *testing.T) {
+	cfg, _, _, webPort := minimalConfig(t)
+	s := startService(t, cfg)
+	ctl := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(deskphoneBinary(t), append([]string{"ctl", "--config", s.ConfigPath}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("deskphone ctl %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	pairing := func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/status", webPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st struct {
+			Provisioning struct {
+				Pairing struct{ Open bool } `json:"pairing"`
+			} `json:"provisioning"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Provisioning.Pairing.Open
+	}
+	if pairing() {
+		t.Fatal("pairing window open before anyone asked (mode button)")
+	}
+	ctl("pair")
+	if !pairing() {
+		t.Fatal("deskphone ctl pair did not open the pairing window")
+	}
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if out = ctl("status"); strings.Contains(out, "registration: registered") {
+			break
+		}
+	}
+	if !strings.Contains(out, "registration: registered") {
+		t.Errorf("ctl status does not show the phone registered:\n%s", out)
+	}
+}

@@ -31,6 +31,8 @@ commands:
   dnd [on|off]      do not disturb (no argument: toggle)
   calls             the recent calls
   events            follow state changes until interrupted
+  pair [-seconds N] [-close]
+                    open (or close) the Alcatel pairing window (default 5 minutes)
 
 The API address comes from [web] listen in the config file (--config or DESKPHONE_CONFIG, default
 /boot/deskphone.toml), or --url / DESKPHONE_URL. From another host, pass [web] token with --token or DESKPHONE_TOKEN.
@@ -132,6 +134,11 @@ func ctl(args []string, stdout, stderr io.Writer) int {
 		err = c.calls()
 	case "events":
 		err = c.events()
+	case "pair":
+		if *token != "" {
+			argv = append([]string{"-token", *token}, argv...)
+		}
+		return ctlPair(base, argv)
 	default:
 		fmt.Fprintf(stderr, "deskphone ctl: unknown command %q\n\n%s", cmd, ctlUsage)
 		return 2
@@ -214,6 +221,7 @@ type ctlStatus struct {
 	Waiting      string         `json:"waiting"`
 	DND          bool           `json:"dnd"`
 	Counters     map[string]int `json:"counters"`
+	Addresses    []string       `json:"addresses"`
 }
 
 func (c ctlClient) printStatus(b []byte) error {
@@ -250,6 +258,9 @@ func (c ctlClient) printStatus(b []byte) error {
 	}
 	if s.DND {
 		fmt.Fprintln(c.out, "do not disturb: on")
+	}
+	if len(s.Addresses) > 0 {
+		fmt.Fprintf(c.out, "address: %s\n", strings.Join(s.Addresses, ", "))
 	}
 	return nil
 }
