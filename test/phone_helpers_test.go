@@ -43,6 +43,7 @@ type phoneOptions struct {
 	noRegistr bool    // no built-in registrar: [phone] registrar comes from phoneTOML
 	username  string  // [phone] username ("rpi")
 	extra     string  // appended at the end of the file
+	allIfaces bool    // registrar and phone listen on 0.0.0.0, as on the appliance
 }
 
 // startPhone runs deskphone as registrar + phone on free loopback ports, with accounts 5003 and
@@ -59,9 +60,13 @@ func startPhone(t *testing.T, o phoneOptions) *phoneEnv {
 		o.username = "rpi"
 	}
 	micWAV(t, e.Mic, o.micHz, 2*time.Second)
+	bind := "127.0.0.1"
+	if o.allIfaces {
+		bind = "0.0.0.0"
+	}
 	reg := fmt.Sprintf(`[registrar]
 enabled = true
-listen = "127.0.0.1:%d"
+listen = "%s:%d"
 realm = "deskphone"
 qualify_interval = "0s"
 
@@ -74,7 +79,7 @@ password = %q
 extension = "5004"
 username = "softphone2"
 password = %q
-`, e.RegistrarPort, softphonePassword, softphonePassword)
+`, bind, e.RegistrarPort, softphonePassword, softphonePassword)
 	phoneReg := fmt.Sprintf("registrar = \"127.0.0.1:%d\"\n", e.RegistrarPort)
 	if o.noRegistr {
 		reg, phoneReg = "[registrar]\nenabled = false\n", ""
@@ -82,7 +87,7 @@ password = %q
 	cfg := reg + fmt.Sprintf(`
 [phone]
 enabled = true
-%slisten = "127.0.0.1:%d"
+%slisten = "%s:%d"
 extension = "5002"
 username = %q
 display_name = "Raspberry Pi"
@@ -100,7 +105,7 @@ listen = "127.0.0.1:%d"
 
 [provisioning]
 enabled = false
-%s`, phoneReg, e.PhonePort, o.username, rtpBase(e.PhonePort), rtpBase(e.PhonePort)+98, o.phoneTOML, e.Mic, e.Speaker, e.WebPort, o.extra)
+%s`, phoneReg, bind, e.PhonePort, o.username, rtpBase(e.PhonePort), rtpBase(e.PhonePort)+98, o.phoneTOML, e.Mic, e.Speaker, e.WebPort, o.extra)
 	e.Service = startService(t, cfg)
 	e.api = fmt.Sprintf("http://127.0.0.1:%d/api/v1/", e.WebPort)
 	if !o.noRegistr {
@@ -326,6 +331,7 @@ type baresipOptions struct {
 	toneHz          int    // its microphone: a sine (48 kHz source); 0 = 600 Hz
 	answer          string // answermode: manual | auto
 	extraAccount    string // appended to the account line
+	listenIP        string // the address it listens on and puts in its SDP (127.0.0.1)
 }
 
 func startBaresip(t *testing.T, o baresipOptions) *baresip {
@@ -337,12 +343,15 @@ func startBaresip(t *testing.T, o baresipOptions) *baresip {
 	if o.answer == "" {
 		o.answer = "manual"
 	}
+	if o.listenIP == "" {
+		o.listenIP = "127.0.0.1"
+	}
 	dir := t.TempDir()
 	b := &baresip{Dir: dir, SIPPort: freePort(t, "both"), log: &syncBuffer{}, notify: make(chan struct{}, 1)}
 	ctrl := freePort(t, "tcp")
 	rtp := rtpBase(b.SIPPort) + 50 // a range per instance: each call takes a new pair
 	cfg := fmt.Sprintf(`poll_method epoll
-sip_listen 127.0.0.1:%d
+sip_listen %s:%d
 audio_player alsa,null
 audio_alert alsa,null
 audio_source ausine,%d
@@ -359,12 +368,12 @@ module_app menu.so
 module_app ctrl_tcp.so
 ctrl_tcp_listen 127.0.0.1:%d
 snd_path %s
-`, b.SIPPort, o.toneHz, rtp, rtp+19, ctrl, dir)
+`, o.listenIP, b.SIPPort, o.toneHz, rtp, rtp+19, ctrl, dir)
 	os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644)
 	acct := fmt.Sprintf("<sip:%s@%s>;auth_user=%s;auth_pass=%s;regint=600;answermode=%s%s\n",
 		o.ext, o.registrar, o.user, o.pass, o.answer, o.extraAccount)
 	os.WriteFile(filepath.Join(dir, "accounts"), []byte(acct), 0o600)
-	b.cmd = exec.Command("baresip", "-n", "127.0.0.1", "-f", dir)
+	b.cmd = exec.Command("baresip", "-n", o.listenIP, "-f", dir)
 	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
 	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := b.cmd.Start(); err != nil {

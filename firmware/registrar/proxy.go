@@ -163,10 +163,24 @@ func (r *Registrar) forwardCopy(req *sip.Request, target sip.Uri, dest, transpor
 	port, lip := r.listenPort, r.listenIP
 	r.mu.Unlock()
 	if recordRoute {
-		rr := &sip.RecordRouteHeader{Address: sip.Uri{Scheme: "sip", Host: host, Port: port, UriParams: sip.HeaderParams{
-			{K: "transport", V: strings.ToLower(req.Transport())}, {K: "lr", V: ""}, {K: "dpr", V: r.routeToken(req.CallID().Value())},
-		}}}
-		fwd.PrependHeader(rr)
+		// Each side must reach us on the address and transport it talks to: when the caller came
+		// in on another address than the one the callee is reached from (a LAN softphone calling
+		// the Pi's own phone over loopback) or on another transport, record-route twice, the
+		// callee's side on top (RFC 5658 §4).
+		token := r.routeToken(req.CallID().Value())
+		recordRouteOf := func(h, transport string) *sip.RecordRouteHeader {
+			return &sip.RecordRouteHeader{Address: sip.Uri{Scheme: "sip", Host: h, Port: port, UriParams: sip.HeaderParams{
+				{K: "transport", V: strings.ToLower(transport)}, {K: "lr", V: ""}, {K: "dpr", V: token},
+			}}}
+		}
+		inHost := host
+		if src := req.Source(); src != "" {
+			inHost = r.localHost(src)
+		}
+		if inHost != host || !strings.EqualFold(req.Transport(), tp) {
+			fwd.PrependHeader(recordRouteOf(inHost, req.Transport()))
+		}
+		fwd.PrependHeader(recordRouteOf(host, tp))
 	}
 	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: tp, Host: host, Port: port, Params: sip.NewParams()}
 	via.Params.Add("branch", branchPrefix+randomToken(12))
@@ -536,9 +550,13 @@ func (r *Registrar) inDialogCopy(req *sip.Request) (*sip.Request, int) {
 		return nil, 403
 	}
 	r.markReceived(req)
-	// Next hop: the next Route entry, else the Request-URI (the remote target).
+	// Next hop: the next Route entry that is not ours (a double Record-Route leaves two of ours,
+	// RFC 5658), else the Request-URI (the remote target).
 	stripped := req.Clone()
 	stripped.RemoveHeader("Route")
+	for nr := stripped.Route(); nr != nil && r.isOurURI(nr.Address); nr = stripped.Route() {
+		stripped.RemoveHeader("Route")
+	}
 	next := stripped.Recipient
 	if nr := stripped.Route(); nr != nil {
 		next = nr.Address
