@@ -106,6 +106,7 @@ func localSource(addr netip.Addr) bool {
 
 // guard bans sources that guess: more than Threshold distinct unknown MACs, or more than 4×Threshold
 // refused requests of any kind, within Window bans the source for BanTime. Its tables are bounded.
+// It has no lock of its own: the Server calls it with s.mu held.
 type guard struct {
 	threshold int
 	window    time.Duration

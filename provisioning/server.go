@@ -2,6 +2,7 @@ package provisioning
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -167,42 +168,20 @@ func New(cfg Config, dir Directory, log *slog.Logger, opts ...Option) (*Server, 
 
 func withDefaults(c Config) Config {
 	d := DefaultConfig()
-	if c.Pairing == "" {
-		c.Pairing = d.Pairing
-	}
+	c.Pairing = cmp.Or(c.Pairing, d.Pairing)
 	if c.PairingWindow <= 0 {
 		c.PairingWindow = d.PairingWindow
 	}
-	if c.FirstExtension == "" {
-		c.FirstExtension = d.FirstExtension
-	}
-	if c.Listen == "" {
-		c.Listen = d.Listen
-	}
-	if c.SIPPort == 0 {
-		c.SIPPort = d.SIPPort
-	}
-	if c.ToneCountry == "" {
-		c.ToneCountry = d.ToneCountry
-	}
-	if c.DTMFPayloadType == 0 {
-		c.DTMFPayloadType = d.DTMFPayloadType
-	}
-	if c.PollMinutes == 0 {
-		c.PollMinutes = d.PollMinutes
-	}
-	if c.RegisterExpires == 0 {
-		c.RegisterExpires = d.RegisterExpires
-	}
-	if c.BanThreshold == 0 {
-		c.BanThreshold = d.BanThreshold
-	}
-	if c.BanWindow == 0 {
-		c.BanWindow = d.BanWindow
-	}
-	if c.BanTime == 0 {
-		c.BanTime = d.BanTime
-	}
+	c.FirstExtension = cmp.Or(c.FirstExtension, d.FirstExtension)
+	c.Listen = cmp.Or(c.Listen, d.Listen)
+	c.SIPPort = cmp.Or(c.SIPPort, d.SIPPort)
+	c.ToneCountry = cmp.Or(c.ToneCountry, d.ToneCountry)
+	c.DTMFPayloadType = cmp.Or(c.DTMFPayloadType, d.DTMFPayloadType)
+	c.PollMinutes = cmp.Or(c.PollMinutes, d.PollMinutes)
+	c.RegisterExpires = cmp.Or(c.RegisterExpires, d.RegisterExpires)
+	c.BanThreshold = cmp.Or(c.BanThreshold, d.BanThreshold)
+	c.BanWindow = cmp.Or(c.BanWindow, d.BanWindow)
+	c.BanTime = cmp.Or(c.BanTime, d.BanTime)
 	return c
 }
 

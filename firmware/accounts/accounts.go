@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -115,16 +116,7 @@ func (d *Directory) Lookup(user string) (Account, bool) {
 	if user == "" {
 		return Account{}, false
 	}
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	for _, list := range [][]Account{d.static, d.dynamic} {
-		for _, a := range list {
-			if a.Username == user || a.Extension == user {
-				return a, true
-			}
-		}
-	}
-	return Account{}, false
+	return d.find(func(a Account) bool { return a.Username == user || a.Extension == user })
 }
 
 // ByMAC finds the account paired with an Alcatel phone's MAC (any case, with or without colons).
@@ -133,11 +125,16 @@ func (d *Directory) ByMAC(mac string) (Account, bool) {
 	if m == "" {
 		return Account{}, false
 	}
+	return d.find(func(a Account) bool { return a.MAC == m })
+}
+
+// find returns the first account, config file first, that match accepts.
+func (d *Directory) find(match func(Account) bool) (Account, bool) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	for _, list := range [][]Account{d.static, d.dynamic} {
 		for _, a := range list {
-			if a.MAC == m {
+			if match(a) {
 				return a, true
 			}
 		}
@@ -181,48 +178,43 @@ func (d *Directory) Add(a Account) error {
 	if a.Created.IsZero() {
 		a.Created = time.Now().UTC()
 	}
-	d.mu.Lock()
-	if d.takenLocked(a.Extension, a.Username) {
-		d.mu.Unlock()
-		return fmt.Errorf("add account %s: %w", a.Extension, ErrExists)
-	}
-	next := append(append([]Account(nil), d.dynamic...), a)
-	if err := d.saveLocked(next); err != nil {
-		d.mu.Unlock()
-		return err
-	}
-	d.dynamic = next
-	d.mu.Unlock()
-	d.notify()
-	return nil
+	return d.update(func(cur []Account) ([]Account, error) {
+		if d.takenLocked(a.Extension, a.Username) {
+			return nil, fmt.Errorf("add account %s: %w", a.Extension, ErrExists)
+		}
+		return append(slices.Clone(cur), a), nil
+	})
 }
 
 // Remove deletes a generated or paired account by extension and persists the change.
 func (d *Directory) Remove(ext string) error {
+	return d.update(func(cur []Account) ([]Account, error) {
+		if slices.ContainsFunc(d.static, func(a Account) bool { return a.Extension == ext }) {
+			return nil, fmt.Errorf("remove account %s: %w", ext, ErrFromConfig)
+		}
+		idx := slices.IndexFunc(cur, func(a Account) bool { return a.Extension == ext })
+		if idx < 0 {
+			return nil, fmt.Errorf("remove account %s: %w", ext, ErrNotFound)
+		}
+		return append(append([]Account(nil), cur[:idx]...), cur[idx+1:]...), nil
+	})
+}
+
+// update replaces the generated and paired accounts with what change makes of them, persists
+// them before anyone sees them, and tells the subscribers. change runs with d.mu held.
+func (d *Directory) update(change func(cur []Account) ([]Account, error)) error {
 	d.mu.Lock()
-	for _, a := range d.static {
-		if a.Extension == ext {
-			d.mu.Unlock()
-			return fmt.Errorf("remove account %s: %w", ext, ErrFromConfig)
-		}
+	next, err := change(d.dynamic)
+	if err == nil {
+		err = d.saveLocked(next)
 	}
-	idx := -1
-	for i, a := range d.dynamic {
-		if a.Extension == ext {
-			idx = i
-		}
+	if err == nil {
+		d.dynamic = next
 	}
-	if idx < 0 {
-		d.mu.Unlock()
-		return fmt.Errorf("remove account %s: %w", ext, ErrNotFound)
-	}
-	next := append(append([]Account(nil), d.dynamic[:idx]...), d.dynamic[idx+1:]...)
-	if err := d.saveLocked(next); err != nil {
-		d.mu.Unlock()
+	d.mu.Unlock()
+	if err != nil {
 		return err
 	}
-	d.dynamic = next
-	d.mu.Unlock()
 	d.notify()
 	return nil
 }

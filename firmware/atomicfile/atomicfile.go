@@ -20,30 +20,29 @@ func Write(path string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	name := tmp.Name()
-	cleanup := func() { _ = os.Remove(name) }
+	renamed := false
+	defer func() {
+		if !renamed { // leave no temporary file behind
+			_ = tmp.Close() // a second Close only reports os.ErrClosed
+			_ = os.Remove(name)
+		}
+	}()
 	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		cleanup()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		cleanup()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		cleanup()
 		return fmt.Errorf("flush %s to disk: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		cleanup()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.Rename(name, path); err != nil {
-		cleanup()
 		return fmt.Errorf("replace %s: %w", path, err)
 	}
+	renamed = true
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("flush folder %s: %w", dir, err)

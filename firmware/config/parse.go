@@ -24,6 +24,7 @@ type Problem struct {
 	Msg  string
 }
 
+// String is the problem as `deskphone check` prints it: "line 12: web.listen: …".
 func (p Problem) String() string {
 	switch {
 	case p.Line > 0 && p.Key != "":
@@ -42,6 +43,7 @@ type Problems struct {
 	List []Problem
 }
 
+// Error lists every problem, one a line, each prefixed with the file name.
 func (e *Problems) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s has %d problem(s):", e.File, len(e.List))
@@ -57,6 +59,7 @@ func (e *Problems) Error() string {
 // ErrInvalid is wrapped by every validation failure, so callers can tell a bad file from a missing one.
 var ErrInvalid = errors.New("invalid configuration")
 
+// Unwrap makes errors.Is(err, ErrInvalid) hold for every Problems.
 func (e *Problems) Unwrap() error { return ErrInvalid }
 
 // Load reads and checks the file at path. A missing file is reported with os.ErrNotExist wrapped.

@@ -122,8 +122,6 @@ func (d *dtmfSender) tick(ts uint32) (p dtmfPacket, ok bool) {
 	return p, true
 }
 
-func (d *dtmfSender) busy() bool { return d.active || d.gap > 0 || len(d.queue) > 0 }
-
 // dtmfReceiver turns event packets into digits: one digit per event (RTP timestamp), reported
 // on its first packet; retransmissions and end packets of the same event are ignored.
 type dtmfReceiver struct {

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -140,18 +141,10 @@ func (r *rxStats) lost() int64 { return int64(r.expected()) - int64(r.received) 
 // cfg.LocalIP and starts receiving. Close releases them.
 func NewSession(cfg Config, log *slog.Logger) (*Session, error) {
 	def := DefaultConfig()
-	if cfg.DTMFPayloadType == 0 {
-		cfg.DTMFPayloadType = def.DTMFPayloadType
-	}
-	if cfg.JitterMin == 0 {
-		cfg.JitterMin = def.JitterMin
-	}
-	if cfg.JitterMax == 0 {
-		cfg.JitterMax = def.JitterMax
-	}
-	if cfg.PTime == 0 {
-		cfg.PTime = def.PTime
-	}
+	cfg.DTMFPayloadType = cmp.Or(cfg.DTMFPayloadType, def.DTMFPayloadType)
+	cfg.JitterMin = cmp.Or(cfg.JitterMin, def.JitterMin)
+	cfg.JitterMax = cmp.Or(cfg.JitterMax, def.JitterMax)
+	cfg.PTime = cmp.Or(cfg.PTime, def.PTime)
 	if len(cfg.Codecs) == 0 {
 		cfg.Codecs = def.Codecs
 	}
@@ -210,8 +203,8 @@ func NewSession(cfg Config, log *slog.Logger) (*Session, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Add(3)
-	go s.receiveRTP()
-	go s.receiveRTCP()
+	go s.receiveRTP(ctx)
+	go s.receiveRTCP(ctx)
 	go s.reportLoop(ctx)
 	return s, nil
 }
@@ -596,7 +589,7 @@ func (s *Session) notePlayout(d time.Duration) {
 
 // receiveRTP reads RTP as it arrives while no audio loop collects it (before Connect, for a
 // second call waiting, or where kernel timestamps are unavailable).
-func (s *Session) receiveRTP() {
+func (s *Session) receiveRTP(ctx context.Context) {
 	defer s.wg.Done()
 	buf := make([]byte, maxDatagram+1)
 	for {
@@ -616,8 +609,10 @@ func (s *Session) receiveRTP() {
 		case errors.Is(err, errNoPacket): // timeout: check attach and Close again
 		case errors.Is(err, errSocketClosed):
 			return
-		default:
-			time.Sleep(time.Millisecond) // e.g. ICMP port unreachable reported on the socket
+		default: // e.g. ICMP port unreachable reported on the socket
+			if !pause(ctx, readErrorPause) {
+				return
+			}
 		}
 	}
 }
@@ -783,7 +778,7 @@ func (s *Session) track(p *rtp.Packet, now time.Time, audio bool) {
 	}
 }
 
-func (s *Session) receiveRTCP() {
+func (s *Session) receiveRTCP(ctx context.Context) {
 	defer s.wg.Done()
 	buf := make([]byte, maxDatagram+1)
 	for {
@@ -792,10 +787,27 @@ func (s *Session) receiveRTCP() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			time.Sleep(time.Millisecond)
+			if !pause(ctx, readErrorPause) {
+				return
+			}
 			continue
 		}
 		s.handleRTCP(buf[:n], netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), time.Now())
+	}
+}
+
+// readErrorPause spaces reads after a socket error, so an error that repeats does not spin.
+const readErrorPause = time.Millisecond
+
+// pause waits d and reports whether ctx is still live.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -73,48 +74,25 @@ func DefaultConfig() Config {
 // withDefaults fills zero fields from DefaultConfig.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	set := func(v *time.Duration, def time.Duration) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	if c.Listen == "" {
-		c.Listen = d.Listen
-	}
-	if c.Realm == "" {
-		c.Realm = d.Realm
-	}
-	set(&c.DefaultExpires, d.DefaultExpires)
-	set(&c.MinExpires, d.MinExpires)
-	set(&c.MaxExpires, d.MaxExpires)
-	set(&c.QualifyInterval, d.QualifyInterval)
-	set(&c.QualifyTimeout, d.QualifyTimeout)
-	set(&c.RingTimeout, d.RingTimeout)
-	set(&c.NonceLifetime, d.NonceLifetime)
-	set(&c.AuthWindow, d.AuthWindow)
-	set(&c.FloodWindow, d.FloodWindow)
-	set(&c.BanTime, d.BanTime)
-	if c.MaxContacts == 0 {
-		c.MaxContacts = d.MaxContacts
-	}
-	if c.MaxNonces == 0 {
-		c.MaxNonces = d.MaxNonces
-	}
-	if c.AuthFailures == 0 {
-		c.AuthFailures = d.AuthFailures
-	}
-	if c.FloodRequests == 0 {
-		c.FloodRequests = d.FloodRequests
-	}
-	if c.MaxSources == 0 {
-		c.MaxSources = d.MaxSources
-	}
-	if c.MaxMessageSize == 0 {
-		c.MaxMessageSize = d.MaxMessageSize
-	}
-	if c.ServerName == "" {
-		c.ServerName = d.ServerName
-	}
+	c.Listen = cmp.Or(c.Listen, d.Listen)
+	c.Realm = cmp.Or(c.Realm, d.Realm)
+	c.DefaultExpires = cmp.Or(c.DefaultExpires, d.DefaultExpires)
+	c.MinExpires = cmp.Or(c.MinExpires, d.MinExpires)
+	c.MaxExpires = cmp.Or(c.MaxExpires, d.MaxExpires)
+	c.QualifyInterval = cmp.Or(c.QualifyInterval, d.QualifyInterval)
+	c.QualifyTimeout = cmp.Or(c.QualifyTimeout, d.QualifyTimeout)
+	c.RingTimeout = cmp.Or(c.RingTimeout, d.RingTimeout)
+	c.NonceLifetime = cmp.Or(c.NonceLifetime, d.NonceLifetime)
+	c.AuthWindow = cmp.Or(c.AuthWindow, d.AuthWindow)
+	c.FloodWindow = cmp.Or(c.FloodWindow, d.FloodWindow)
+	c.BanTime = cmp.Or(c.BanTime, d.BanTime)
+	c.MaxContacts = cmp.Or(c.MaxContacts, d.MaxContacts)
+	c.MaxNonces = cmp.Or(c.MaxNonces, d.MaxNonces)
+	c.AuthFailures = cmp.Or(c.AuthFailures, d.AuthFailures)
+	c.FloodRequests = cmp.Or(c.FloodRequests, d.FloodRequests)
+	c.MaxSources = cmp.Or(c.MaxSources, d.MaxSources)
+	c.MaxMessageSize = cmp.Or(c.MaxMessageSize, d.MaxMessageSize)
+	c.ServerName = cmp.Or(c.ServerName, d.ServerName)
 	return c
 }
 

@@ -42,6 +42,11 @@ func parseCredentials(s string) (credentials, error) {
 	}
 	s = s[7:]
 	seen := map[string]bool{}
+	fields := map[string]*string{
+		"username": &c.Username, "realm": &c.Realm, "nonce": &c.Nonce, "uri": &c.URI,
+		"response": &c.Response, "algorithm": &c.Algorithm, "cnonce": &c.Cnonce,
+		"opaque": &c.Opaque, "qop": &c.QOP, "nc": &c.NC,
+	}
 	for {
 		s = strings.TrimLeft(s, " \t")
 		if s == "" {
@@ -98,27 +103,8 @@ func parseCredentials(s string) (credentials, error) {
 			return c, fmt.Errorf("%w: repeated %s", errBadCredentials, key)
 		}
 		seen[key] = true
-		switch key {
-		case "username":
-			c.Username = val
-		case "realm":
-			c.Realm = val
-		case "nonce":
-			c.Nonce = val
-		case "uri":
-			c.URI = val
-		case "response":
-			c.Response = val
-		case "algorithm":
-			c.Algorithm = val
-		case "cnonce":
-			c.Cnonce = val
-		case "opaque":
-			c.Opaque = val
-		case "qop":
-			c.QOP = val
-		case "nc":
-			c.NC = val
+		if f, ok := fields[key]; ok {
+			*f = val
 		}
 		s = strings.TrimLeft(s, " \t")
 		if s == "" {

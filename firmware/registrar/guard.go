@@ -126,9 +126,10 @@ func (g *guard) packet(ip netip.Addr) bool {
 	}
 	st.count++
 	if st.count > g.floodRequests && (st.count > g.floodRequests*knownFactor || g.known == nil || !g.known(ip)) {
-		g.banLocked(ip, st, now)
+		n := st.count
+		until := g.banLocked(st, now)
 		g.mu.Unlock()
-		g.log.Warn("source banned", "src", ip.String(), "reason", "flood", "requests", st.count, "window", g.floodWindow, "until", st.bannedUntil.UTC().Format(time.RFC3339))
+		g.log.Warn("source banned", "src", ip.String(), "reason", "flood", "requests", n, "window", g.floodWindow, "until", until.UTC().Format(time.RFC3339))
 		g.dropped.Add(1)
 		return false
 	}
@@ -136,10 +137,12 @@ func (g *guard) packet(ip netip.Addr) bool {
 	return true
 }
 
-func (g *guard) banLocked(ip netip.Addr, st *sourceState, now time.Time) {
+// banLocked bans the source of st from now and returns the end of the ban.
+func (g *guard) banLocked(st *sourceState, now time.Time) time.Time {
 	st.bannedUntil = now.Add(g.banTime)
 	st.count, st.authFails = 0, 0
 	g.bans.Add(1)
+	return st.bannedUntil
 }
 
 // authFailed records a failed authentication and reports whether the source is now banned.
@@ -161,9 +164,9 @@ func (g *guard) authFailed(ip netip.Addr) bool {
 	st.authFails++
 	if st.authFails >= g.authFailures {
 		n := st.authFails
-		g.banLocked(ip, st, now)
+		until := g.banLocked(st, now)
 		g.mu.Unlock()
-		g.log.Warn("source banned", "src", ip.String(), "reason", "authentication failures", "failures", n, "window", g.authWindow, "until", st.bannedUntil.UTC().Format(time.RFC3339))
+		g.log.Warn("source banned", "src", ip.String(), "reason", "authentication failures", "failures", n, "window", g.authWindow, "until", until.UTC().Format(time.RFC3339))
 		return true
 	}
 	g.mu.Unlock()
@@ -184,10 +187,10 @@ func (g *guard) ban(ip netip.Addr, reason string) {
 		return
 	}
 	already := now.Before(st.bannedUntil)
-	g.banLocked(ip, st, now)
+	until := g.banLocked(st, now)
 	g.mu.Unlock()
 	if !already {
-		g.log.Warn("source banned", "src", ip.String(), "reason", reason, "until", st.bannedUntil.UTC().Format(time.RFC3339))
+		g.log.Warn("source banned", "src", ip.String(), "reason", reason, "until", until.UTC().Format(time.RFC3339))
 	}
 }
 

@@ -429,6 +429,9 @@ func (r *Registrar) tooBig(data []byte, from net.Addr, _ sip.TransportReadProps)
 	r.log.Debug("oversized request refused", "src", from.String(), "bytes", len(data))
 }
 
+// allowedMethods is the Allow header of the registrar's own answers (RFC 3261 §20.5).
+const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, REFER, MESSAGE, UPDATE, PRACK, NOTIFY"
+
 // onOptions answers OPTIONS for any user of the registrar itself (RFC 3261 §11.2). Answering the
 // same way for every user keeps extension scanners blind.
 func (r *Registrar) onOptions(req *sip.Request, tx sip.ServerTransaction) {
@@ -437,7 +440,7 @@ func (r *Registrar) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	r.reply(tx, req, 200, "OK",
-		sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, REFER, MESSAGE, UPDATE, PRACK, NOTIFY"),
+		sip.NewHeader("Allow", allowedMethods),
 		sip.NewHeader("Accept", "application/sdp"),
 	)
 }
@@ -454,7 +457,7 @@ func (r *Registrar) onOther(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	r.reply(tx, req, 405, "Method Not Allowed",
-		sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, REFER, MESSAGE, UPDATE, PRACK, NOTIFY"))
+		sip.NewHeader("Allow", allowedMethods))
 }
 
 // onCancel gets the CANCELs sipgo could not match to a pending INVITE (RFC 3261 §16.10).

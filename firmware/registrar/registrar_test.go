@@ -379,3 +379,16 @@ func TestDamagedBindingsFileStartsEmpty(t *testing.T) {
 		t.Fatalf("bindings from a damaged file: %+v", bs)
 	}
 }
+
+// TestFloodBanLogSaysWhy: the ban line tells the admin how many requests the source sent.
+func TestFloodBanLogSaysWhy(t *testing.T) {
+	var logged strings.Builder
+	g := newGuard(DefaultConfig(), newFakeClock(), slog.New(slog.NewTextHandler(&logged, nil)))
+	a := netip.MustParseAddr("10.0.0.66")
+	for i := 0; i < 17; i++ {
+		g.packet(a)
+	}
+	if !strings.Contains(logged.String(), "reason=flood requests=17 ") {
+		t.Fatalf("ban log does not give the 17 requests that caused it:\n%s", logged.String())
+	}
+}

@@ -6,6 +6,7 @@ package sipcheck
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -32,6 +33,7 @@ type Error struct {
 	Detail string // for logs
 }
 
+// Error gives the status, the reason and the detail, for logs.
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Reason, e.Detail) }
 
 func bad(status int, reason, format string, args ...any) *Error {
@@ -167,13 +169,7 @@ func Unsupported(req *sip.Request, header string, supported ...string) []string 
 			if tag == "" {
 				continue
 			}
-			known := false
-			for _, s := range supported {
-				if strings.EqualFold(s, tag) {
-					known = true
-				}
-			}
-			if !known {
+			if !slices.ContainsFunc(supported, func(s string) bool { return strings.EqualFold(s, tag) }) {
 				out = append(out, tag)
 			}
 		}

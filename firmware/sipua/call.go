@@ -47,6 +47,65 @@ type call struct {
 	ended      bool
 	remoteHold bool
 	notify     chan int // transferor: sipfrag status codes from NOTIFYs
+
+	ackMu   sync.Mutex
+	ackSeq  uint32      // CSeq of the INVITE whose 2xx waits for its ACK
+	ackBody chan []byte // gets that ACK's body (buffered, at most one)
+}
+
+// expectAck prepares for the ACK of our 2xx to the INVITE with CSeq seq; the channel gets the
+// ACK's body (an SDP answer when our 2xx carried the offer, RFC 3264 §5).
+func (c *call) expectAck(seq uint32) <-chan []byte {
+	c.ackMu.Lock()
+	defer c.ackMu.Unlock()
+	c.ackSeq, c.ackBody = seq, make(chan []byte, 1)
+	return c.ackBody
+}
+
+// gotAck delivers an ACK to the answer waiting for it; repeated ACKs are ignored.
+func (c *call) gotAck(seq uint32, body []byte) {
+	c.ackMu.Lock()
+	defer c.ackMu.Unlock()
+	if c.ackBody != nil && seq == c.ackSeq {
+		c.ackBody <- body
+		c.ackBody = nil
+	}
+}
+
+// errNoAck: the far end never acknowledged our 2xx.
+var errNoAck = errors.New("no ACK for the 2xx within 64*T1")
+
+// awaitAck waits for the ACK of a 2xx already sent on tx and, over UDP, retransmits the 2xx at
+// T1, 2*T1, ... capped at T2 (RFC 3261 §13.3.1.4; the server transaction leaves this to the UA
+// core, RFC 6026 §7.1). It gives up after 64*T1, or when callDone closes, and returns the ACK's
+// body.
+func awaitAck(ctx context.Context, callDone <-chan struct{}, tx sip.ServerTransaction, res *sip.Response, udp bool, acked <-chan []byte) ([]byte, error) {
+	interval := sip.T1
+	resend := time.NewTimer(interval)
+	defer resend.Stop()
+	if !udp {
+		resend.Stop()
+	}
+	giveUp := time.NewTimer(64 * sip.T1)
+	defer giveUp.Stop()
+	for {
+		select {
+		case body := <-acked:
+			return body, nil
+		case <-resend.C:
+			if err := tx.Respond(res); err != nil {
+				return nil, fmt.Errorf("2xx retransmission: %w", err)
+			}
+			interval = min(2*interval, sip.T2)
+			resend.Reset(interval)
+		case <-giveUp.C:
+			return nil, errNoAck
+		case <-callDone:
+			return nil, errors.New("call ended")
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 func (c *call) dialog() dialog {
@@ -390,18 +449,21 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		established: make(chan struct{})}
 	log := u.log.With("id", id, "call_id", callIDOf(req), "from", c.peer)
 
-	if len(req.Body()) == 0 {
-		// Late offer: we do not offer in the 200 OK; callers that send no SDP get 488.
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusNotAcceptableHere, "Not Acceptable Here (no SDP offer)", nil))
-		return
-	}
 	m, err := u.cfg.NewMedia(u.mediaIP(req.Body()))
 	if err != nil {
 		log.Error("cannot open media for a call", "err", err)
 		tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
 		return
 	}
-	answer, err := m.AcceptOffer(req.Body())
+	// Late offer (RFC 3261 §13.2.1, RFC 3264 §5): an INVITE without SDP gets our offer in the
+	// 200 OK, and the answer comes in the ACK.
+	lateOffer := len(req.Body()) == 0
+	var answer []byte
+	if lateOffer {
+		answer, err = m.Offer()
+	} else {
+		answer, err = m.AcceptOffer(req.Body())
+	}
 	if err != nil {
 		log.Info("incoming call refused: no common media", "err", err)
 		m.Close()
@@ -455,6 +517,9 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.mu.Unlock()
 	res := sip.NewSDPResponseFromRequest(ss.InviteRequest, answer)
 	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	acked := c.expectAck(req.CSeq().SeqNo)
+	// sipgo's dialog retransmits this 2xx until the ACK (first after T1, then every T2) and fails
+	// once the transaction's Timer L (64*T1) ends it: then the call is over (RFC 3261 §13.3.1.4).
 	if err := ss.WriteResponse(res); err != nil {
 		log.Warn("answer not acknowledged", "err", err)
 		if ss.LoadState() >= sip.DialogStateEstablished {
@@ -462,6 +527,19 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		u.endCall(c, "failed", 408)
 		return
+	}
+	if lateOffer {
+		var sdp []byte
+		select {
+		case sdp = <-acked:
+		default:
+		}
+		if err := m.AcceptAnswer(sdp); err != nil {
+			log.Info("call ended: the ACK carries no usable SDP answer", "err", err)
+			u.byeNow(c)
+			u.endCall(c, "failed", 488)
+			return
+		}
 	}
 	close(c.established)
 	log.Info("call answered")
@@ -531,7 +609,11 @@ func callIDOf(req *sip.Request) string {
 
 func (u *UA) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	c := u.bySIP(req)
-	if c == nil || c.ss == nil {
+	if c == nil || req.CSeq() == nil {
+		return
+	}
+	c.gotAck(req.CSeq().SeqNo, req.Body())
+	if c.ss == nil {
 		return
 	}
 	if err := c.ss.ReadAck(req, tx); err != nil {
@@ -599,8 +681,22 @@ func (u *UA) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewSDPResponseFromRequest(req, ans)
 	ct := u.contact()
 	res.AppendHeader(&ct)
+	acked := c.expectAck(req.CSeq().SeqNo)
 	if err := tx.Respond(res); err != nil {
 		u.log.Debug("re-INVITE answer", "id", c.id, "err", err)
+	} else {
+		udp := strings.EqualFold(req.Transport(), "UDP")
+		u.spawn(func() {
+			ackSDP, err := awaitAck(u.ctx, c.done, tx, res, udp, acked)
+			switch {
+			case err != nil:
+				u.log.Warn("re-INVITE answer not acknowledged", "id", c.id, "err", err)
+			case len(body) == 0 && len(ackSDP) > 0: // we offered: the ACK answers (RFC 3264 §5)
+				if err := m.AcceptAnswer(ackSDP); err != nil {
+					u.log.Warn("answer in ACK refused", "id", c.id, "err", err)
+				}
+			}
+		})
 	}
 	if len(body) > 0 {
 		hold := sdpHolds(body)

@@ -33,7 +33,7 @@ func Query(ctx context.Context, server string) (time.Duration, error) {
 	req[0] = 4<<3 | 3
 	// A random transmit timestamp: the reply must echo it (no blind spoofing), RFC 4330 §5.
 	if _, err := rand.Read(req[40:48]); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("time server %s: random request id: %w", server, err)
 	}
 	t1 := time.Now()
 	if _, err := conn.Write(req); err != nil {

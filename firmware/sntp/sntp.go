@@ -28,10 +28,14 @@ type Server struct {
 	dropped  atomic.Uint64
 }
 
-// New returns a server reading the time from clock (nil: the system clock).
+// New returns a server reading the time from clock (nil: the system clock) and logging to log
+// (nil: nowhere).
 func New(log *slog.Logger, clock func() time.Time) *Server {
 	if clock == nil {
 		clock = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{log: log, clock: clock}
 }

@@ -30,6 +30,7 @@ const (
 	Ringer           // an incoming call: the phone's own bell
 )
 
+// String is the tone's name in logs ("ringback").
 func (t Tone) String() string {
 	switch t {
 	case None:

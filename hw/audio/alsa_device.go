@@ -52,7 +52,7 @@ type ALSAStats struct {
 	LastError string `json:"last_error,omitempty"`
 }
 
-// ErrClosed is returned by an ALSADevice that was closed.
+// ErrClosed is returned by a device that was closed.
 var ErrClosed = errors.New("audio device closed")
 
 // Buffer sizes, in 8 kHz samples.

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"time"
 )
 
 // maxInputBytes bounds the microphone file loaded into memory (about 70 minutes at 8 kHz).
@@ -31,8 +30,7 @@ type FileDevice struct {
 	written int64 // bytes of sample data in out
 	hdr     [8]byte
 	buf     []byte // WriteFrame's encoding buffer
-	once    sync.Once
-	ticker  *time.Ticker
+	pace    pacer
 }
 
 // OpenFile opens the file backend. input is a WAV file (8 kHz, mono, 16-bit PCM) played as the
@@ -63,11 +61,8 @@ func OpenFile(input, output string) (*FileDevice, error) {
 
 // ReadFrame waits for the next 20 ms tick and fills frame with the next samples of the input file.
 func (d *FileDevice) ReadFrame(ctx context.Context, frame []int16) error {
-	d.once.Do(func() { d.ticker = time.NewTicker(FramePeriod) })
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-d.ticker.C:
+	if err := d.pace.wait(ctx); err != nil {
+		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -121,10 +116,7 @@ func (d *FileDevice) writeSizes() error {
 
 // Close stops the clock and closes the output file.
 func (d *FileDevice) Close() error {
-	d.once.Do(func() {})
-	if d.ticker != nil {
-		d.ticker.Stop()
-	}
+	d.pace.stop()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.out == nil {

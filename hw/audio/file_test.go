@@ -120,3 +120,17 @@ func FuzzParseWAV(f *testing.F) {
 		}
 	})
 }
+
+func TestReadFrameAfterCloseFails(t *testing.T) {
+	for name, d := range map[string]interface {
+		ReadFrame(context.Context, []int16) error
+		Close() error
+	}{"null": NewNull(), "file": &FileDevice{}} {
+		if err := d.Close(); err != nil {
+			t.Fatalf("%s: Close: %v", name, err)
+		}
+		if err := d.ReadFrame(context.Background(), make([]int16, FrameLength)); !errors.Is(err, ErrClosed) {
+			t.Errorf("%s: ReadFrame after Close = %v, want ErrClosed", name, err)
+		}
+	}
+}

@@ -19,6 +19,7 @@ const (
 
 var kindNames = [...]string{"unknown", "hook-off", "hook-on", "answer", "hangup", "redial", "speed-dial", "pair"}
 
+// String is the kind's name in logs ("hook-off", "speed-dial").
 func (k Kind) String() string {
 	if k < 0 || int(k) >= len(kindNames) {
 		return "unknown"

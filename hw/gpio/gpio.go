@@ -30,6 +30,7 @@ const (
 
 var outputNames = [...]string{"ring_led", "status_led", "message_led", "ringer"}
 
+// String is the output's name in logs and in the config file ("ring_led").
 func (o Output) String() string {
 	if o < 0 || o >= numOutputs {
 		return "unknown"
@@ -184,11 +185,7 @@ func (b *Board) Set(o Output, p Pattern) {
 func (b *Board) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, in := range b.inputs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b.watch(ctx, in)
-		}()
+		wg.Go(func() { b.watch(ctx, in) })
 	}
 	b.drive(ctx)
 	wg.Wait()

@@ -17,6 +17,7 @@ const (
 
 var patternNames = [...]string{"off", "on", "slow-blink", "fast-blink", "ring-blink", "ring-cadence"}
 
+// String is the pattern's name in logs ("slow-blink").
 func (p Pattern) String() string {
 	if p < 0 || int(p) >= len(patternNames) {
 		return "unknown"

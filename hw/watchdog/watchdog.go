@@ -85,7 +85,10 @@ func (d *Device) Close() error {
 	}
 	err := d.f.Close()
 	d.f = nil
-	return err
+	if err != nil {
+		return fmt.Errorf("close hardware watchdog %s: %w", d.path, err)
+	}
+	return nil
 }
 
 // Feeder restarts a watchdog's countdown. *Device and watchdogtest.Device are Feeders.

@@ -4,10 +4,14 @@ package audiotest
 
 import (
 	"context"
+	"errors"
 	"math"
 	"sync"
 	"time"
 )
+
+// ErrClosed is returned by ReadFrame on a Device closed before its real ticker started.
+var ErrClosed = errors.New("audiotest: device closed")
 
 // Device is a fake audio device. The zero value captures silence, paced by a real 20 ms ticker.
 type Device struct {
@@ -30,6 +34,9 @@ func (d *Device) ReadFrame(ctx context.Context, frame []int16) error {
 	tick := d.Tick
 	if tick == nil {
 		d.once.Do(func() { d.ticker = time.NewTicker(20 * time.Millisecond) })
+		if d.ticker == nil {
+			return ErrClosed
+		}
 		tick = d.ticker.C
 	}
 	select {

@@ -58,14 +58,13 @@ func lowPass(factor int) []float32 {
 type Up struct {
 	factor int
 	phases [][]float32 // phases[k][j] = factor × h[j×factor+k]
-	line   []float32   // the last tapsPerPhase inputs, twice over to avoid wrapping
-	pos    int
+	line   delayLine   // the last tapsPerPhase inputs
 }
 
 // NewUp returns an interpolator by factor (deviceRate / 8000).
 func NewUp(factor int) *Up {
 	h := lowPass(factor)
-	u := &Up{factor: factor, phases: make([][]float32, factor), line: make([]float32, 2*tapsPerPhase)}
+	u := &Up{factor: factor, phases: make([][]float32, factor), line: newDelayLine(tapsPerPhase)}
 	for k := range u.phases {
 		u.phases[k] = make([]float32, tapsPerPhase)
 		for j := range u.phases[k] {
@@ -78,14 +77,7 @@ func NewUp(factor int) *Up {
 // Process appends len(src)×factor samples to dst and returns it.
 func (u *Up) Process(dst, src []int16) []int16 {
 	for _, s := range src {
-		// newest sample at line[pos], older ones after it
-		u.pos--
-		if u.pos < 0 {
-			u.pos = tapsPerPhase - 1
-		}
-		u.line[u.pos] = float32(s)
-		u.line[u.pos+tapsPerPhase] = float32(s)
-		d := u.line[u.pos : u.pos+tapsPerPhase]
+		d := u.line.push(s)
 		for _, ph := range u.phases {
 			var acc float32
 			for j, c := range ph {
@@ -101,27 +93,20 @@ func (u *Up) Process(dst, src []int16) []int16 {
 type Down struct {
 	factor int
 	h      []float32
-	line   []float32
-	pos    int
+	line   delayLine // the last len(h) inputs
 	count  int
 }
 
 // NewDown returns a decimator by factor (deviceRate / 8000).
 func NewDown(factor int) *Down {
 	h := lowPass(factor)
-	return &Down{factor: factor, h: h, line: make([]float32, 2*len(h))}
+	return &Down{factor: factor, h: h, line: newDelayLine(len(h))}
 }
 
 // Process appends about len(src)/factor samples to dst and returns it.
 func (d *Down) Process(dst, src []int16) []int16 {
-	n := len(d.h)
 	for _, s := range src {
-		d.pos--
-		if d.pos < 0 {
-			d.pos = n - 1
-		}
-		d.line[d.pos] = float32(s)
-		d.line[d.pos+n] = float32(s)
+		w := d.line.push(s)
 		d.count++
 		if d.count < d.factor {
 			continue
@@ -129,11 +114,32 @@ func (d *Down) Process(dst, src []int16) []int16 {
 		d.count = 0
 		var acc float32
 		for j, c := range d.h {
-			acc += c * d.line[d.pos+j]
+			acc += c * w[j]
 		}
 		dst = append(dst, clip(acc))
 	}
 	return dst
+}
+
+// delayLine keeps the last n samples of a stream as one window, newest first. Each sample is
+// stored twice, n apart, so the window never wraps.
+type delayLine struct {
+	buf []float32
+	pos int
+}
+
+func newDelayLine(n int) delayLine { return delayLine{buf: make([]float32, 2*n)} }
+
+// push adds s and returns the window: s, then the n-1 samples before it.
+func (l *delayLine) push(s int16) []float32 {
+	n := len(l.buf) / 2
+	l.pos--
+	if l.pos < 0 {
+		l.pos = n - 1
+	}
+	l.buf[l.pos] = float32(s)
+	l.buf[l.pos+n] = float32(s)
+	return l.buf[l.pos : l.pos+n]
 }
 
 func clip(v float32) int16 {

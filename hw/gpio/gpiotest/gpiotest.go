@@ -19,9 +19,13 @@ type Change struct {
 // Board is a fake gpio.Board. Its zero value is not usable; call New.
 type Board struct {
 	events chan gpio.Event
+	done   chan struct{} // closed when Run ends: a blocked send gives up
+	stop   sync.Once
+
+	sendMu sync.Mutex // serialises sends with closing events
+	closed bool       // events is closed; guarded by sendMu
 
 	mu       sync.Mutex
-	closed   bool
 	patterns map[gpio.Output]gpio.Pattern
 	history  []Change
 	changed  chan struct{} // closed and replaced on every change
@@ -31,6 +35,7 @@ type Board struct {
 func New() *Board {
 	return &Board{
 		events:   make(chan gpio.Event, 64),
+		done:     make(chan struct{}),
 		patterns: map[gpio.Output]gpio.Pattern{},
 		changed:  make(chan struct{}),
 	}
@@ -42,8 +47,9 @@ func (b *Board) Events() <-chan gpio.Event { return b.events }
 // Run returns when ctx is done and closes Events, like gpio.Board.Run.
 func (b *Board) Run(ctx context.Context) error {
 	<-ctx.Done()
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.stop.Do(func() { close(b.done) })
+	b.sendMu.Lock()
+	defer b.sendMu.Unlock()
 	if !b.closed {
 		b.closed = true
 		close(b.events)
@@ -79,10 +85,15 @@ func (b *Board) HookOn() { b.send(gpio.Event{Kind: gpio.HookOn}) }
 
 func (b *Board) send(ev gpio.Event) {
 	ev.At = time.Now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.closed {
-		b.events <- ev
+	b.sendMu.Lock()
+	defer b.sendMu.Unlock()
+	if b.closed {
+		return
+	}
+	// A full channel blocks the sender, as an unread gpio.Board does, but neither Set nor Run.
+	select {
+	case b.events <- ev:
+	case <-b.done:
 	}
 }
 

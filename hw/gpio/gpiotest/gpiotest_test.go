@@ -42,3 +42,36 @@ func TestBoard(t *testing.T) {
 		t.Error("Events still open after Run returned")
 	}
 }
+
+func TestFullEventsBlockNeitherSetNorRun(t *testing.T) {
+	b := New()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = b.Run(ctx); close(done) }()
+
+	pressed := make(chan struct{})
+	go func() {
+		for range cap(b.events) + 1 { // one more than the channel holds, and nobody reads
+			b.Press(gpio.Answer)
+		}
+		close(pressed)
+	}()
+	for len(b.events) < cap(b.events) { // the last press is now blocked on a full channel
+		time.Sleep(time.Millisecond)
+	}
+	set := make(chan struct{})
+	go func() { b.Set(gpio.StatusLED, gpio.On); close(set) }()
+	select {
+	case <-set:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Set blocked behind a press nobody reads")
+	}
+	cancel()
+	for _, ch := range []chan struct{}{pressed, done} {
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run or a blocked press did not return after ctx ended")
+		}
+	}
+}
