@@ -77,8 +77,8 @@ var errNoAck = errors.New("no ACK for the 2xx within 64*T1")
 
 // awaitAck waits for the ACK of a 2xx already sent on tx and, over UDP, retransmits the 2xx at
 // T1, 2*T1, ... capped at T2 (RFC 3261 §13.3.1.4; the server transaction leaves this to the UA
-// core, RFC 6026 §7.1). It gives up after 64*T1, or when callDone closes, and returns the ACK's
-// body.
+// core, RFC 6026 §7.1). It returns the ACK's body; errNoAck after 64*T1; nothing once callDone
+// closes.
 func awaitAck(ctx context.Context, callDone <-chan struct{}, tx sip.ServerTransaction, res *sip.Response, udp bool, acked <-chan []byte) ([]byte, error) {
 	interval := sip.T1
 	resend := time.NewTimer(interval)
@@ -101,7 +101,7 @@ func awaitAck(ctx context.Context, callDone <-chan struct{}, tx sip.ServerTransa
 		case <-giveUp.C:
 			return nil, errNoAck
 		case <-callDone:
-			return nil, errors.New("call ended")
+			return nil, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
