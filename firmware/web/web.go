@@ -67,13 +67,13 @@ func New(cfg Config, ph Phone, calls CallLog, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /api/v1/status", s.status)
 	s.mux.HandleFunc("GET /api/v1/calls", s.callLog)
 	s.mux.HandleFunc("GET /api/v1/events", s.events)
-	s.mux.HandleFunc("POST /api/v1/dial", s.dial)
+	s.mux.HandleFunc("POST /api/v1/dial", s.withNumber("5001", func(ctx context.Context, p Phone, to string) error { return p.Dial(ctx, to) }))
 	s.mux.HandleFunc("POST /api/v1/answer", s.simple(func(ctx context.Context, p Phone) error { return p.Answer(ctx) }))
 	s.mux.HandleFunc("POST /api/v1/hangup", s.simple(func(ctx context.Context, p Phone) error { return p.Hangup(ctx) }))
 	s.mux.HandleFunc("POST /api/v1/resume", s.simple(func(ctx context.Context, p Phone) error { return p.Resume(ctx) }))
 	s.mux.HandleFunc("POST /api/v1/hold", s.hold)
 	s.mux.HandleFunc("POST /api/v1/dtmf", s.dtmf)
-	s.mux.HandleFunc("POST /api/v1/transfer", s.transfer)
+	s.mux.HandleFunc("POST /api/v1/transfer", s.withNumber("5003", func(ctx context.Context, p Phone, to string) error { return p.Transfer(ctx, to) }))
 	s.mux.HandleFunc("POST /api/v1/dnd", s.dnd)
 	return s
 }
@@ -258,34 +258,22 @@ type toBody struct {
 	To *string `json:"to"`
 }
 
-func (s *Server) dial(w http.ResponseWriter, r *http.Request) {
-	if !s.needPhone(w) {
-		return
+// withNumber serves a request whose body names a number, {"to":"5001"}, and hands it to f.
+func (s *Server) withNumber(example string, f func(context.Context, Phone, string) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.needPhone(w) {
+			return
+		}
+		var b toBody
+		if _, ok := decode(w, r, &b); !ok {
+			return
+		}
+		if b.To == nil {
+			writeError(w, http.StatusBadRequest, `missing "to": send {"to":"`+example+`"}`)
+			return
+		}
+		s.result(w, f(r.Context(), s.phone, *b.To))
 	}
-	var b toBody
-	if _, ok := decode(w, r, &b); !ok {
-		return
-	}
-	if b.To == nil {
-		writeError(w, http.StatusBadRequest, `missing "to": send {"to":"5001"}`)
-		return
-	}
-	s.result(w, s.phone.Dial(r.Context(), *b.To))
-}
-
-func (s *Server) transfer(w http.ResponseWriter, r *http.Request) {
-	if !s.needPhone(w) {
-		return
-	}
-	var b toBody
-	if _, ok := decode(w, r, &b); !ok {
-		return
-	}
-	if b.To == nil {
-		writeError(w, http.StatusBadRequest, `missing "to": send {"to":"5003"}`)
-		return
-	}
-	s.result(w, s.phone.Transfer(r.Context(), *b.To))
 }
 
 type onBody struct {
