@@ -119,7 +119,9 @@ func TestFirstBootGeneratesAndKeepsAccounts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var f struct{ Accounts []struct{ Extension, Password string } }
+		var f struct {
+			Accounts []struct{ Extension, Password string }
+		}
 		if err := json.Unmarshal(b, &f); err != nil {
 			t.Fatal(err)
 		}
