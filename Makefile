@@ -49,6 +49,7 @@ test: deps test-go test-image test-hardware
 
 # test-go runs the unit tests and the end-to-end tests with real peers.
 test-go:
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$bad" ] || { echo "not gofmt-formatted: $$bad"; exit 1; }
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) test -count=1 ./firmware/... ./provisioning/...
 	$(GO) test -count=1 -timeout 25m $$($(GO) list ./... | grep -v -e /firmware/ -e /provisioning)
