@@ -498,3 +498,14 @@ func TestGuardStaysBounded(t *testing.T) {
 		t.Fatal("the flood from other addresses lifted a ban")
 	}
 }
+
+// TestOpenModeHasACap: with pairing = "open", phones pair by themselves only up to MaxPhones; the
+// next unknown MAC gets the same 404 as any refusal and no account.
+func TestOpenModeHasACap(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.Pairing = PairingOpen; c.MaxPhones = 1 })
+	r.fetchConfig("/sipconfig-"+macA+".txt", "10.0.0.5:1", ua4018)
+	r.want404("/sipconfig-"+macB+".txt", "10.0.0.6:1", ua4018)
+	if n := len(r.srv.Phones()); n != 1 {
+		t.Fatalf("%d phones paired, want the cap of 1", n)
+	}
+}

@@ -188,6 +188,9 @@ func (s *Server) phoneFor(mac string, src netip.Addr, fw firmware, now time.Time
 
 // pairLocked creates the account of a new phone and binds it to src.
 func (s *Server) pairLocked(mac string, src netip.Addr, fw firmware, now time.Time) (accounts.Account, *phoneState, error) {
+	if len(s.phones) >= s.cfg.MaxPhones {
+		return accounts.Account{}, nil, fmt.Errorf("%d phones are paired already, the most this phone system takes; unpair one first: %w", len(s.phones), ErrTooManyPhones)
+	}
 	ext, err := s.dir.NextFreeExtension(s.cfg.FirstExtension)
 	if err != nil {
 		return accounts.Account{}, nil, err
@@ -227,6 +230,9 @@ func (s *Server) pairLocked(mac string, src netip.Addr, fw firmware, now time.Ti
 	s.phones = next
 	return acct, ps, nil
 }
+
+// ErrTooManyPhones is why a new phone is not paired once Config.MaxPhones are.
+var ErrTooManyPhones = errors.New("too many paired phones")
 
 func newPhoneState(mac string, now time.Time) (*phoneState, error) {
 	admin, err := generateDigits(adminPasswordDigits)

@@ -23,6 +23,9 @@ type Config struct {
 	Pairing PairingMode
 	// PairingWindow is how long a window stays open when opened without a duration (5 min).
 	PairingWindow time.Duration
+	// MaxPhones caps how many phones can be paired at all (100), so that pairing = "open" on a
+	// hostile LAN cannot fill the extension range and the state file.
+	MaxPhones int
 	// FirmwareDir is the folder the user fills with noesip4018 and datsip4018 (never shipped).
 	FirmwareDir string
 	// FirstExtension is where paired phones' extensions start ("5001").
@@ -66,6 +69,7 @@ func DefaultConfig() Config {
 	return Config{
 		Pairing:         PairingButton,
 		PairingWindow:   5 * time.Minute,
+		MaxPhones:       100,
 		FirmwareDir:     "/boot/alcatel",
 		FirstExtension:  "5001",
 		Listen:          "0.0.0.0:80",
@@ -173,6 +177,7 @@ func withDefaults(c Config) Config {
 		c.PairingWindow = d.PairingWindow
 	}
 	c.FirstExtension = cmp.Or(c.FirstExtension, d.FirstExtension)
+	c.MaxPhones = cmp.Or(c.MaxPhones, d.MaxPhones)
 	c.Listen = cmp.Or(c.Listen, d.Listen)
 	c.SIPPort = cmp.Or(c.SIPPort, d.SIPPort)
 	c.ToneCountry = cmp.Or(c.ToneCountry, d.ToneCountry)
