@@ -21,6 +21,7 @@ import (
 
 	"github.com/deskphone/deskphone/firmware/media/g711"
 	"github.com/deskphone/deskphone/provisioning"
+	"github.com/deskphone/deskphone/test/tone"
 )
 
 // The simulated phone: an IP Touch 4018 EE on SIP firmware 2.01.10.
@@ -61,7 +62,7 @@ func startAlcatelEnv(t *testing.T, pairing string) *alcatelEnv {
 		}
 	}
 	mic := filepath.Join(dir, "mic.wav")
-	writeAlcatelToneWAV(t, mic, piTone, 2*time.Second)
+	tone.WriteSine(t, mic, piTone, 8000, 2*time.Second)
 
 	e.SIPPort = freePort(t, "both")
 	e.WebPort = freePort(t, "tcp")
@@ -526,32 +527,6 @@ func bestToneRatio(pcm []int16, freq float64) float64 {
 		}
 	}
 	return best
-}
-
-// writeAlcatelToneWAV writes a mono 8 kHz 16-bit WAV of a sine, the Pi's microphone.
-func writeAlcatelToneWAV(t *testing.T, path string, freq float64, d time.Duration) {
-	t.Helper()
-	n := int(d.Seconds() * 8000)
-	var b bytes.Buffer
-	le := binary.LittleEndian
-	b.WriteString("RIFF")
-	binary.Write(&b, le, uint32(36+2*n))
-	b.WriteString("WAVEfmt ")
-	binary.Write(&b, le, uint32(16))
-	binary.Write(&b, le, uint16(1))
-	binary.Write(&b, le, uint16(1))
-	binary.Write(&b, le, uint32(8000))
-	binary.Write(&b, le, uint32(16000))
-	binary.Write(&b, le, uint16(2))
-	binary.Write(&b, le, uint16(16))
-	b.WriteString("data")
-	binary.Write(&b, le, uint32(2*n))
-	for i := 0; i < n; i++ {
-		binary.Write(&b, le, int16(8000*math.Sin(2*math.Pi*freq*float64(i)/8000)))
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // readAlcatelWAV reads the samples of a 16-bit PCM WAV written by the file audio backend.

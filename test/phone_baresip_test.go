@@ -63,7 +63,7 @@ func TestPhoneAnswersBaresipThroughRegistrar(t *testing.T) {
 	b := startBaresip(t, baresipOptions{ext: "5003", user: "softphone", pass: softphonePassword,
 		registrar: fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort), toneHz: 600})
 
-	b.command(t, "dial", fmt.Sprintf("sip:5002@127.0.0.1:%d", e.RegistrarPort))
+	b.Command(t, "dial", fmt.Sprintf("sip:5002@127.0.0.1:%d", e.RegistrarPort))
 	st := e.waitStatus(t, "call", "ringing", 10*time.Second)
 	if st["peer"] != "5003" || st["direction"] != "in" {
 		t.Fatalf("ringing status %v", st)
@@ -71,18 +71,18 @@ func TestPhoneAnswersBaresipThroughRegistrar(t *testing.T) {
 	if out := e.ctl(t, "answer"); !strings.Contains(out, "call: in_call from 5003") {
 		t.Fatalf("ctl answer printed:\n%s", out)
 	}
-	b.waitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
+	b.WaitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
 	time.Sleep(talkTime)
 	st = e.status(t)
 	if got := mediaStat(st, "packets_received"); got < 50 {
 		t.Fatalf("the phone received %v RTP packets in %s", got, talkTime)
 	}
 	e.mustPost(t, "hangup", "")
-	b.waitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+	b.WaitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
 	e.waitStatus(t, "call", "idle", 5*time.Second)
 
 	requireTone(t, e.Speaker, 600)
-	requireTone(t, b.received(t), 1000)
+	requireTone(t, b.Received(t), 1000)
 	e.requireLastCall(t, "in", "5003", "answered", 2)
 }
 
@@ -96,17 +96,17 @@ func TestPhoneCallsBaresipThroughRegistrar(t *testing.T) {
 	if out := e.ctl(t, "dial", "5003"); !strings.Contains(out, "call: dialing to 5003") {
 		t.Fatalf("ctl dial printed:\n%s", out)
 	}
-	b.waitEvent(t, "CALL_INCOMING", 0, 10*time.Second)
-	b.command(t, "accept", "")
+	b.WaitEvent(t, "CALL_INCOMING", 0, 10*time.Second)
+	b.Command(t, "accept", "")
 	e.waitStatus(t, "call", "in_call", 10*time.Second)
 	time.Sleep(talkTime)
 	if out := e.ctl(t, "status"); !strings.Contains(out, "call: in_call to 5003") || !strings.Contains(out, "registration: registered") {
 		t.Fatalf("ctl status printed:\n%s", out)
 	}
-	b.command(t, "hangup", "")
+	b.Command(t, "hangup", "")
 	e.waitStatus(t, "call", "idle", 10*time.Second)
 
 	requireTone(t, e.Speaker, 600)
-	requireTone(t, b.received(t), 1000)
+	requireTone(t, b.Received(t), 1000)
 	e.requireLastCall(t, "out", "5003", "answered", 2)
 }

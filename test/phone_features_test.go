@@ -13,10 +13,10 @@ func TestPhoneLocalHoldResume(t *testing.T) {
 	e := startPhone(t, phoneOptions{})
 	reg := fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort)
 	a := startBaresip(t, baresipOptions{ext: "5003", user: "softphone", pass: softphonePassword, registrar: reg})
-	a.command(t, "dial", "sip:5002@"+reg)
+	a.Command(t, "dial", "sip:5002@"+reg)
 	e.waitStatus(t, "call", "ringing", 10*time.Second)
 	e.mustPost(t, "answer", "")
-	a.waitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
+	a.WaitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
 
 	e.mustPost(t, "hold", "") // toggles
 	e.waitStatus(t, "call", "held", 5*time.Second)
@@ -26,7 +26,7 @@ func TestPhoneLocalHoldResume(t *testing.T) {
 	}
 	waitFor(t, "media direction sendrecv", 10*time.Second, func() bool { return e.mediaDirection(t) == "sendrecv" })
 	e.mustPost(t, "hangup", "")
-	a.waitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+	a.WaitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
 }
 
 func (e *phoneEnv) mediaDirection(t *testing.T) string {
@@ -43,8 +43,8 @@ func TestPhoneDoNotDisturb(t *testing.T) {
 	if e.status(t)["dnd"] != true {
 		t.Fatal("status does not show do-not-disturb")
 	}
-	a.command(t, "dial", "sip:5002@"+reg)
-	a.waitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+	a.Command(t, "dial", "sip:5002@"+reg)
+	a.WaitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
 	if st := e.status(t); st["call"] != "idle" {
 		t.Fatalf("call state %v under do-not-disturb", st["call"])
 	}
@@ -59,26 +59,26 @@ func TestPhoneCallWaiting(t *testing.T) {
 	a := startBaresip(t, baresipOptions{ext: "5003", user: "softphone", pass: softphonePassword, registrar: reg})
 	b := startBaresip(t, baresipOptions{ext: "5004", user: "softphone2", pass: softphonePassword, registrar: reg})
 
-	a.command(t, "dial", "sip:5002@"+reg)
+	a.Command(t, "dial", "sip:5002@"+reg)
 	e.waitStatus(t, "call", "ringing", 10*time.Second)
 	e.mustPost(t, "answer", "")
-	a.waitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
+	a.WaitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
 
-	b.command(t, "dial", "sip:5002@"+reg)
+	b.Command(t, "dial", "sip:5002@"+reg)
 	st := e.waitStatus(t, "waiting", "5004", 10*time.Second)
 	if st["call"] != "in_call" || st["peer"] != "5003" {
 		t.Fatalf("a waiting call disturbed the current one: %v", st)
 	}
-	b.waitEvent(t, "CALL_RINGING", 0, 10*time.Second)
+	b.WaitEvent(t, "CALL_RINGING", 0, 10*time.Second)
 
 	e.mustPost(t, "answer", "")
-	b.waitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
+	b.WaitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
 	st = e.waitStatus(t, "peer", "5004", 5*time.Second)
 	if st["waiting"] != "5003" {
 		t.Fatalf("the first call is not parked: %v", st)
 	}
 	e.mustPost(t, "hangup", "")
-	b.waitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+	b.WaitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
 	st = e.waitStatus(t, "call", "held", 5*time.Second)
 	if st["peer"] != "5003" {
 		t.Fatalf("after the second call the handset holds %v", st["peer"])
@@ -86,7 +86,7 @@ func TestPhoneCallWaiting(t *testing.T) {
 	e.mustPost(t, "resume", "")
 	e.waitStatus(t, "call", "in_call", 5*time.Second)
 	e.mustPost(t, "hangup", "")
-	a.waitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+	a.WaitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
 	e.waitStatus(t, "call", "idle", 5*time.Second)
 }
 
@@ -98,21 +98,21 @@ func TestPhoneDeclineAndBusyWithoutCallWaiting(t *testing.T) {
 	a := startBaresip(t, baresipOptions{ext: "5003", user: "softphone", pass: softphonePassword, registrar: reg})
 	b := startBaresip(t, baresipOptions{ext: "5004", user: "softphone2", pass: softphonePassword, registrar: reg})
 
-	a.command(t, "dial", "sip:5002@"+reg)
+	a.Command(t, "dial", "sip:5002@"+reg)
 	e.waitStatus(t, "call", "ringing", 10*time.Second)
 	e.mustPost(t, "hangup", "")
-	n, ev := a.waitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+	n, ev := a.WaitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
 	if !strings.Contains(fmt.Sprint(ev["param"]), "603") {
 		t.Fatalf("declined call closed with %v, want 603", ev["param"])
 	}
 	e.requireLastCall(t, "in", "5003", "rejected", 0)
 
-	a.command(t, "dial", "sip:5002@"+reg)
+	a.Command(t, "dial", "sip:5002@"+reg)
 	e.waitStatus(t, "call", "ringing", 10*time.Second)
 	e.mustPost(t, "answer", "")
-	a.waitEvent(t, "CALL_ESTABLISHED", n, 10*time.Second)
-	b.command(t, "dial", "sip:5002@"+reg)
-	_, ev = b.waitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+	a.WaitEvent(t, "CALL_ESTABLISHED", n, 10*time.Second)
+	b.Command(t, "dial", "sip:5002@"+reg)
+	_, ev = b.WaitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
 	if !strings.Contains(fmt.Sprint(ev["param"]), "486") {
 		t.Fatalf("second caller closed with %v, want 486", ev["param"])
 	}

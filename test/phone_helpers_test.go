@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -20,6 +18,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/deskphone/deskphone/test/baresip"
+	"github.com/deskphone/deskphone/test/tone"
 )
 
 // phoneEnv is a deskphone running the built-in registrar and the phone with the file audio
@@ -180,125 +181,17 @@ func mediaStat(st map[string]any, key string) float64 {
 // micWAV writes an 8 kHz mono 16-bit WAV of a sine at hz.
 func micWAV(t *testing.T, path string, hz float64, d time.Duration) {
 	t.Helper()
-	n := int(d.Seconds() * 8000)
-	pcm := make([]int16, n)
-	for i := range pcm {
-		pcm[i] = int16(8000 * math.Sin(2*math.Pi*hz*float64(i)/8000))
-	}
-	if err := os.WriteFile(path, pcmWAV(pcm, 8000), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func pcmWAV(pcm []int16, rate int) []byte {
-	var b bytes.Buffer
-	data := len(pcm) * 2
-	b.WriteString("RIFF")
-	binary.Write(&b, binary.LittleEndian, uint32(36+data))
-	b.WriteString("WAVEfmt ")
-	binary.Write(&b, binary.LittleEndian, uint32(16))
-	binary.Write(&b, binary.LittleEndian, uint16(1))
-	binary.Write(&b, binary.LittleEndian, uint16(1))
-	binary.Write(&b, binary.LittleEndian, uint32(rate))
-	binary.Write(&b, binary.LittleEndian, uint32(rate*2))
-	binary.Write(&b, binary.LittleEndian, uint16(2))
-	binary.Write(&b, binary.LittleEndian, uint16(16))
-	b.WriteString("data")
-	binary.Write(&b, binary.LittleEndian, uint32(data))
-	binary.Write(&b, binary.LittleEndian, pcm)
-	return b.Bytes()
-}
-
-// readWAVMono reads a 16-bit PCM WAV, mixing channels down to mono.
-func readWAVMono(t *testing.T, path string) ([]float64, int) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(b) < 12 || string(b[:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
-		t.Fatalf("%s is not a WAV file", path)
-	}
-	var rate, channels, bits int
-	for p := 12; p+8 <= len(b); {
-		id, size := string(b[p:p+4]), int(binary.LittleEndian.Uint32(b[p+4:p+8]))
-		body := b[p+8:]
-		if size > len(body) || size < 0 {
-			size = len(body) // a recording cut short keeps what it has
-		}
-		switch id {
-		case "fmt ":
-			channels = int(binary.LittleEndian.Uint16(body[2:4]))
-			rate = int(binary.LittleEndian.Uint32(body[4:8]))
-			bits = int(binary.LittleEndian.Uint16(body[14:16]))
-		case "data":
-			if bits != 16 || channels < 1 {
-				t.Fatalf("%s: %d-bit %d channels, want 16-bit PCM", path, bits, channels)
-			}
-			frames := size / 2 / channels
-			out := make([]float64, frames)
-			for i := 0; i < frames; i++ {
-				var sum float64
-				for c := 0; c < channels; c++ {
-					sum += float64(int16(binary.LittleEndian.Uint16(body[(i*channels+c)*2:])))
-				}
-				out[i] = sum / float64(channels)
-			}
-			return out, rate
-		}
-		p += 8 + size + size%2
-	}
-	t.Fatalf("%s has no data chunk", path)
-	return nil, 0
-}
-
-// toneGoertzel is the power of frequency hz in x.
-func toneGoertzel(x []float64, rate int, hz float64) float64 {
-	w := 2 * math.Pi * hz / float64(rate)
-	c := 2 * math.Cos(w)
-	var s1, s2 float64
-	for _, v := range x {
-		s0 := v + c*s1 - s2
-		s2, s1 = s1, s0
-	}
-	return s1*s1 + s2*s2 - c*s1*s2
-}
-
-// dominantHz is the strongest frequency between 100 Hz and 3.5 kHz (10 Hz steps) in the loudest
-// second of x, and its level (RMS) in that second.
-func dominantHz(x []float64, rate int) (float64, float64) {
-	win := rate
-	best, bestRMS := 0, 0.0
-	for start := 0; start+win <= len(x); start += win / 2 {
-		var e float64
-		for _, v := range x[start : start+win] {
-			e += v * v
-		}
-		if r := math.Sqrt(e / float64(win)); r > bestRMS {
-			best, bestRMS = start, r
-		}
-	}
-	if len(x) < win {
-		win = len(x)
-	}
-	seg := x[best : best+win]
-	var hz, power float64
-	for f := 100.0; f <= 3500; f += 10 {
-		if p := toneGoertzel(seg, rate, f); p > power {
-			hz, power = f, p
-		}
-	}
-	return hz, bestRMS
+	tone.WriteSine(t, path, hz, 8000, d)
 }
 
 // requireTone fails unless the WAV at path carries a tone at hz (±20 Hz) loud enough to hear.
 func requireTone(t *testing.T, path string, hz float64) {
 	t.Helper()
-	x, rate := readWAVMono(t, path)
+	x, rate := tone.ReadMono(t, path)
 	if len(x) < rate/2 {
 		t.Fatalf("%s holds only %d samples", path, len(x))
 	}
-	got, rms := dominantHz(x, rate)
+	got, rms := tone.Dominant(x, rate)
 	if rms < 300 {
 		t.Fatalf("%s is silent (RMS %.0f)", path, rms)
 	}
@@ -310,20 +203,6 @@ func requireTone(t *testing.T, path string, hz float64) {
 
 // ---- baresip ----
 
-// baresip is one baresip process registered as an extension, driven over its ctrl_tcp socket.
-type baresip struct {
-	Dir     string // snd_path: dump-*-dec.wav is what it received
-	SIPPort int
-	cmd     *exec.Cmd
-	done    chan struct{}
-	conn    net.Conn
-	log     *syncBuffer
-
-	mu     sync.Mutex
-	events []map[string]any
-	notify chan struct{}
-}
-
 // baresipOptions describe the peer.
 type baresipOptions struct {
 	ext, user, pass string
@@ -334,7 +213,9 @@ type baresipOptions struct {
 	listenIP        string // the address it listens on and puts in its SDP (127.0.0.1)
 }
 
-func startBaresip(t *testing.T, o baresipOptions) *baresip {
+// startBaresip runs baresip registered as an extension on free loopback ports and waits until
+// it is registered.
+func startBaresip(t *testing.T, o baresipOptions) *baresip.Phone {
 	t.Helper()
 	requireTool(t, "baresip", "baresip-core")
 	if o.toneHz == 0 {
@@ -346,160 +227,14 @@ func startBaresip(t *testing.T, o baresipOptions) *baresip {
 	if o.listenIP == "" {
 		o.listenIP = "127.0.0.1"
 	}
-	dir := t.TempDir()
-	b := &baresip{Dir: dir, SIPPort: freePort(t, "both"), log: &syncBuffer{}, notify: make(chan struct{}, 1)}
-	ctrl := freePort(t, "tcp")
-	rtp := rtpBase(b.SIPPort) + 50 // a range per instance: each call takes a new pair
-	cfg := fmt.Sprintf(`poll_method epoll
-sip_listen %s:%d
-audio_player alsa,null
-audio_alert alsa,null
-audio_source ausine,%d
-ausrc_srate 48000
-ausrc_channels 2
-rtp_ports %d-%d
-module_path /usr/lib/baresip/modules
-module g711.so
-module ausine.so
-module alsa.so
-module sndfile.so
-module_app account.so
-module_app menu.so
-module_app ctrl_tcp.so
-ctrl_tcp_listen 127.0.0.1:%d
-snd_path %s
-`, o.listenIP, b.SIPPort, o.toneHz, rtp, rtp+19, ctrl, dir)
-	os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644)
-	acct := fmt.Sprintf("<sip:%s@%s>;auth_user=%s;auth_pass=%s;regint=600;answermode=%s%s\n",
-		o.ext, o.registrar, o.user, o.pass, o.answer, o.extraAccount)
-	os.WriteFile(filepath.Join(dir, "accounts"), []byte(acct), 0o600)
-	b.cmd = exec.Command("baresip", "-n", o.listenIP, "-f", dir)
-	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
-	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := b.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	b.done = make(chan struct{})
-	go func() { b.cmd.Wait(); close(b.done) }()
-	t.Cleanup(func() {
-		b.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-b.done:
-		case <-time.After(3 * time.Second):
-			b.cmd.Process.Kill()
-			<-b.done
-		}
-		if b.conn != nil {
-			b.conn.Close()
-		}
-		if t.Failed() {
-			t.Logf("baresip log:\n%s", lastLines(b.log.String(), 60))
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ctrl))
-		if err == nil {
-			b.conn = c
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("baresip control socket: %v\n%s", err, b.log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	go b.read()
-	b.waitLog(t, "200 OK", 10*time.Second) // registered
+	sip := freePort(t, "both")
+	rtp := rtpBase(sip) + 50 // a range per instance: each call takes a new pair
+	b := baresip.Start(t, baresip.Config{ListenIP: o.listenIP, SIPPort: sip, CtrlPort: freePort(t, "tcp"),
+		RTPMin: rtp, RTPMax: rtp + 19, ToneHz: o.toneHz,
+		Account: fmt.Sprintf("<sip:%s@%s>;auth_user=%s;auth_pass=%s;regint=600;answermode=%s%s",
+			o.ext, o.registrar, o.user, o.pass, o.answer, o.extraAccount)})
+	b.WaitLog(t, "200 OK", 10*time.Second) // registered
 	return b
-}
-
-func (b *baresip) waitLog(t *testing.T, s string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !strings.Contains(b.log.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("baresip never logged %q:\n%s", s, b.log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// read collects netstring JSON messages from ctrl_tcp.
-func (b *baresip) read() {
-	r := bufio.NewReader(b.conn)
-	for {
-		lenStr, err := r.ReadString(':')
-		if err != nil {
-			return
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(lenStr[:len(lenStr)-1]))
-		if err != nil || n > 1<<20 {
-			return
-		}
-		buf := make([]byte, n+1)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return
-		}
-		var m map[string]any
-		if json.Unmarshal(buf[:n], &m) == nil {
-			b.mu.Lock()
-			b.events = append(b.events, m)
-			b.mu.Unlock()
-			select {
-			case b.notify <- struct{}{}:
-			default:
-			}
-		}
-	}
-}
-
-// command sends a ctrl_tcp command (dial, accept, hangup, hold, resume, transfer, sndcode).
-func (b *baresip) command(t *testing.T, cmd, params string) {
-	t.Helper()
-	j, _ := json.Marshal(map[string]string{"command": cmd, "params": params, "token": cmd})
-	if _, err := fmt.Fprintf(b.conn, "%d:%s,", len(j), j); err != nil {
-		t.Fatalf("baresip %s: %v", cmd, err)
-	}
-}
-
-// waitEvent waits for an event of type typ (CALL_INCOMING, CALL_ESTABLISHED, CALL_CLOSED, ...)
-// that arrived after the first `after` events, and returns its index.
-func (b *baresip) waitEvent(t *testing.T, typ string, after int, timeout time.Duration) (int, map[string]any) {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		b.mu.Lock()
-		for i := after; i < len(b.events); i++ {
-			if b.events[i]["type"] == typ {
-				ev := b.events[i]
-				b.mu.Unlock()
-				return i, ev
-			}
-		}
-		b.mu.Unlock()
-		select {
-		case <-b.notify:
-		case <-time.After(50 * time.Millisecond):
-		case <-deadline:
-			b.mu.Lock()
-			var types []string
-			for _, e := range b.events {
-				types = append(types, fmt.Sprint(e["type"]))
-			}
-			b.mu.Unlock()
-			t.Fatalf("baresip: no %s event (got %v)", typ, types)
-		}
-	}
-}
-
-// received is the WAV of the audio baresip decoded from the call.
-func (b *baresip) received(t *testing.T) string {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(b.Dir, "dump-*-dec.wav"))
-	if len(files) == 0 {
-		t.Fatalf("baresip recorded no audio in %s", b.Dir)
-	}
-	return files[len(files)-1]
 }
 
 // ---- processes ----
@@ -755,7 +490,7 @@ func requireToneIn(t *testing.T, what string, x []float64, hz float64) {
 	if len(x) < 4000 {
 		t.Fatalf("%s: only %d samples", what, len(x))
 	}
-	got, rms := dominantHz(x, 8000)
+	got, rms := tone.Dominant(x, 8000)
 	if rms < 300 || math.Abs(got-hz) > 20 {
 		t.Fatalf("%s: strongest frequency %.0f Hz at RMS %.0f, want %.0f Hz", what, got, rms, hz)
 	}

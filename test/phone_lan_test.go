@@ -30,17 +30,17 @@ func TestPhoneAnswersLANSoftphoneWhenRegisteredOverLoopback(t *testing.T) {
 	b := startBaresip(t, baresipOptions{ext: "5003", user: "softphone", pass: softphonePassword,
 		registrar: fmt.Sprintf("%s:%d", lan, e.RegistrarPort), toneHz: 600, listenIP: lan})
 
-	b.command(t, "dial", fmt.Sprintf("sip:5002@%s:%d", lan, e.RegistrarPort))
+	b.Command(t, "dial", fmt.Sprintf("sip:5002@%s:%d", lan, e.RegistrarPort))
 	e.waitStatus(t, "call", "ringing", 10*time.Second)
 	e.mustPost(t, "answer", "")
-	b.waitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
+	b.WaitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
 	time.Sleep(talkTime)
 	e.mustPost(t, "hangup", "")
-	b.waitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+	b.WaitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
 	e.waitStatus(t, "call", "idle", 5*time.Second)
 
 	requireTone(t, e.Speaker, 600)
-	requireTone(t, b.received(t), 1000)
+	requireTone(t, b.Received(t), 1000)
 }
 
 // The same setup, the other way: the Pi calls the LAN softphone, which hangs up.
@@ -58,13 +58,13 @@ func TestPhoneCallsLANSoftphoneWhenRegisteredOverLoopback(t *testing.T) {
 		return false
 	})
 	e.mustPost(t, "dial", `{"to":"5003"}`)
-	b.waitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
+	b.WaitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
 	time.Sleep(talkTime)
-	b.command(t, "hangup", "")
+	b.Command(t, "hangup", "")
 	e.waitStatus(t, "call", "idle", 10*time.Second)
 
 	requireTone(t, e.Speaker, 600)
-	requireTone(t, b.received(t), 1000)
+	requireTone(t, b.Received(t), 1000)
 }
 
 // bindings lists the extensions registered to the built-in registrar.

@@ -16,12 +16,12 @@ func TestPhoneTransfersCall(t *testing.T) {
 	b := startBaresip(t, baresipOptions{ext: "5004", user: "softphone2", pass: softphonePassword, registrar: reg, answer: "auto"})
 
 	e.mustPost(t, "dial", `{"to":"5003"}`)
-	a.waitEvent(t, "CALL_INCOMING", 0, 10*time.Second)
-	a.command(t, "accept", "")
+	a.WaitEvent(t, "CALL_INCOMING", 0, 10*time.Second)
+	a.Command(t, "accept", "")
 	e.waitStatus(t, "call", "in_call", 10*time.Second)
 
 	e.mustPost(t, "transfer", `{"to":"5004"}`)
-	b.waitEvent(t, "CALL_ESTABLISHED", 0, 15*time.Second)
+	b.WaitEvent(t, "CALL_ESTABLISHED", 0, 15*time.Second)
 	e.waitStatus(t, "call", "idle", 15*time.Second)
 	e.requireLastCall(t, "out", "5003", "transferred", 0)
 	if !strings.Contains(e.Logs(), "transfer accepted") {
@@ -37,22 +37,22 @@ func TestPhoneIsTransferred(t *testing.T) {
 	a := startBaresip(t, baresipOptions{ext: "5003", user: "softphone", pass: softphonePassword, registrar: reg})
 	b := startBaresip(t, baresipOptions{ext: "5004", user: "softphone2", pass: softphonePassword, registrar: reg, answer: "auto"})
 
-	a.command(t, "dial", "sip:5002@"+reg)
+	a.Command(t, "dial", "sip:5002@"+reg)
 	e.waitStatus(t, "call", "ringing", 10*time.Second)
 	e.mustPost(t, "answer", "")
-	a.waitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
+	a.WaitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
 
-	a.command(t, "transfer", "sip:5004@"+reg)
-	b.waitEvent(t, "CALL_ESTABLISHED", 0, 15*time.Second)
+	a.Command(t, "transfer", "sip:5004@"+reg)
+	b.WaitEvent(t, "CALL_ESTABLISHED", 0, 15*time.Second)
 	st := e.waitStatus(t, "call", "in_call", 10*time.Second)
 	if !strings.Contains(fmt.Sprint(st["peer"]), "5004") {
 		t.Fatalf("after the transfer the Pi talks to %v, want 5004", st["peer"])
 	}
-	a.waitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+	a.WaitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
 	calls := e.callLog(t)
 	if len(calls) == 0 || calls[0]["outcome"] != "transferred" || calls[0]["peer"] != "5003" {
 		t.Fatalf("call log %v", calls)
 	}
 	e.mustPost(t, "hangup", "")
-	b.waitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+	b.WaitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
 }

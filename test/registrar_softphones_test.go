@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bufio"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
@@ -13,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/deskphone/deskphone/test/tone"
 )
 
 // regBaresip is one baresip softphone registered to the registrar, sending a sine tone and
@@ -155,103 +155,10 @@ func newRegLinphone(t *testing.T, e *regEnv, user, pass, playWAV string) *regLin
 
 func (l *regLinphone) send(cmd string) { io.WriteString(l.stdin, cmd+"\n") }
 
-// writeRegToneWAV writes a 16-bit mono 8 kHz WAV with a sine of hz for the given seconds.
-func writeRegToneWAV(t *testing.T, path string, hz float64, seconds int) {
-	t.Helper()
-	const rate = 8000
-	n := rate * seconds
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := bufio.NewWriter(f)
-	hdr := []any{[4]byte{'R', 'I', 'F', 'F'}, uint32(36 + 2*n), [4]byte{'W', 'A', 'V', 'E'},
-		[4]byte{'f', 'm', 't', ' '}, uint32(16), uint16(1), uint16(1), uint32(rate), uint32(2 * rate), uint16(2), uint16(16),
-		[4]byte{'d', 'a', 't', 'a'}, uint32(2 * n)}
-	for _, v := range hdr {
-		binary.Write(w, binary.LittleEndian, v)
-	}
-	for i := 0; i < n; i++ {
-		binary.Write(w, binary.LittleEndian, int16(12000*math.Sin(2*math.Pi*hz*float64(i)/rate)))
-	}
-	w.Flush()
-}
-
-// readRegWAV returns the first channel of a 16-bit PCM WAV file and its sample rate.
-func readRegWAV(t *testing.T, path string) ([]float64, int) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(b) < 12 || string(b[:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
-		t.Fatalf("%s is not a WAV file", path)
-	}
-	var rate, channels, bits int
-	var data []byte
-	for p := 12; p+8 <= len(b); {
-		id, size := string(b[p:p+4]), int(binary.LittleEndian.Uint32(b[p+4:]))
-		body := b[p+8 : min(p+8+size, len(b))]
-		switch id {
-		case "fmt ":
-			channels = int(binary.LittleEndian.Uint16(body[2:]))
-			rate = int(binary.LittleEndian.Uint32(body[4:]))
-			bits = int(binary.LittleEndian.Uint16(body[14:]))
-		case "data":
-			data = body
-		}
-		p += 8 + size + size%2
-	}
-	if bits != 16 || channels < 1 || rate == 0 {
-		t.Fatalf("%s: unsupported WAV format (%d bits, %d channels, %d Hz)", path, bits, channels, rate)
-	}
-	frame := 2 * channels
-	out := make([]float64, 0, len(data)/frame)
-	for i := 0; i+frame <= len(data); i += frame {
-		out = append(out, float64(int16(binary.LittleEndian.Uint16(data[i:]))))
-	}
-	return out, rate
-}
-
-// regDominantFrequency returns the strongest frequency (10 Hz steps, 100–3500 Hz) of the loudest
-// second of samples, and that second's RMS level.
-func regDominantFrequency(samples []float64, rate int) (float64, float64) {
-	win := rate
-	best, bestRMS := 0, 0.0
-	for s := 0; s+win <= len(samples); s += win / 2 {
-		var sum float64
-		for _, v := range samples[s : s+win] {
-			sum += v * v
-		}
-		if rms := math.Sqrt(sum / float64(win)); rms > bestRMS {
-			best, bestRMS = s, rms
-		}
-	}
-	if bestRMS == 0 || len(samples) < win {
-		return 0, 0
-	}
-	seg := samples[best : best+win]
-	peakF, peakP := 0.0, 0.0
-	for f := 100.0; f <= 3500; f += 10 {
-		// Goertzel
-		k := 2 * math.Cos(2*math.Pi*f/float64(rate))
-		var s1, s2 float64
-		for _, x := range seg {
-			s0 := x + k*s1 - s2
-			s2, s1 = s1, s0
-		}
-		if p := s1*s1 + s2*s2 - k*s1*s2; p > peakP {
-			peakF, peakP = f, p
-		}
-	}
-	return peakF, bestRMS
-}
-
 func requireRegTone(t *testing.T, who, path string, hz float64) {
 	t.Helper()
-	samples, rate := readRegWAV(t, path)
-	f, rms := regDominantFrequency(samples, rate)
+	samples, rate := tone.ReadFirstChannel(t, path)
+	f, rms := tone.Dominant(samples, rate)
 	t.Logf("%s received %.1f s of audio, strongest tone %.0f Hz at RMS %.0f", who, float64(len(samples))/float64(rate), f, rms)
 	if rms < 300 || math.Abs(f-hz) > 20 {
 		t.Fatalf("%s should hear %.0f Hz; it heard %.0f Hz at RMS %.0f (%s)", who, hz, f, rms, path)
@@ -262,9 +169,9 @@ func requireRegTone(t *testing.T, who, path string, hz float64) {
 // flows both ways: each side's recording of what it received carries the other's tone.
 func TestRegistrarSoftphonesCallWithAudio(t *testing.T) {
 	e := startRegistrar(t, "")
-	tone := filepath.Join(t.TempDir(), "tone1000.wav")
-	writeRegToneWAV(t, tone, 1000, 30)
-	lp := newRegLinphone(t, e, "rpi", "rpi-secret-22", tone)
+	toneWAV := filepath.Join(t.TempDir(), "tone1000.wav")
+	tone.WriteSine(t, toneWAV, 1000, 12000, 30*time.Second)
+	lp := newRegLinphone(t, e, "rpi", "rpi-secret-22", toneWAV)
 	e.WaitLog(t, `msg="phone registered" component=registrar aor=rpi`, 15*time.Second)
 	bs := newRegBaresip(t, e, "alcatel", "alcatel-secret-1", 440)
 

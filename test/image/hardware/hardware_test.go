@@ -50,7 +50,7 @@ func TestHandsetOnRealKernel(t *testing.T) {
 		run  func(t *testing.T)
 	}{
 		{"call rings the ring LED", func(t *testing.T) {
-			p.command(t, "dial", "sip:5002@"+guestAddr) // through the registrar, as any extension calls
+			p.Command(t, "dial", "sip:5002@"+guestAddr) // through the registrar, as any extension calls
 			waitStatus(t, func(s status) bool { return s.Call == "ringing" }, 30*time.Second)
 			if ring := samples(t, g, "RING_LED", 30); changes(ring) < 2 {
 				t.Errorf("ring LED while ringing: %s, want it blinking", ring)
@@ -58,7 +58,7 @@ func TestHandsetOnRealKernel(t *testing.T) {
 		}},
 		{"bouncing hook off answers once", func(t *testing.T) {
 			g.must(t, `. /run/hwsim.env; for v in down up down up down up down; do echo pull-$v > $SIM/sim_gpio$HOOK/pull; done`, 10*time.Second)
-			p.waitEvent(t, "CALL_ESTABLISHED", 15*time.Second) // the peer got 200 OK
+			p.WaitEvent(t, "CALL_ESTABLISHED", 0, 15*time.Second) // the peer got 200 OK
 			time.Sleep(300 * time.Millisecond)
 			if st := getStatus(t); st.Call != "in_call" || !st.OffHook {
 				t.Fatalf("after lifting the handset: call %q off_hook %v, want in_call and off hook (a bounce must not hang up)", st.Call, st.OffHook)
@@ -100,10 +100,10 @@ func TestHandsetOnRealKernel(t *testing.T) {
 		}},
 		{"hook on hangs up", func(t *testing.T) {
 			g.must(t, `. /run/hwsim.env; echo pull-up > $SIM/sim_gpio$HOOK/pull`, 10*time.Second)
-			p.waitEvent(t, "CALL_CLOSED", 15*time.Second) // BYE
+			p.WaitEvent(t, "CALL_CLOSED", 0, 15*time.Second) // BYE
 		}},
 		{"the peer heard the microphone", func(t *testing.T) {
-			x, rate := p.heard(t)
+			x, rate := peerHeard(t, p)
 			ws := windows(x, rate, 500*time.Millisecond)
 			t.Logf("peer heard (dominant Hz per 0.5 s, 0 = silence): %v", ws)
 			first, second := -1, -1

@@ -1,204 +1,32 @@
 package hardware
 
 import (
-	"bufio"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/deskphone/deskphone/test/baresip"
 )
 
-// peer is a baresip softphone on the host side of the test LAN, driven over ctrl_tcp. Its
-// microphone is a sine; what it hears is dumped to a WAV file (sndfile module).
-type peer struct {
-	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	conn net.Conn
-	log  *lockedBuffer
-
-	mu     sync.Mutex
-	events []map[string]any
-	notify chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startPeer starts baresip at addr, registered to the phone's registrar as extension 5003.
-func startPeer(t *testing.T, addr, registrar string, toneHz int) *peer {
+// startPeer starts a baresip softphone at addr on the host side of the test LAN, driven over
+// ctrl_tcp, and waits until it is registered to the phone's registrar as extension 5003. Its
+// microphone is a sine at toneHz; what it hears is dumped to a WAV file (sndfile module).
+func startPeer(t *testing.T, addr, registrar string, toneHz int) *baresip.Phone {
 	t.Helper()
-	if _, err := exec.LookPath("baresip"); err != nil {
-		t.Skip("baresip not installed (Debian package baresip-core)")
-	}
-	dir := t.TempDir()
-	p := &peer{dir: dir, log: &lockedBuffer{}, notify: make(chan struct{}, 1), done: make(chan struct{})}
-	cfg := fmt.Sprintf(`poll_method epoll
-sip_listen %s:5070
-audio_player alsa,null
-audio_alert alsa,null
-audio_source ausine,%d
-ausrc_srate 48000
-ausrc_channels 2
-rtp_ports 20000-20010
-module_path /usr/lib/baresip/modules
-module g711.so
-module ausine.so
-module alsa.so
-module sndfile.so
-module_app account.so
-module_app menu.so
-module_app ctrl_tcp.so
-ctrl_tcp_listen 127.0.0.1:4444
-snd_path %s
-`, addr, toneHz, dir)
-	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	acct := fmt.Sprintf("<sip:5003@%s>;auth_user=peer;auth_pass=peer-test-password-2718;regint=600;answermode=manual;audio_codecs=PCMU,PCMA\n", registrar)
-	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(acct), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command("baresip", "-n", addr, "-f", dir)
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(3 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-		if p.conn != nil {
-			p.conn.Close()
-		}
-		if t.Failed() {
-			t.Logf("baresip:\n%s", lastLines(p.log.String(), 80))
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", "127.0.0.1:4444")
-		if err == nil {
-			p.conn = c
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("baresip control socket: %v\n%s", err, p.log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	go p.read()
-	deadline = time.Now().Add(20 * time.Second)
-	for !strings.Contains(p.log.String(), "200 OK") { // registered
-		if time.Now().After(deadline) {
-			t.Fatalf("baresip did not register to %s:\n%s", registrar, p.log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	p := baresip.Start(t, baresip.Config{ListenIP: addr, SIPPort: 5070, CtrlPort: 4444, RTPMin: 20000, RTPMax: 20010, ToneHz: toneHz,
+		Account: fmt.Sprintf("<sip:5003@%s>;auth_user=peer;auth_pass=peer-test-password-2718;regint=600;answermode=manual;audio_codecs=PCMU,PCMA", registrar)})
+	p.WaitLog(t, "200 OK", 20*time.Second) // registered
 	return p
 }
 
-// read collects ctrl_tcp's netstring JSON messages.
-func (p *peer) read() {
-	r := bufio.NewReader(p.conn)
-	for {
-		s, err := r.ReadString(':')
-		if err != nil {
-			return
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(s[:len(s)-1]))
-		if err != nil || n > 1<<20 {
-			return
-		}
-		buf := make([]byte, n+1)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return
-		}
-		var m map[string]any
-		if json.Unmarshal(buf[:n], &m) == nil {
-			p.mu.Lock()
-			p.events = append(p.events, m)
-			p.mu.Unlock()
-			select {
-			case p.notify <- struct{}{}:
-			default:
-			}
-		}
-	}
-}
-
-func (p *peer) command(t *testing.T, cmd, params string) {
+// peerHeard is what the peer received in the call (its decoded audio), mono, with its rate.
+func peerHeard(t *testing.T, p *baresip.Phone) ([]float64, int) {
 	t.Helper()
-	j, _ := json.Marshal(map[string]string{"command": cmd, "params": params, "token": cmd})
-	if _, err := fmt.Fprintf(p.conn, "%d:%s,", len(j), j); err != nil {
-		t.Fatalf("baresip %s: %v", cmd, err)
-	}
-}
-
-// has reports whether an event of type typ arrived.
-func (p *peer) has(typ string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, e := range p.events {
-		if e["type"] == typ {
-			return true
-		}
-	}
-	return false
-}
-
-func (p *peer) waitEvent(t *testing.T, typ string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.After(timeout)
-	for !p.has(typ) {
-		select {
-		case <-p.notify:
-		case <-deadline:
-			t.Fatalf("the peer never saw %s within %v", typ, timeout)
-		}
-	}
-}
-
-// heard is what the peer received in the call (its decoded audio), mono, with its rate.
-func (p *peer) heard(t *testing.T) ([]float64, int) {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(p.dir, "dump-*-dec.wav"))
-	if len(files) == 0 {
-		t.Fatalf("the peer recorded nothing (no dump-*-dec.wav in %s)", p.dir)
-	}
-	x, rate, err := readWAV(files[0])
+	x, rate, err := readWAV(p.Received(t))
 	if err != nil {
 		t.Fatal(err)
 	}
