@@ -99,19 +99,31 @@ func peer(input string, log *slog.Logger) error {
 	if err := s.AcceptAnswer([]byte(answer)); err != nil {
 		return err
 	}
-	dev, closeDev, err := openDevice(input)
+	stop, err := startAudio(s, input, log)
 	if err != nil {
 		return err
 	}
-	defer closeDev()
+	io.Copy(io.Discard, in) // until the measuring side closes the pipe
+	return stop()
+}
+
+// startAudio runs the audio loop of session s on the input's device until stop is called.
+func startAudio(s *media.Session, input string, log *slog.Logger) (stop func() error, err error) {
+	dev, closeDev, err := openDevice(input)
+	if err != nil {
+		return nil, err
+	}
 	a := media.NewAudio(dev, log)
 	a.Connect(s)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	io.Copy(io.Discard, in) // until the measuring side closes the pipe
-	cancel()
-	return <-done
+	return func() error {
+		cancel()
+		err := <-done
+		closeDev()
+		return err
+	}, nil
 }
 
 func measure(input string, duration, warmup time.Duration, log *slog.Logger) error {
@@ -152,16 +164,10 @@ func measure(input string, duration, warmup time.Duration, log *slog.Logger) err
 	if err := json.NewEncoder(toChild).Encode(string(answer)); err != nil {
 		return err
 	}
-	dev, closeDev, err := openDevice(input)
+	stop, err := startAudio(s, input, log)
 	if err != nil {
 		return err
 	}
-	defer closeDev()
-	a := media.NewAudio(dev, log)
-	a.Connect(s)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
 
 	time.Sleep(warmup)
 	cpu0, t0 := cpuTime(), time.Now()
@@ -169,8 +175,7 @@ func measure(input string, duration, warmup time.Duration, log *slog.Logger) err
 	cpu1, t1 := cpuTime(), time.Now()
 	rss, hwm := memory()
 	st := s.Stats()
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		return err
 	}
 	if st.PacketsReceived == 0 {
