@@ -48,11 +48,12 @@ deps:
 test: deps test-go test-image test-hardware
 
 # test-go runs the unit tests and the end-to-end tests with real peers.
-test-go:
-	@bad=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$bad" ] || { echo "not gofmt-formatted: $$bad"; exit 1; }
-	$(GO) vet ./...
-	CGO_ENABLED=0 $(GO) test -count=1 ./firmware/... ./provisioning/...
-	$(GO) test -count=1 -timeout 25m $$($(GO) list ./... | grep -v -e /firmware/ -e /provisioning)
+# The firmware must build without cgo (it never needs the hardware); its tests, and the hardware
+# edge's, run with the race detector.
+test-go: vet
+	CGO_ENABLED=0 $(GO) test -count=1 -run '^$$' ./firmware/... ./provisioning/... >/dev/null
+	$(GO) test -race -count=1 ./firmware/... ./provisioning/... ./hw/...
+	$(GO) test -count=1 -timeout 25m $$($(GO) list ./... | grep -v -e /firmware/ -e /provisioning -e /hw/)
 
 # test-hardware: the image with a simulated GPIO chip and a loopback sound card; a call is
 # answered by lifting the (simulated) hook and carries tones both ways through ALSA.
@@ -69,6 +70,11 @@ run: deps build
 	@[ -f $(BUILD)/run/deskphone.toml ] || $(BUILD)/deskphone example --dev $(BUILD)/run > $(BUILD)/run/deskphone.toml
 	@[ -f $(BUILD)/run/mic.wav ] || sox -q -n -r 8000 -c 1 -b 16 $(BUILD)/run/mic.wav synth 1 sine 440 vol 0.3 pad 0 1
 	$(BUILD)/deskphone run --config $(BUILD)/run/deskphone.toml
+
+# vet: formatting and go vet.
+vet:
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$bad" ] || { echo "not gofmt-formatted: $$bad"; exit 1; }
+	$(GO) vet ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
