@@ -68,7 +68,6 @@ type want struct {
 // be used from any goroutine.
 type Board struct {
 	log     *slog.Logger
-	now     func() time.Time
 	inputs  []*input
 	outputs [numOutputs]*output
 	events  chan Event
@@ -81,10 +80,10 @@ type Board struct {
 // Open requests the configured lines through the GPIO character device. Inputs and outputs
 // whose Pin is empty are skipped; an unknown line name is an error that names it.
 func Open(cfg Config, log *slog.Logger) (*Board, error) {
-	return open(cfg, log, periphLookup, time.Now)
+	return open(cfg, log, periphLookup)
 }
 
-func open(cfg Config, log *slog.Logger, lookup lookupFunc, now func() time.Time) (*Board, error) {
+func open(cfg Config, log *slog.Logger, lookup lookupFunc) (*Board, error) {
 	if cfg.Debounce <= 0 {
 		cfg.Debounce = DefaultConfig().Debounce
 	}
@@ -93,7 +92,6 @@ func open(cfg Config, log *slog.Logger, lookup lookupFunc, now func() time.Time)
 	}
 	b := &Board{
 		log:    log,
-		now:    now,
 		events: make(chan Event, 32),
 		wake:   make(chan struct{}, 1),
 	}
@@ -131,7 +129,7 @@ func open(cfg Config, log *slog.Logger, lookup lookupFunc, now func() time.Time)
 			return nil, fmt.Errorf("gpio %s: request line %q as an input with edge events: %w", in.key, in.c.Pin, err)
 		}
 		i := &input{name: in.key, kind: in.kind, slot: in.slot, hold: in.hold, pin: pin, activeLow: in.c.ActiveLow}
-		i.d = newDebouncer(cfg.Debounce, in.hold, i.active(), now())
+		i.d = newDebouncer(cfg.Debounce, in.hold, i.active(), time.Now())
 		b.inputs = append(b.inputs, i)
 	}
 	outs := [numOutputs]OutputConfig{cfg.RingLED, cfg.StatusLED, cfg.MessageLED, cfg.Ringer}
@@ -171,7 +169,7 @@ func (b *Board) Set(o Output, p Pattern) {
 	}
 	b.mu.Lock()
 	if b.wants[o].p != p {
-		b.wants[o] = want{p: p, since: b.now()}
+		b.wants[o] = want{p: p, since: time.Now()}
 	}
 	b.mu.Unlock()
 	select {
@@ -203,11 +201,11 @@ func (b *Board) watch(ctx context.Context, in *input) {
 		b.emit(ctx, Event{Kind: HookOff, At: d.rawSince})
 	}
 	for ctx.Err() == nil {
-		in.pin.WaitForEdge(d.wait(b.now()))
+		in.pin.WaitForEdge(d.wait(time.Now()))
 		if ctx.Err() != nil {
 			return
 		}
-		changed, held := d.sample(in.active(), b.now())
+		changed, held := d.sample(in.active(), time.Now())
 		switch {
 		case in.kind == HookOff && changed:
 			k := HookOn
@@ -216,7 +214,7 @@ func (b *Board) watch(ctx context.Context, in *input) {
 			}
 			b.emit(ctx, Event{Kind: k, At: d.rawSince})
 		case in.hold > 0 && held:
-			b.emit(ctx, Event{Kind: in.kind, Slot: in.slot, At: b.now()})
+			b.emit(ctx, Event{Kind: in.kind, Slot: in.slot, At: time.Now()})
 		case in.hold == 0 && in.kind != HookOff && changed && d.stable:
 			b.emit(ctx, Event{Kind: in.kind, Slot: in.slot, At: d.rawSince})
 		}
@@ -241,7 +239,7 @@ func (b *Board) drive(ctx context.Context) {
 		b.mu.Lock()
 		wants := b.wants
 		b.mu.Unlock()
-		now := b.now()
+		now := time.Now()
 		next := time.Duration(0)
 		for o, out := range b.outputs {
 			if out == nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	pgpio "periph.io/x/conn/v3/gpio"
@@ -119,7 +120,7 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 // start opens a board on fake lines and runs it until the test ends.
 func start(t *testing.T, cfg Config, lines fakeBoard) *Board {
 	t.Helper()
-	b, err := open(cfg, discard(), lines.lookup, time.Now)
+	b, err := open(cfg, discard(), lines.lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,31 +159,34 @@ func quiet(t *testing.T, b *Board, window time.Duration) {
 }
 
 func testConfig() Config {
-	return Config{Debounce: 30 * time.Millisecond, PairHold: 300 * time.Millisecond}
+	d := DefaultConfig() // the real timings: the tests run on a fake clock
+	return Config{Debounce: d.Debounce, PairHold: d.PairHold}
 }
 
 func TestBounceGivesOneEvent(t *testing.T) {
-	cfg := testConfig()
-	cfg.Answer = InputConfig{Pin: "ANSWER", Pull: PullUp, ActiveLow: true}
-	line := newFakeLine("ANSWER", pgpio.High)
-	b := start(t, cfg, fakeBoard{"ANSWER": line})
-	// five edges within a few milliseconds, ending pressed (low)
-	for _, l := range []pgpio.Level{pgpio.Low, pgpio.High, pgpio.Low, pgpio.High, pgpio.Low} {
-		line.set(l)
-		time.Sleep(200 * time.Microsecond)
-	}
-	if ev := next(t, b); ev.Kind != Answer {
-		t.Fatalf("event %v, want answer", ev.Kind)
-	}
-	quiet(t, b, cfg.Debounce)
-	// the release bounces too, and gives no event (buttons report presses)
-	for _, l := range []pgpio.Level{pgpio.High, pgpio.Low, pgpio.High} {
-		line.set(l)
-	}
-	quiet(t, b, cfg.Debounce)
-	if line.pull != pgpio.PullUp || line.edge != pgpio.BothEdges {
-		t.Errorf("line requested with pull %v edge %v, want PullUp BothEdges", line.pull, line.edge)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.Answer = InputConfig{Pin: "ANSWER", Pull: PullUp, ActiveLow: true}
+		line := newFakeLine("ANSWER", pgpio.High)
+		b := start(t, cfg, fakeBoard{"ANSWER": line})
+		// five edges within a few milliseconds, ending pressed (low)
+		for _, l := range []pgpio.Level{pgpio.Low, pgpio.High, pgpio.Low, pgpio.High, pgpio.Low} {
+			line.set(l)
+			time.Sleep(200 * time.Microsecond)
+		}
+		if ev := next(t, b); ev.Kind != Answer {
+			t.Fatalf("event %v, want answer", ev.Kind)
+		}
+		quiet(t, b, cfg.Debounce)
+		// the release bounces too, and gives no event (buttons report presses)
+		for _, l := range []pgpio.Level{pgpio.High, pgpio.Low, pgpio.High} {
+			line.set(l)
+		}
+		quiet(t, b, cfg.Debounce)
+		if line.pull != pgpio.PullUp || line.edge != pgpio.BothEdges {
+			t.Errorf("line requested with pull %v edge %v, want PullUp BothEdges", line.pull, line.edge)
+		}
+	})
 }
 
 func TestHookPolarity(t *testing.T) {
@@ -197,117 +201,127 @@ func TestHookPolarity(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := testConfig()
-			cfg.Hook = InputConfig{Pin: "HOOK", Pull: PullUp, ActiveLow: tt.activeLow}
-			line := newFakeLine("HOOK", tt.onHook)
-			b := start(t, cfg, fakeBoard{"HOOK": line})
-			line.set(tt.offHook)
-			if ev := next(t, b); ev.Kind != HookOff {
-				t.Fatalf("lifting the handset gave %v, want hook-off", ev.Kind)
-			}
-			line.set(tt.onHook)
-			if ev := next(t, b); ev.Kind != HookOn {
-				t.Fatalf("putting the handset down gave %v, want hook-on", ev.Kind)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig()
+				cfg.Hook = InputConfig{Pin: "HOOK", Pull: PullUp, ActiveLow: tt.activeLow}
+				line := newFakeLine("HOOK", tt.onHook)
+				b := start(t, cfg, fakeBoard{"HOOK": line})
+				line.set(tt.offHook)
+				if ev := next(t, b); ev.Kind != HookOff {
+					t.Fatalf("lifting the handset gave %v, want hook-off", ev.Kind)
+				}
+				line.set(tt.onHook)
+				if ev := next(t, b); ev.Kind != HookOn {
+					t.Fatalf("putting the handset down gave %v, want hook-on", ev.Kind)
+				}
+			})
 		})
 	}
 }
 
 func TestHookOffAtStartIsReported(t *testing.T) {
-	cfg := testConfig()
-	cfg.Hook = InputConfig{Pin: "HOOK", ActiveLow: true}
-	b := start(t, cfg, fakeBoard{"HOOK": newFakeLine("HOOK", pgpio.Low)})
-	if ev := next(t, b); ev.Kind != HookOff {
-		t.Fatalf("handset lifted at start gave %v, want hook-off", ev.Kind)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.Hook = InputConfig{Pin: "HOOK", ActiveLow: true}
+		b := start(t, cfg, fakeBoard{"HOOK": newFakeLine("HOOK", pgpio.Low)})
+		if ev := next(t, b); ev.Kind != HookOff {
+			t.Fatalf("handset lifted at start gave %v, want hook-off", ev.Kind)
+		}
+	})
 }
 
 func TestPairNeedsHold(t *testing.T) {
-	cfg := testConfig()
-	cfg.Pair = InputConfig{Pin: "PAIR", ActiveLow: true}
-	cfg.SpeedDial = InputConfig{Pin: "SPEED", ActiveLow: true}
-	pair := newFakeLine("PAIR", pgpio.High)
-	speed := newFakeLine("SPEED", pgpio.High)
-	b := start(t, cfg, fakeBoard{"PAIR": pair, "SPEED": speed})
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.Pair = InputConfig{Pin: "PAIR", ActiveLow: true}
+		cfg.SpeedDial = InputConfig{Pin: "SPEED", ActiveLow: true}
+		pair := newFakeLine("PAIR", pgpio.High)
+		speed := newFakeLine("SPEED", pgpio.High)
+		b := start(t, cfg, fakeBoard{"PAIR": pair, "SPEED": speed})
 
-	// a short press is not a pairing request
-	pair.set(pgpio.Low)
-	time.Sleep(cfg.PairHold / 4)
-	pair.set(pgpio.High)
-	time.Sleep(5 * cfg.Debounce) // let the release settle, or the next press continues this one
-	speed.set(pgpio.Low)         // marker: the next event must be this one
-	if ev := next(t, b); ev.Kind != SpeedDial || ev.Slot != 1 {
-		t.Fatalf("got %v slot %d, want speed-dial slot 1 (a short pair press must not count)", ev.Kind, ev.Slot)
-	}
-	pair.set(pgpio.Low)
-	start := time.Now()
-	if ev := next(t, b); ev.Kind != Pair {
-		t.Fatalf("got %v, want pair", ev.Kind)
-	}
-	if held := time.Since(start); held < cfg.PairHold {
-		t.Errorf("pair reported after %v, before the %v hold", held, cfg.PairHold)
-	}
-	quiet(t, b, cfg.Debounce)
+		// a short press is not a pairing request
+		pair.set(pgpio.Low)
+		time.Sleep(cfg.PairHold / 4)
+		pair.set(pgpio.High)
+		time.Sleep(5 * cfg.Debounce) // let the release settle, or the next press continues this one
+		speed.set(pgpio.Low)         // marker: the next event must be this one
+		if ev := next(t, b); ev.Kind != SpeedDial || ev.Slot != 1 {
+			t.Fatalf("got %v slot %d, want speed-dial slot 1 (a short pair press must not count)", ev.Kind, ev.Slot)
+		}
+		pair.set(pgpio.Low)
+		start := time.Now()
+		if ev := next(t, b); ev.Kind != Pair {
+			t.Fatalf("got %v, want pair", ev.Kind)
+		}
+		if held := time.Since(start); held < cfg.PairHold {
+			t.Errorf("pair reported after %v, before the %v hold", held, cfg.PairHold)
+		}
+		quiet(t, b, cfg.Debounce)
+	})
 }
 
 func TestRingLEDBlinksAndStops(t *testing.T) {
-	cfg := testConfig()
-	cfg.RingLED = OutputConfig{Pin: "RING_LED"}
-	cfg.StatusLED = OutputConfig{Pin: "STATUS_LED", ActiveLow: true}
-	ring := newFakeLine("RING_LED", pgpio.Low)
-	status := newFakeLine("STATUS_LED", pgpio.Low)
-	b := start(t, cfg, fakeBoard{"RING_LED": ring, "STATUS_LED": status})
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.RingLED = OutputConfig{Pin: "RING_LED"}
+		cfg.StatusLED = OutputConfig{Pin: "STATUS_LED", ActiveLow: true}
+		ring := newFakeLine("RING_LED", pgpio.Low)
+		status := newFakeLine("STATUS_LED", pgpio.Low)
+		b := start(t, cfg, fakeBoard{"RING_LED": ring, "STATUS_LED": status})
 
-	b.Set(StatusLED, On)
-	b.Set(RingLED, RingBlink)
-	deadline := time.Now().Add(5 * time.Second)
-	for countChanges(ring.written()) < 3 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := countChanges(ring.written()); n < 3 {
-		t.Fatalf("ring LED changed %d times while ringing, want it blinking: %v", n, ring.written())
-	}
-	b.Set(RingLED, Off)
-	deadline = time.Now().Add(5 * time.Second)
-	for last(ring.written()) != pgpio.Low && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if last(ring.written()) != pgpio.Low {
-		t.Fatal("ring LED not dark after ringing stopped")
-	}
-	if last(status.written()) != pgpio.Low {
-		t.Errorf("active-low status LED set On: line %v, want low", last(status.written()))
-	}
+		b.Set(StatusLED, On)
+		b.Set(RingLED, RingBlink)
+		deadline := time.Now().Add(5 * time.Second)
+		for countChanges(ring.written()) < 3 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := countChanges(ring.written()); n < 3 {
+			t.Fatalf("ring LED changed %d times while ringing, want it blinking: %v", n, ring.written())
+		}
+		b.Set(RingLED, Off)
+		deadline = time.Now().Add(5 * time.Second)
+		for last(ring.written()) != pgpio.Low && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if last(ring.written()) != pgpio.Low {
+			t.Fatal("ring LED not dark after ringing stopped")
+		}
+		if last(status.written()) != pgpio.Low {
+			t.Errorf("active-low status LED set On: line %v, want low", last(status.written()))
+		}
+	})
 }
 
 func TestOutputsOffAndLinesReleasedOnStop(t *testing.T) {
-	cfg := testConfig()
-	cfg.RingLED = OutputConfig{Pin: "RING_LED"}
-	cfg.Hook = InputConfig{Pin: "HOOK"}
-	ring, hook := newFakeLine("RING_LED", pgpio.Low), newFakeLine("HOOK", pgpio.Low)
-	b, err := open(cfg, discard(), fakeBoard{"RING_LED": ring, "HOOK": hook}.lookup, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = b.Run(ctx); close(done) }()
-	b.Set(RingLED, On)
-	for last(ring.written()) != pgpio.High {
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
-	if last(ring.written()) != pgpio.Low || !ring.closed || !hook.closed {
-		t.Errorf("after stop: ring=%v closed ring=%v hook=%v; want dark and both released", last(ring.written()), ring.closed, hook.closed)
-	}
-	if _, ok := <-b.Events(); ok {
-		t.Error("Events not closed after Run returned")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.RingLED = OutputConfig{Pin: "RING_LED"}
+		cfg.Hook = InputConfig{Pin: "HOOK"}
+		ring, hook := newFakeLine("RING_LED", pgpio.Low), newFakeLine("HOOK", pgpio.Low)
+		b, err := open(cfg, discard(), fakeBoard{"RING_LED": ring, "HOOK": hook}.lookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = b.Run(ctx); close(done) }()
+		b.Set(RingLED, On)
+		for last(ring.written()) != pgpio.High {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not return after cancel")
+		}
+		if last(ring.written()) != pgpio.Low || !ring.closed || !hook.closed {
+			t.Errorf("after stop: ring=%v closed ring=%v hook=%v; want dark and both released", last(ring.written()), ring.closed, hook.closed)
+		}
+		if _, ok := <-b.Events(); ok {
+			t.Error("Events not closed after Run returned")
+		}
+	})
 }
 
 func TestOpenErrors(t *testing.T) {
@@ -315,12 +329,12 @@ func TestOpenErrors(t *testing.T) {
 	cfg := testConfig()
 	cfg.Hook = InputConfig{Pin: "GPIO17"}
 	cfg.Answer = InputConfig{Pin: "GPIO17"}
-	if _, err := open(cfg, discard(), lines.lookup, time.Now); err == nil || !strings.Contains(err.Error(), "already used by hook") {
+	if _, err := open(cfg, discard(), lines.lookup); err == nil || !strings.Contains(err.Error(), "already used by hook") {
 		t.Errorf("same line twice: err = %v, want it to name both uses", err)
 	}
 	cfg = testConfig()
 	cfg.RingLED = OutputConfig{Pin: "GPIO99"}
-	_, err := open(cfg, discard(), lines.lookup, time.Now)
+	_, err := open(cfg, discard(), lines.lookup)
 	if !errors.Is(err, ErrNoLine) || !strings.Contains(err.Error(), "ring_led") {
 		t.Errorf("unknown line: err = %v, want ErrNoLine naming ring_led", err)
 	}
