@@ -392,8 +392,7 @@ func sourceIP(req *sip.Request) netip.Addr {
 
 // reply answers req on tx with a response carrying the Server header.
 func (r *Registrar) reply(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
-	res := sip.NewResponseFromRequest(req, code, reason, nil)
-	res.SipVersion = "SIP/2.0" // even to a request in another version (505)
+	res := sipcheck.Response(req, code, reason) // received= on the Via, SIP/2.0 even in a 505
 	res.AppendHeader(sip.NewHeader("Server", r.cfg.ServerName))
 	for _, h := range hdrs {
 		res.AppendHeader(h)

@@ -2,6 +2,7 @@ package sipcheck
 
 import (
 	"bytes"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -195,5 +196,17 @@ func Salvage(p *sip.Parser, data []byte, src, transport string, e *Error) *sip.R
 	}
 	req.SetSource(src)
 	req.SetTransport(transport)
-	return Response(req, e.Status, e.Reason)
+	res := Response(req, e.Status, e.Reason)
+	// RFC 3261 §18.2.2, RFC 3581 §4: to the source address, and to the Via's port unless the
+	// sender asked for rport (what sipgo's transaction layer does for the requests it reads).
+	if via := req.Via(); !via.Params.Has("rport") {
+		if ap, err := netip.ParseAddrPort(src); err == nil {
+			port := via.Port
+			if port == 0 {
+				port = sip.DefaultPort(transport)
+			}
+			res.SetDestination(netip.AddrPortFrom(ap.Addr(), uint16(port)).String())
+		}
+	}
+	return res
 }
