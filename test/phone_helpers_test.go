@@ -239,27 +239,14 @@ func startBaresip(t *testing.T, o baresipOptions) *baresip.Phone {
 
 // ---- processes ----
 
-// startPeerProcess runs a helper program until the test ends and returns its output buffer.
+// startPeerProcess runs a helper program until the test ends (startPeer) and returns its output
+// buffer.
 func startPeerProcess(t *testing.T, name string, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	out := &syncBuffer{}
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(3 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
+	startPeer(t, cmd)
 	return cmd, out
 }
 

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	_ "time/tzdata" // the image has no zoneinfo folder; timezone names must still resolve
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/config"
 )
@@ -30,6 +32,10 @@ import (
 var version = "dev"
 
 func main() {
+	// sipgo refuses to send a UDP message within 200 bytes of a 1500-byte MTU. RFC 3261 §18.1.1
+	// moves large *requests* to TCP; a response must go back the way its request came, however
+	// large (RFC 4475 §3.1.1.7: 34 Via headers). The kernel fragments what the link cannot carry.
+	sip.UDPMTUSize = 65535
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 }
 

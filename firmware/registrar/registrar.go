@@ -79,7 +79,7 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 		opaque: randomToken(12),
 		secret: randomToken(24),
 		ready:  make(chan struct{}),
-		parser: sip.NewParser(),
+		parser: sipcheck.NewParser(),
 	}
 	for _, o := range opts {
 		o(r)
@@ -116,9 +116,10 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 	quiet := slog.New(demoted{log.Handler()})
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(cfg.ServerName),
+		sipgo.WithUserAgentParser(r.parser),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sip.WithTransportLayerLogger(quiet),
-			sip.WithTransportLayerReadFilter(r.guard.readFilter(cfg.MaxMessageSize, r.tooBig)),
+			sip.WithTransportLayerReadFilter(r.screen(r.guard.readFilter(cfg.MaxMessageSize, r.tooBig))),
 		),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerLogger(quiet),
@@ -361,7 +362,7 @@ func (r *Registrar) wrap(h sipgo.RequestHandler) sipgo.RequestHandler {
 		if err := sipcheck.Request(req, sipcheck.Limits{}); err != nil {
 			r.log.Debug("malformed request refused", "src", req.Source(), "status", err.Status, "why", err.Detail)
 			if !req.IsAck() {
-				r.reply(tx, req, err.Status, err.Reason)
+				r.refuse(tx, req, err)
 			}
 			return
 		}
@@ -391,8 +392,7 @@ func sourceIP(req *sip.Request) netip.Addr {
 
 // reply answers req on tx with a response carrying the Server header.
 func (r *Registrar) reply(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
-	res := sip.NewResponseFromRequest(req, code, reason, nil)
-	res.SipVersion = "SIP/2.0" // even to a request in another version (505)
+	res := sipcheck.Response(req, code, reason) // received= on the Via, SIP/2.0 even in a 505
 	res.AppendHeader(sip.NewHeader("Server", r.cfg.ServerName))
 	for _, h := range hdrs {
 		res.AppendHeader(h)
@@ -404,28 +404,7 @@ func (r *Registrar) reply(tx sip.ServerTransaction, req *sip.Request, code int, 
 
 // tooBig answers an oversized UDP request with 513 (RFC 3261 §21.5.14).
 func (r *Registrar) tooBig(data []byte, from net.Addr, _ sip.TransportReadProps) {
-	msg, err := r.parser.ParseSIP(data)
-	if err != nil {
-		return
-	}
-	req, ok := msg.(*sip.Request)
-	if !ok || req.IsAck() {
-		return
-	}
-	req.SetSource(from.String())
-	res := sip.NewResponseFromRequest(req, 513, "Message Too Large", nil)
-	res.AppendHeader(sip.NewHeader("Server", r.cfg.ServerName))
-	r.mu.Lock()
-	udp := r.udp
-	r.mu.Unlock()
-	if udp == nil {
-		return
-	}
-	dst, err := net.ResolveUDPAddr("udp", res.Destination())
-	if err != nil {
-		return
-	}
-	_, _ = udp.WriteTo([]byte(res.String()), dst)
+	r.sendStateless(sipcheck.Salvage(r.parser, data, from.String(), "UDP", &sipcheck.Error{Status: 513, Reason: "Message Too Large"}))
 	r.log.Debug("oversized request refused", "src", from.String(), "bytes", len(data))
 }
 
