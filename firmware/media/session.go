@@ -148,14 +148,8 @@ func NewSession(cfg Config, log *slog.Logger) (*Session, error) {
 	if len(cfg.Codecs) == 0 {
 		cfg.Codecs = def.Codecs
 	}
-	if cfg.PTime != framePeriod {
-		return nil, fmt.Errorf("media: ptime %v not supported (only 20ms)", cfg.PTime)
-	}
-	if cfg.DTMFPayloadType < 96 || cfg.DTMFPayloadType > 127 {
-		return nil, fmt.Errorf("media: telephone-event payload type %d is not dynamic (96-127)", cfg.DTMFPayloadType)
-	}
-	if cfg.JitterMax < cfg.JitterMin {
-		return nil, fmt.Errorf("media: jitter buffer max %v below min %v", cfg.JitterMax, cfg.JitterMin)
+	if ps := cfg.Check(); len(ps) > 0 {
+		return nil, ps[0]
 	}
 	ip, err := netip.ParseAddr(cfg.LocalIP)
 	if err != nil || ip.IsUnspecified() {
@@ -164,10 +158,7 @@ func NewSession(cfg Config, log *slog.Logger) (*Session, error) {
 	ip = ip.Unmap()
 	var codecs []codec
 	for _, name := range cfg.Codecs {
-		c, ok := codecByName(name)
-		if !ok {
-			return nil, fmt.Errorf("media: codec %q not supported (PCMA, PCMU)", name)
-		}
+		c, _ := codecByName(name) // Check refused unknown names
 		codecs = append(codecs, c)
 	}
 	if cfg.CNAME == "" {
@@ -270,7 +261,7 @@ func (s *Session) Offer() ([]byte, error) {
 			}
 		}
 	}
-	body, err := s.render(localDesc{codecs: codecs, dtmfPT: int(s.cfg.DTMFPayloadType), dir: dir, audioIndex: -1})
+	body, err := s.render(localDesc{codecs: codecs, dtmfPT: s.cfg.DTMFPayloadType, dir: dir, audioIndex: -1})
 	if err != nil {
 		return nil, err
 	}
@@ -379,7 +370,7 @@ func (s *Session) AcceptAnswer(remote []byte) error {
 	s.pending, s.answered = false, true
 	s.remoteHold = !remoteRecvs
 	s.apply(&negotiation{remoteRTP: ra.rtp, remoteRTCP: ra.rtcp, send: chosen,
-		dtmfSendPT: ra.dtmfPT, dtmfRecvPT: int(s.cfg.DTMFPayloadType), dir: dir})
+		dtmfSendPT: ra.dtmfPT, dtmfRecvPT: s.cfg.DTMFPayloadType, dir: dir})
 	return nil
 }
 

@@ -163,19 +163,19 @@ func mustHave(t *testing.T, sdp []byte, line string) {
 }
 
 func TestDTMFNegotiatedPayloadTypeBothWays(t *testing.T) {
-	for _, pt := range []uint8{96, 101} {
-		t.Run("PT"+strconv.Itoa(int(pt)), func(t *testing.T) {
+	for _, pt := range []int{96, 101} {
+		t.Run("PT"+strconv.Itoa(pt), func(t *testing.T) {
 			ca, cb := DefaultConfig(), DefaultConfig()
 			ca.DTMFPayloadType = pt // the offerer's PT wins (an Alcatel offers 96)
 			cb.DTMFPayloadType = 101
 			a, b := newTestSession(t, ca), newTestSession(t, cb)
 			offer, _ := a.Offer()
-			mustHave(t, offer, "a=rtpmap:"+strconv.Itoa(int(pt))+" telephone-event/8000")
+			mustHave(t, offer, "a=rtpmap:"+strconv.Itoa(pt)+" telephone-event/8000")
 			answer, err := b.AcceptOffer(offer)
 			if err != nil {
 				t.Fatal(err)
 			}
-			mustHave(t, answer, "a=rtpmap:"+strconv.Itoa(int(pt))+" telephone-event/8000")
+			mustHave(t, answer, "a=rtpmap:"+strconv.Itoa(pt)+" telephone-event/8000")
 			if err := a.AcceptAnswer(answer); err != nil {
 				t.Fatal(err)
 			}
