@@ -68,6 +68,10 @@ func (p Phone) Media() media.Config {
 	return m
 }
 
+// sipUserRE is the user part of a SIP URI (RFC 3261 §25.1: user = 1*( unreserved / escaped /
+// user-unreserved )), as an external registrar may name the phone: "5002", "rpi", "pi.office".
+var sipUserRE = regexp.MustCompile(`^(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2}){1,64}$`)
+
 var dialRE = regexp.MustCompile(`^[A-Za-z0-9*#+._-]{1,64}$`)
 
 func (p Phone) validate(c *checker, r Registrar) {
@@ -86,11 +90,15 @@ func (p Phone) validate(c *checker, r Registrar) {
 	if r.Enabled && p.Listen != "" && r.Listen != "" && samePort(p.Listen, r.Listen) {
 		c.bad("phone.listen", "uses the same port as registrar.listen; give the phone its own port (5062)")
 	}
-	if !extensionRE.MatchString(p.Extension) {
-		c.bad("phone.extension", "must be 1-15 digits (got %q)", p.Extension)
+	switch {
+	case r.Enabled && !extensionRE.MatchString(p.Extension):
+		// The phone gets an account on the built-in registrar, where numbers are dialled.
+		c.bad("phone.extension", "must be 1-15 digits: it is the phone's number on the built-in registrar (got %q)", p.Extension)
+	case !sipUserRE.MatchString(p.Extension):
+		c.bad("phone.extension", "must be a SIP user name such as \"5002\" or \"rpi\" (got %q)", p.Extension)
 	}
-	if !usernameRE.MatchString(p.Username) {
-		c.bad("phone.username", "must be letters, digits, '.', '_' or '-' (got %q)", p.Username)
+	if !sipUserRE.MatchString(p.Username) {
+		c.bad("phone.username", "must be a SIP user name: letters, digits and -_.!~*'()&=+$,;?/ or %%XX (got %q)", p.Username)
 	}
 	if p.Password == "" && !r.Enabled {
 		c.bad("phone.password", "is required when the phone registers to an external registrar")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -127,10 +128,9 @@ func (r Registrar) validate(c *checker) {
 	for i, a := range r.Accounts {
 		p := fmt.Sprintf("registrar.accounts.%d", i)
 		a.validate(c, p)
-		for _, id := range []string{a.Extension, a.Username} {
-			if id == "" {
-				continue
-			}
+		// An account may use its number as its user name ("5001"/"5001", the usual PBX style);
+		// only two different accounts sharing a name is a collision.
+		for _, id := range uniq(a.Extension, a.Username) {
 			if prev, dup := seen[id]; dup {
 				c.bad(p, "%q is already used by %s", id, prev)
 			}
@@ -160,4 +160,15 @@ func (a Account) validate(c *checker, p string) {
 	if a.MAC != "" && accounts.NormalizeMAC(a.MAC) == "" {
 		c.bad(p+".mac", "%q is not a MAC address (12 hex digits)", a.MAC)
 	}
+}
+
+// uniq is the non-empty ones of ids, each once.
+func uniq(ids ...string) []string {
+	var out []string
+	for _, id := range ids {
+		if id != "" && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
