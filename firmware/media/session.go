@@ -349,19 +349,7 @@ func (s *Session) AcceptAnswer(remote []byte) error {
 	if !s.pending && !s.answered {
 		return ErrNoPendingOffer
 	}
-	var chosen codec
-	found := false
-	for _, rc := range ra.codecs {
-		for _, c := range s.codecs {
-			if c.name == rc.name {
-				chosen, found = rc, true
-				break
-			}
-		}
-		if found {
-			break
-		}
-	}
+	chosen, found := s.choose(ra.codecs)
 	if !found {
 		return fmt.Errorf("answer has %s: %w", codecNames(ra.codecs), ErrNoCommonCodec)
 	}
@@ -388,10 +376,12 @@ func (s *Session) apply(n *negotiation) {
 		"direction", n.dir.String(), "telephone_event_pt", n.dtmfSendPT)
 }
 
-// choose picks our most preferred codec the remote offered (with the remote's payload type).
-func (s *Session) choose(remote []codec) (codec, bool) {
-	for _, c := range s.codecs {
-		for _, rc := range remote {
+// choose picks the first codec in the offerer's order that we are configured for, with the
+// offerer's payload type. Following the offerer (RFC 3264 §6.1 leaves the answerer free to) means
+// a PBX offering PCMU first, as Asterisk does, gets PCMU back and need not transcode.
+func (s *Session) choose(offered []codec) (codec, bool) {
+	for _, rc := range offered {
+		for _, c := range s.codecs {
 			if rc.name == c.name {
 				return rc, true
 			}

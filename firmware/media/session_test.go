@@ -25,7 +25,7 @@ func TestCallCarriesToneBothWays(t *testing.T) {
 	}{
 		{"PCMA preferred", []string{"PCMA", "PCMU"}, []string{"PCMA", "PCMU"}, "PCMA"},
 		{"PCMU only offer", []string{"PCMU"}, []string{"PCMA", "PCMU"}, "PCMU"},
-		{"answerer prefers PCMU", []string{"PCMA", "PCMU"}, []string{"PCMU", "PCMA"}, "PCMU"},
+		{"the offerer's order wins", []string{"PCMU", "PCMA"}, []string{"PCMA", "PCMU"}, "PCMU"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ca, cb := DefaultConfig(), DefaultConfig()
