@@ -40,7 +40,7 @@ func (e *phoneEnv) dtmfBothWays(t *testing.T, p *mediaPeer, pt uint8) {
 }
 
 // An Alcatel-style caller (SIPp through the registrar) offers telephone-event on payload type 96
-// while the Pi's own default is 101: the Pi answers, sends its DTMF on 96, understands 96, and
+// while the Pi is set to offer 101: the Pi answers, sends its DTMF on 96, understands 96, and
 // the audio goes both ways (1 kHz microphone at the far end, the far end's 700 Hz in speaker.wav).
 func TestPhoneSIPpCallerDTMF96(t *testing.T) {
 	e := startPhone(t, phoneOptions{phoneTOML: "dtmf_payload_type = 101\n"})
@@ -62,6 +62,30 @@ func TestPhoneSIPpCallerDTMF96(t *testing.T) {
 	requireToneIn(t, "audio at the far end", p.received(), 1000)
 	requireTone(t, e.Speaker, 700)
 	e.requireLastCall(t, "in", "5003", "answered", 2)
+}
+
+// A caller offering PCMU then PCMA, as Asterisk does, gets PCMU back although the Pi (tone country
+// fr) prefers PCMA for its own offers: SIPp checks the answer's m= line, and the far end receives
+// PCMU only, carrying the Pi's 1 kHz microphone.
+func TestPhoneAnswersWithOfferersFirstCodec(t *testing.T) {
+	e := startPhone(t, phoneOptions{})
+	p := newMediaPeer(t)
+	s := startSIPpIn(t, fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort), "-sf", sippScenario(t, "phone_uac_pcmu_first.xml"),
+		"-s", "5002", "-key", "aor", "5003", "-au", "softphone", "-ap", softphonePassword,
+		"-key", "rtpport", strconv.Itoa(p.port()), "-i", "127.0.0.1")
+	e.waitStatus(t, "call", "ringing", 15*time.Second)
+	e.mustPost(t, "answer", "")
+	e.streamTo(t, p, 700)
+	if st := e.status(t); st["media"].(map[string]any)["codec"] != "PCMU" {
+		t.Errorf("the Pi's call uses %v, want PCMU", st["media"])
+	}
+	time.Sleep(talkTime)
+	e.mustPost(t, "hangup", "")
+	s.wait(t)
+	if p.packets(8) != 0 || p.packets(0) < 25 {
+		t.Fatalf("far end got %d PCMU and %d PCMA packets, want PCMU only", p.packets(0), p.packets(8))
+	}
+	requireToneIn(t, "audio at the far end", p.received(), 1000)
 }
 
 // The Pi calls a SIPp phone registered to the built-in registrar, which answers with payload type

@@ -149,6 +149,14 @@ func TestGPIOConfig(t *testing.T) {
 	}
 }
 
+// hw/ cannot be imported by firmware/config, so the [gpio] defaults written there are checked
+// against hw/gpio's own here.
+func TestGPIODefaultsAgree(t *testing.T) {
+	if got, want := config.Default().GPIO.Debounce.Duration, gpio.DefaultConfig().Debounce; got != want {
+		t.Errorf("[gpio] debounce defaults to %v, hw/gpio to %v", got, want)
+	}
+}
+
 func TestOpenAudioBackends(t *testing.T) {
 	f := config.Default()
 	f.Audio.Backend = "null"

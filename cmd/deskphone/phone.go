@@ -63,20 +63,7 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, log *slog.
 	aud := media.NewAudio(dev, log.With("component", "audio"))
 	aud.SetTonePlan(plan)
 
-	mcfg := media.DefaultConfig()
-	mcfg.Codecs = p.CodecOrder()
-	if p.DTMFPayloadType > 0 {
-		mcfg.DTMFPayloadType = uint8(p.DTMFPayloadType)
-	}
-	if p.RTPPortMin > 0 && p.RTPPortMax > p.RTPPortMin {
-		mcfg.PortMin, mcfg.PortMax = p.RTPPortMin, p.RTPPortMax
-	}
-	if p.JitterMin.Duration > 0 {
-		mcfg.JitterMin = p.JitterMin.Duration
-	}
-	if p.JitterMax.Duration > 0 {
-		mcfg.JitterMax = p.JitterMax.Duration
-	}
+	mcfg := p.Media() // media.DefaultConfig with the [phone] settings; checked by config
 	mlog := log.With("component", "media")
 	newMedia := func(localIP string) (sipua.MediaSession, error) {
 		c := mcfg

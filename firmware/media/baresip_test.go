@@ -284,7 +284,7 @@ func TestInteropWithBaresip(t *testing.T) {
 	waitFor(t, 15*time.Second, "an RTCP report from baresip about our stream", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.haveReport && s.remoteReport.highestSeq != 0
+		return s.tx.haveRemote && s.tx.remote.highestSeq != 0
 	})
 
 	st := s.Stats()
