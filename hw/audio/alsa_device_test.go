@@ -238,7 +238,11 @@ func TestALSAReopensUnpluggedDevice(t *testing.T) {
 	first.req.stopped() // miniaudio reports the device gone
 	second := next(t, b)
 	second.tick(sine(1000, 48000, 0, 960, 8000))
+	// the watchdog counts the reopen once the new stream has started: wait for it
 	st := d.Stats()
+	for deadline := time.Now().Add(5 * time.Second); st.Reopens == 0 && time.Now().Before(deadline); st = d.Stats() {
+		time.Sleep(time.Millisecond)
+	}
 	if st.Reopens != 1 || !strings.Contains(st.LastError, "no USB sound card") {
 		t.Errorf("stats %+v: want one reopen after the failed attempts, and their error", st)
 	}
