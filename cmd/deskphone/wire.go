@@ -18,6 +18,7 @@ import (
 
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/config"
+	"github.com/deskphone/deskphone/firmware/lanaddr"
 )
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
@@ -145,19 +146,10 @@ func printBanner(f *config.File, dir *accounts.Directory, log *slog.Logger) {
 	}
 }
 
-// localAddresses lists this machine's non-loopback IPv4 addresses, for the console and status.
+// localAddresses lists this machine's LAN addresses, for the console and status.
 func localAddresses() []string {
-	var out []string
-	ifaces, err := net.InterfaceAddrs()
-	if err != nil {
-		return nil
-	}
-	for _, a := range ifaces {
-		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() {
-			out = append(out, ipn.IP.String())
-		}
-	}
-	return out
+	addrs, _ := lanaddr.OwnIPv4()
+	return lanaddr.Strings(addrs)
 }
 
 // runBroken keeps the service alive with a config that does not check: it repeats what is wrong

@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 )
 
@@ -123,14 +122,3 @@ var (
 	// ErrClosed: the session was closed.
 	ErrClosed = errors.New("media session closed")
 )
-
-// LocalIPFor returns the local address the system would use to reach remote ("host:port"), the
-// address to put in Config.LocalIP when the SIP side listens on 0.0.0.0. No packet is sent.
-func LocalIPFor(remote string) (string, error) {
-	c, err := net.Dial("udp", remote)
-	if err != nil {
-		return "", fmt.Errorf("media: find local address towards %s: %w", remote, err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).IP.String(), nil
-}
