@@ -197,3 +197,30 @@ func TestAudioStatus(t *testing.T) {
 		t.Fatal("ALSA device has no status")
 	}
 }
+
+// The handset's ring follows [phone] tone_country: the first burst lasts as long as that
+// country's ringing (France 1.5 s, United States 2 s, United Kingdom 0.4 s).
+func TestRingCadenceFollowsToneCountry(t *testing.T) {
+	for country, want := range map[string]time.Duration{
+		"fr": 1500 * time.Millisecond, "us": 2 * time.Second, "uk": 400 * time.Millisecond,
+	} {
+		f := &config.File{Phone: config.Phone{ToneCountry: country}}
+		ring := alsaConfig(config.Audio{}, tonePlan(f)).RingTone()
+		frame := make([]int16, audio.FrameLength)
+		burst := time.Duration(0)
+		for frames := 0; frames < 500; frames++ {
+			ring.Fill(frame)
+			loud := false
+			for _, v := range frame {
+				loud = loud || v > 1000 || v < -1000
+			}
+			if !loud {
+				break
+			}
+			burst += audio.FramePeriod
+		}
+		if burst != want {
+			t.Errorf("tone_country %q: the ring's first burst lasts %v, want %v", country, burst, want)
+		}
+	}
+}

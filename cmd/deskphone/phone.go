@@ -56,12 +56,8 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, log *slog.
 		return nil, err
 	}
 	closeDev := func() { dev.Close() }
-	plan, err := tones.ForCountry(p.ToneCountry)
-	if err != nil {
-		plan = tones.Default()
-	}
 	aud := media.NewAudio(dev, log.With("component", "audio"))
-	aud.SetTonePlan(plan)
+	aud.SetTonePlan(tonePlan(f))
 
 	mcfg := p.Media() // media.DefaultConfig with the [phone] settings; checked by config
 	mlog := log.With("component", "media")
@@ -109,6 +105,9 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, log *slog.
 		return map[string]any{"address": ua.Addr(), "registrar": registrarAddr, "extension": p.Extension}
 	})
 	srv.AddStatus("media", func() any { return snd.stats() })
+	if st := audioStatus(dev); st != nil {
+		srv.AddStatus("audio", st) // the sound card's devices and counters (hw/README.md)
+	}
 	if err := srv.Listen(); err != nil {
 		closeDev()
 		return nil, err

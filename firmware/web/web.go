@@ -332,14 +332,14 @@ func (s *Server) dtmf(w http.ResponseWriter, r *http.Request) {
 	s.result(w, s.phone.DTMF(r.Context(), *b.Digits))
 }
 
-// status is the phone snapshot plus each component's section and the machine's addresses.
+// status is the phone snapshot plus each component's section (AddStatus: the registrar, the
+// machine's addresses, the sound card...).
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{"registration": string(phone.RegDisabled), "call": "idle"}
 	if s.phone != nil {
 		b, _ := json.Marshal(s.phone.Status())
 		json.Unmarshal(b, &out)
 	}
-	out["addresses"] = addresses()
 	s.mu.Lock()
 	names := make([]string, 0, len(s.statuses))
 	for n := range s.statuses {
@@ -415,19 +415,4 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			fl.Flush()
 		}
 	}
-}
-
-// addresses lists the machine's non-loopback IP addresses.
-func addresses() []string {
-	out := []string{}
-	ifs, err := net.InterfaceAddrs()
-	if err != nil {
-		return out
-	}
-	for _, a := range ifs {
-		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
-			out = append(out, n.IP.String())
-		}
-	}
-	return out
 }

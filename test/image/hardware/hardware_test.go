@@ -122,6 +122,15 @@ func TestHandsetOnRealKernel(t *testing.T) {
 				t.Error("after the sound card came back, the 1500 Hz played into the microphone never reached the peer")
 			}
 		}},
+		{"the status API shows the sound card and its reopen", func(t *testing.T) {
+			st := getStatus(t)
+			if st.Audio == nil || !st.Audio.Running {
+				t.Fatalf("status audio = %+v, want the running sound card", st.Audio)
+			}
+			if st.Audio.Reopens < 1 && os.Getenv("DESKPHONE_HW_UNPLUG") != "skip" {
+				t.Errorf("status audio = %+v: the card was unplugged and came back, want reopens ≥ 1", *st.Audio)
+			}
+		}},
 	}
 	defer func() {
 		// What the sound backend's watchdog did, for the record.
@@ -190,6 +199,10 @@ type status struct {
 	Registration string `json:"registration"`
 	Call         string `json:"call"`
 	OffHook      bool   `json:"off_hook"`
+	Audio        *struct {
+		Running bool   `json:"running"`
+		Reopens uint64 `json:"reopens"`
+	} `json:"audio"`
 }
 
 func getStatus(t *testing.T) status {
