@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -50,24 +49,17 @@ realm=deskphone
 	cmd := exec.Command("linphonec", "-c", filepath.Join(dir, "rc"), "-d", "0")
 	cmd.Env = append(os.Environ(), "HOME="+home)
 	cmd.Stdout, cmd.Stderr = l.out, l.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.in = in
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	p := startPeer(t, cmd) // its cleanup ends the group after this one asked linphonec to quit
 	t.Cleanup(func() {
 		io.WriteString(in, "quit\n")
 		select {
-		case <-done:
+		case <-p.Done():
 		case <-time.After(3 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
 		}
 		if t.Failed() {
 			t.Logf("linphonec output:\n%s", lastLines(l.out.String(), 30))
