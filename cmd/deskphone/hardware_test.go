@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/deskphone/deskphone/firmware/config"
@@ -70,40 +71,33 @@ func startBridge(t *testing.T, b *gpiotest.Board, h *fakeHandset, pairing func(t
 }
 
 func TestButtonsReachThePhone(t *testing.T) {
-	b, h := gpiotest.New(), newFakeHandset()
-	var opened []time.Duration
-	var mu sync.Mutex
-	startBridge(t, b, h, func(d time.Duration) { mu.Lock(); opened = append(opened, d); mu.Unlock() })
+	synctest.Test(t, func(t *testing.T) {
+		b, h := gpiotest.New(), newFakeHandset()
+		var opened []time.Duration
+		var mu sync.Mutex
+		startBridge(t, b, h, func(d time.Duration) { mu.Lock(); opened = append(opened, d); mu.Unlock() })
 
-	b.HookOff()
-	b.SpeedDial(2)
-	b.HookOn()
-	b.Press(gpio.Answer)
-	b.Press(gpio.Hangup)
-	b.Press(gpio.Redial)
-	b.Press(gpio.Pair) // held 3 s: not a phone button
-	got := h.waitPresses(t, 6)
-	want := []phone.Button{phone.HookOff, phone.SpeedDialKey(2), phone.HookOn, phone.AnswerKey, phone.HangupKey, phone.RedialKey}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("press %d = %+v, want %+v", i, got[i], want[i])
+		b.HookOff()
+		b.SpeedDial(2)
+		b.HookOn()
+		b.Press(gpio.Answer)
+		b.Press(gpio.Hangup)
+		b.Press(gpio.Redial)
+		b.Press(gpio.Pair) // held 3 s: not a phone button
+		got := h.waitPresses(t, 6)
+		want := []phone.Button{phone.HookOff, phone.SpeedDialKey(2), phone.HookOn, phone.AnswerKey, phone.HangupKey, phone.RedialKey}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("press %d = %+v, want %+v", i, got[i], want[i])
+			}
 		}
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+		synctest.Wait() // the bridge has handled every event
 		mu.Lock()
-		n := len(opened)
-		mu.Unlock()
-		if n == 1 || time.Now().After(deadline) {
-			break
+		defer mu.Unlock()
+		if len(opened) != 1 || opened[0] != 5*time.Minute {
+			t.Errorf("pairing windows opened: %v, want one of 5m", opened)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(opened) != 1 || opened[0] != 5*time.Minute {
-		t.Errorf("pairing windows opened: %v, want one of 5m", opened)
-	}
+	})
 }
 
 func TestLEDsFollowThePhone(t *testing.T) {
