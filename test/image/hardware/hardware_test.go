@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/deskphone/deskphone/test/tone"
 )
 
 const (
@@ -104,7 +106,7 @@ func TestHandsetOnRealKernel(t *testing.T) {
 		}},
 		{"the peer heard the microphone", func(t *testing.T) {
 			x, rate := peerHeard(t, p)
-			ws := windows(x, rate, 500*time.Millisecond)
+			ws := tone.Windows(x, rate, 500*time.Millisecond)
 			t.Logf("peer heard (dominant Hz per 0.5 s, 0 = silence): %v", ws)
 			first, second := -1, -1
 			for i, f := range ws {
