@@ -32,7 +32,7 @@ type Config struct {
 	RingTimeout     time.Duration // unanswered INVITE → 480 (30 s)
 
 	NonceLifetime time.Duration // older nonces get stale=true (300 s)
-	MaxNonces     int           // outstanding nonces kept; the oldest are forgotten (4096)
+	MaxNonces     int           // nonce-count records kept: correctly answered nonces within NonceLifetime (65536)
 
 	AuthFailures  int           // failed authentications within AuthWindow that ban a source (10)
 	AuthWindow    time.Duration // (60 s)
@@ -59,7 +59,7 @@ func DefaultConfig() Config {
 		QualifyTimeout:  5 * time.Second,
 		RingTimeout:     30 * time.Second,
 		NonceLifetime:   300 * time.Second,
-		MaxNonces:       4096,
+		MaxNonces:       65536,
 		AuthFailures:    10,
 		AuthWindow:      60 * time.Second,
 		FloodRequests:   16,

@@ -37,7 +37,7 @@ type Registrar struct {
 	clock   Clock
 	loc     *location
 	store   *store
-	nonces  *nonceTable
+	nonces  *nonces
 	guard   *guard
 	opaque  string
 	secret  string // keys the Record-Route tokens of this run's dialogs
@@ -90,7 +90,7 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 		}
 		r.secret = key
 	}
-	r.nonces = newNonceTable(cfg.NonceLifetime, cfg.MaxNonces)
+	r.nonces = newNonces(cfg.NonceLifetime, cfg.MaxNonces)
 	r.guard = newGuard(cfg, r.clock, log)
 	r.guard.known = func(ip netip.Addr) bool { return r.loc.hasSourceIP(ip.String()) }
 	r.store = newStore(cfg.DataDir, r.loc, log)
@@ -264,6 +264,7 @@ func (r *Registrar) housekeeping(ctx context.Context) {
 			r.store.saveLater()
 		}
 		r.guard.sweep()
+		r.nonces.expire(r.clock.Now())
 		if n++; n%12 == 0 {
 			r.refreshLocalIPs()
 		}
@@ -326,7 +327,7 @@ func (r *Registrar) Bindings() []BindingStatus {
 // Stats are counters for the status API and tests.
 type Stats struct {
 	Bindings        int    `json:"bindings"`
-	Nonces          int    `json:"nonces"` // outstanding digest challenges
+	Nonces          int    `json:"nonces"` // nonces answered correctly and still live (their nonce-counts are kept)
 	BannedSources   int    `json:"banned_sources"`
 	Bans            uint64 `json:"bans"`             // since start
 	DroppedUnparsed uint64 `json:"dropped_unparsed"` // packets from banned or flooding sources dropped before parsing
