@@ -450,3 +450,39 @@ func TestFloodBanLogSaysWhy(t *testing.T) {
 		t.Fatalf("ban log does not give the 17 requests that caused it:\n%s", logged.String())
 	}
 }
+
+// In-dialog targets are found by contact, through an index kept in step with every change.
+func TestLocationFindByContact(t *testing.T) {
+	l := newLocation()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	set := func(aor string, contacts ...string) {
+		l.update(aor, func([]Binding) ([]Binding, bool) {
+			var bs []Binding
+			for _, c := range contacts {
+				bs = append(bs, Binding{AOR: aor, Contact: c, Source: c, Expires: now.Add(time.Minute)})
+			}
+			return bs, true
+		})
+	}
+	for i := range 1000 {
+		set(fmt.Sprintf("u%d", i), fmt.Sprintf("sip:u%d@10.0.%d.%d:5060", i, i/250, i%250))
+	}
+	if b, ok := l.findByContact("<SIP:u7@10.0.0.7:5060;ob>"); !ok || b.AOR != "u7" {
+		t.Fatalf("contact of u7 (case and parameters aside): %+v, %v", b, ok)
+	}
+	set("u7", "sip:u7@10.9.9.9:5060")
+	if _, ok := l.findByContact("sip:u7@10.0.0.7:5060"); ok {
+		t.Fatal("a replaced contact is still found")
+	}
+	if b, ok := l.findByContact("sip:u7@10.9.9.9:5060"); !ok || b.AOR != "u7" {
+		t.Fatalf("the new contact of u7: %+v, %v", b, ok)
+	}
+	set("u8")
+	if _, ok := l.findByContact("sip:u8@10.0.0.8:5060"); ok {
+		t.Fatal("an unregistered contact is still found")
+	}
+	l.expire(now.Add(2 * time.Minute))
+	if _, ok := l.findByContact("sip:u9@10.0.0.9:5060"); ok || len(l.byContact) != 0 {
+		t.Fatalf("after expiry: contact still found or %d index entries left", len(l.byContact))
+	}
+}
