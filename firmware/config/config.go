@@ -35,6 +35,7 @@ type Registrar struct {
 	QualifyInterval Duration `toml:"qualify_interval"` // OPTIONS to each binding; 0 = off (60s)
 	RingTimeout     Duration `toml:"ring_timeout"`     // unanswered call → 480 (30s)
 	NonceLifetime   Duration `toml:"nonce_lifetime"`   // digest nonce; older → stale=true (300s)
+	TCPIdleTimeout  Duration `toml:"tcp_idle_timeout"` // TCP connection without a registration or request (30s)
 
 	// Abuse protection: a source is banned for BanTime after AuthFailures failed authentications
 	// within AuthWindow, or more than FloodRequests requests within FloodWindow.

@@ -126,6 +126,7 @@ func Default() *File {
 			QualifyInterval: Duration{60 * time.Second},
 			RingTimeout:     Duration{30 * time.Second},
 			NonceLifetime:   Duration{300 * time.Second},
+			TCPIdleTimeout:  Duration{30 * time.Second},
 			AuthFailures:    10,
 			AuthWindow:      Duration{60 * time.Second},
 			FloodRequests:   16,

@@ -57,6 +57,9 @@ func (r *Registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	} else {
 		r.store.saveLater()
 	}
+	if strings.EqualFold(req.Transport(), "TCP") {
+		r.tcpConns().registered(req.Source(), lifetimeFrom(after, req.Source(), now))
+	}
 	hdrs := make([]sip.Header, 0, len(after)+1)
 	for _, b := range after {
 		secs := int(b.Expires.Sub(now).Round(time.Second) / time.Second)
@@ -152,4 +155,15 @@ func (r *Registrar) parseRegister(req *sip.Request) (registerUpdate, int, string
 		u.Contacts = append(u.Contacts, contactUpdate{URI: uri, Key: contactKey(uri), Expires: d})
 	}
 	return u, 0, "", nil
+}
+
+// lifetimeFrom is the longest time left to the bindings registered from src (0 if none).
+func lifetimeFrom(bs []Binding, src string, now time.Time) time.Duration {
+	var d time.Duration
+	for _, b := range bs {
+		if b.Source == src {
+			d = max(d, b.Expires.Sub(now))
+		}
+	}
+	return d
 }

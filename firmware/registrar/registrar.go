@@ -51,6 +51,7 @@ type Registrar struct {
 	mu         sync.Mutex
 	localIPs   map[netip.Addr]bool
 	udp        net.PacketConn
+	tcp        *tcpListener
 	listenIP   net.IP // nil when listening on every address
 	listenPort int
 	routeFrom  map[netip.Addr]string // local address used to reach a peer (localHost)
@@ -190,8 +191,12 @@ func (r *Registrar) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
+	tl := newTCPListener(tcp, r.guard, r.cfg.TCPIdleTimeout, r.cfg.MaxTCPConnections, ctx.Done())
+	r.mu.Lock()
+	r.tcp = tl
+	r.mu.Unlock()
 	wg.Go(func() { errc <- r.srv.ServeUDP(udp) })
-	wg.Go(func() { errc <- r.srv.ServeTCP(newBannedListener(tcp, r.guard, ctx.Done())) })
+	wg.Go(func() { errc <- r.srv.ServeTCP(tl) })
 	wg.Go(func() { r.store.run(ctx) })
 	wg.Go(func() { r.housekeeping(ctx) })
 	if r.cfg.QualifyInterval > 0 {
@@ -340,6 +345,13 @@ func (r *Registrar) Stats() Stats {
 		Bindings: len(bs), Nonces: r.nonces.size(), BannedSources: r.guard.bannedCount(),
 		Bans: r.guard.bans.Load(), DroppedUnparsed: r.guard.dropped.Load(),
 	}
+}
+
+// tcpConns is the TCP listener while Run serves, else nil.
+func (r *Registrar) tcpConns() *tcpListener {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tcp
 }
 
 func (r *Registrar) context() context.Context {
