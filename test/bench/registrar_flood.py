@@ -3,7 +3,7 @@
 
 SOURCES loopback addresses (127.0.1.1 …) each send RATE REGISTERs a second, asking for a
 challenge, for SECONDS, while a registered phone on 127.0.0.2 re-registers with digest
-authentication every 200 ms. Prints one line of figures:
+authentication every 200 ms, retransmitting over UDP as phones do. Prints one line of figures:
 
   sources banned  slowest ban (s)  phone registrations ok/tried  phone p99 (s)  RSS peak/after (MiB)
 
@@ -58,12 +58,20 @@ class Phone:
         self.cseq = 0
 
     def exchange(self, msg, timeout):
-        self.s.sendto(msg, dst)
+        """Sends msg, retransmitting it like a phone does over UDP (RFC 3261 §17.1.2.2: T1 = 0.5 s
+        doubling up to T2 = 4 s), and returns the final response ("" after timeout seconds)."""
         end = time.monotonic() + timeout
+        wait = 0.5
+        self.s.sendto(msg, dst)
+        resend = time.monotonic() + wait
         while time.monotonic() < end:
-            r, _, _ = select.select([self.s], [], [], end - time.monotonic())
+            r, _, _ = select.select([self.s], [], [], max(0, min(end, resend) - time.monotonic()))
             if not r:
-                break
+                if time.monotonic() >= resend:
+                    self.s.sendto(msg, dst)
+                    wait = min(2 * wait, 4)
+                    resend = time.monotonic() + wait
+                continue
             data = self.s.recv(65535).decode(errors="replace")
             if not data.startswith("SIP/2.0 1"):
                 return data
@@ -73,7 +81,7 @@ class Phone:
         """One authenticated registration; returns (ok, seconds)."""
         start = time.monotonic()
         self.cseq += 1
-        res = self.exchange(register(self.s, "%x" % random.randrange(1 << 40), self.cseq, self.callid), 4)
+        res = self.exchange(register(self.s, "%x" % random.randrange(1 << 40), self.cseq, self.callid), 8)
         if not res.startswith("SIP/2.0 401"):
             return False, time.monotonic() - start
         ch = [l for l in res.split("\r\n") if l.lower().startswith("www-authenticate:")][0]
@@ -86,7 +94,7 @@ class Phone:
         auth = ('Authorization: Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", '
                 'algorithm=MD5, cnonce="%s", qop=auth, nc=00000001\r\n') % (user, realm, nonce, uri, resp, cnonce)
         self.cseq += 1
-        res = self.exchange(register(self.s, "%x" % random.randrange(1 << 40), self.cseq, self.callid, auth), 4)
+        res = self.exchange(register(self.s, "%x" % random.randrange(1 << 40), self.cseq, self.callid, auth), 8)
         return res.startswith("SIP/2.0 200"), time.monotonic() - start
 
 
