@@ -139,7 +139,9 @@ func TestTCPRegisteredPhoneKeepsConnection(t *testing.T) {
 		t.Fatalf("REGISTER over TCP: %q", res)
 	}
 	for range 3 {
-		time.Sleep(time.Second)
+		if p.closedWithin(time.Second) {
+			t.Fatal("the connection a phone registered over was closed at the idle time")
+		}
 		if _, err := p.c.Write([]byte("\r\n\r\n")); err != nil {
 			t.Fatalf("keep-alive: %v", err)
 		}
