@@ -13,7 +13,7 @@ DEBIAN_PACKAGES := sip-tester baresip-core linphone-cli kamailio sipvicious sox 
 	qemu-system-arm genimage dnsmasq-base mtools dosfstools e2fsprogs kmod cpio xz-utils \
 	iproute2 linux-kbuild-6.1 ntpsec-ntpdig busybox ca-certificates git curl
 
-.PHONY: help build build-arm64 test test-go test-hardware bench run deps fmt vet clean
+.PHONY: help build build-arm64 test test-go test-hardware bench bench-profile run deps fmt vet clean
 
 help:
 	@echo "make image        build the SD card image deskphone-rpi3b.img(.xz) for the Raspberry Pi 3 B+"
@@ -21,6 +21,7 @@ help:
 	@echo "make run          run the phone + registrar on this computer (config in $(BUILD)/run/)"
 	@echo "make test         install the test peers if missing, then run every test (image ones too)"
 	@echo "make bench        print the benchmark tables"
+	@echo "make bench-profile  CPU and allocation profiles of the registrar under the bench load"
 	@echo "make build        build $(BUILD)/deskphone for this computer"
 	@echo "make build-arm64  cross-build $(BUILD)/deskphone-arm64 for the Raspberry Pi 3 B+"
 	@echo "make deps         install the Debian packages the tests and the image need"
@@ -62,6 +63,18 @@ test-hardware: build-arm64
 
 bench: deps build
 	@for s in test/bench/*.sh; do [ -x "$$s" ] && "$$s" || true; done
+
+# bench-profile: the registrar bench's load (SIPp REGISTERs, then calls) on a registrar running
+# in the profiling program; profiles in $(BUILD)/profile, top functions printed.
+bench-profile: deps
+	$(GO) run ./test/bench/registrarprofile -out $(BUILD)/profile
+	@for p in register call; do \
+		echo; echo "CPU, $$p run: top functions (cumulative)"; \
+		$(GO) tool pprof -top -cum -nodecount=30 $(BUILD)/profile/cpu-$$p.pprof 2>/dev/null | tail -n +5; \
+		echo; echo "Allocated space, $$p run: top functions"; \
+		$(GO) tool pprof -top -sample_index=alloc_space -nodecount=15 -base $(BUILD)/profile/allocs-$$p-base.pprof \
+			$(BUILD)/profile/allocs-$$p.pprof 2>/dev/null | tail -n +5; \
+	done
 
 # run: the microphone is a WAV file (a 440 Hz tone, then silence, looping); everything the
 # speaker plays is written to build/run/speaker.wav.

@@ -27,6 +27,7 @@ type Registrar struct {
 	QualifyInterval Duration `toml:"qualify_interval"` // OPTIONS to each binding; 0 = off
 	RingTimeout     Duration `toml:"ring_timeout"`     // unanswered call → 480
 	NonceLifetime   Duration `toml:"nonce_lifetime"`   // digest nonce; older → stale=true
+	TCPIdleTimeout  Duration `toml:"tcp_idle_timeout"` // TCP connection without a registration or request
 
 	// Abuse protection: a source is banned for BanTime after AuthFailures failed authentications
 	// within AuthWindow, or more than FloodRequests requests within FloodWindow.
@@ -73,6 +74,7 @@ func defaultRegistrar() Registrar {
 		QualifyInterval: Duration{d.QualifyInterval},
 		RingTimeout:     Duration{d.RingTimeout},
 		NonceLifetime:   Duration{d.NonceLifetime},
+		TCPIdleTimeout:  Duration{d.TCPIdleTimeout},
 		AuthFailures:    d.AuthFailures,
 		AuthWindow:      Duration{d.AuthWindow},
 		FloodRequests:   d.FloodRequests,
@@ -112,6 +114,7 @@ func (r Registrar) validate(c *checker) {
 	if r.NonceLifetime.Duration < 5*time.Second {
 		c.bad("registrar.nonce_lifetime", "must be at least 5s")
 	}
+	c.positive("registrar.tcp_idle_timeout", r.TCPIdleTimeout)
 	c.atLeastOne("registrar.auth_failures", r.AuthFailures)
 	c.atLeastOne("registrar.flood_requests", r.FloodRequests)
 	c.positive("registrar.auth_window", r.AuthWindow)
