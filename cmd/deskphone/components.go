@@ -11,6 +11,7 @@ import (
 
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/config"
+	"github.com/deskphone/deskphone/firmware/web"
 	"github.com/deskphone/deskphone/provisioning"
 )
 
@@ -18,12 +19,12 @@ import (
 // registrar (listening before the phone registers to it), the phone and its web API, the Alcatel
 // provisioning mounted on that API, the time server the Alcatels use, the buttons and LEDs, and
 // the hardware watchdog.
-func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, log *slog.Logger) error {
+func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, log *slog.Logger) (*web.Server, error) {
 	var bindings func() any
 	if f.Registrar.Enabled {
 		reg, err := newRegistrar(f, dir, log)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		failed := make(chan error, 1)
 		g.Go(func() error {
@@ -37,16 +38,16 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		select {
 		case <-reg.Ready():
 		case err := <-failed:
-			return fmt.Errorf("registrar: %w", err)
+			return nil, fmt.Errorf("registrar: %w", err)
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		bindings = func() any { return map[string]any{"bindings": reg.Bindings(), "stats": reg.Stats()} }
 	}
 
 	ph, err := newPhone(ctx, g, f, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if bindings != nil {
 		ph.Web.AddStatus("registrar", bindings)
@@ -56,10 +57,10 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 	var pairing func(d time.Duration)
 	prov, err := newProvisioning(f, dir, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if prov != nil {
-		ph.Web.Handle(provisioning.PhonePattern, prov)
+		ph.Web.HandlePlain(provisioning.PhonePattern, prov)
 		for _, p := range provisioning.APIPatterns {
 			ph.Web.Handle(p, prov.APIHandler())
 		}
@@ -83,8 +84,8 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 	}
 	feed, err := startWatchdog(ctx, log.With("component", "watchdog"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	g.Go(feed)
-	return nil
+	return ph.Web, nil
 }

@@ -222,6 +222,10 @@ type ctlStatus struct {
 	DND          bool           `json:"dnd"`
 	Counters     map[string]int `json:"counters"`
 	Addresses    []string       `json:"addresses"`
+	Web          struct {
+		URL         string `json:"url"`
+		Fingerprint string `json:"ca_fingerprint_sha256"`
+	} `json:"web"`
 }
 
 func (c ctlClient) printStatus(b []byte) error {
@@ -261,6 +265,10 @@ func (c ctlClient) printStatus(b []byte) error {
 	}
 	if len(s.Addresses) > 0 {
 		fmt.Fprintf(c.out, "address: %s\n", strings.Join(s.Addresses, ", "))
+	}
+	if s.Web.URL != "" {
+		fmt.Fprintf(c.out, "web: %s\n", s.Web.URL)
+		fmt.Fprintf(c.out, "certificate authority SHA-256: %s\n", s.Web.Fingerprint)
 	}
 	return nil
 }

@@ -124,6 +124,7 @@ func cmdExample(args []string, stdout, stderr io.Writer) int {
 		over = map[string]string{
 			"data_dir":                  q(filepath.Join(dir, "data")),
 			"web.listen":                q("127.0.0.1:8080"),
+			"web.https_listen":          q("127.0.0.1:8443"),
 			"audio.backend":             q("file"),
 			"audio.input":               q(filepath.Join(dir, "mic.wav")),
 			"audio.output":              q(filepath.Join(dir, "speaker.wav")),

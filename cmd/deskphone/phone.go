@@ -37,13 +37,9 @@ type Phone struct {
 // Everything is started in g and stops when ctx ends. The web port is bound before it returns, so
 // a taken port is reported at once.
 func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, log *slog.Logger) (*Phone, error) {
-	token, err := webToken(f)
-	if err != nil {
-		return nil, err
-	}
 	if !f.Phone.Enabled {
-		srv := web.New(web.Config{Listen: f.Web.Listen, Token: token}, nil, nil, log.With("component", "web"))
-		if err := srv.Listen(); err != nil {
+		srv, err := newWeb(f, nil, nil, log)
+		if err != nil {
 			return nil, err
 		}
 		g.Go(func() error { return srv.Run(ctx) })
@@ -117,15 +113,15 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, log *slog.
 		ua, snd, ringerOf(dev), callRecorder{calls, log}, nil, log.With("component", "phone"))
 	ev.p = ph
 
-	srv := web.New(web.Config{Listen: f.Web.Listen, Token: token}, ph, calls, log.With("component", "web"))
+	srv, err := newWeb(f, ph, calls, log)
+	if err != nil {
+		closeDev()
+		return nil, err
+	}
 	srv.AddStatus("sip", func() any {
 		return map[string]any{"address": ua.Addr(), "registrar": registrarAddr, "extension": p.Extension}
 	})
 	srv.AddStatus("media", func() any { return snd.stats() })
-	if err := srv.Listen(); err != nil {
-		closeDev()
-		return nil, err
-	}
 	// Start order: the phone loop first (it takes the events), then the user agent and audio.
 	g.Go(func() error { return ph.Run(ctx) })
 	g.Go(func() error {

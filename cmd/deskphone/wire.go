@@ -45,11 +45,13 @@ func runService(ctx context.Context, f *config.File, log *slog.Logger) error {
 	g.Go(func() error { <-ctx.Done(); return nil }) // run until signalled, even with nothing enabled
 	// Each component's wiring lives in its own file (registrar.go, phone.go, provisioning.go,
 	// hardware.go, watchdog.go); this function only starts them.
-	if err := startComponents(ctx, g, f, dir, log); err != nil {
+	srv, err := startComponents(ctx, g, f, dir, log)
+	if err != nil {
 		return err
 	}
 	log.Info("deskphone ready", "version", version, "addresses", strings.Join(localAddresses(), ","))
 	printBanner(f, dir, log)
+	printWebBanner(srv, log)
 	return g.Wait()
 }
 

@@ -97,9 +97,11 @@ type Audio struct {
 	MicGain       int    `toml:"mic_gain"`       // 0–100 (80)
 }
 
-// Web is the HTTP API (and later the web page).
+// Web is the web pages and the HTTP API.
 type Web struct {
-	Listen string `toml:"listen"` // "0.0.0.0:80"
+	Listen      string   `toml:"listen"`       // "0.0.0.0:80": phones' files, /ca.crt, redirect to HTTPS
+	HTTPSListen string   `toml:"https_listen"` // "0.0.0.0:443": pages and API
+	Names       []string `toml:"names"`        // extra host names the Pi answers to (DNS rebinding allow-list)
 	// Token is required from hosts other than loopback (Authorization: Bearer <token>).
 	// Empty: generated on first start and stored in data_dir.
 	Token string `toml:"token"`

@@ -150,7 +150,7 @@ func Default() *File {
 			JitterMax:       Duration{120 * time.Millisecond},
 		},
 		Audio: Audio{Backend: "alsa", SpeakerVolume: 80, RingerVolume: 80, MicGain: 80},
-		Web:   Web{Listen: "0.0.0.0:80"},
+		Web:   Web{Listen: "0.0.0.0:80", HTTPSListen: "0.0.0.0:443"},
 		Provisioning: Provisioning{
 			Enabled:        true,
 			Pairing:        "button",
@@ -369,6 +369,15 @@ func (f *File) validate(l lineIndex) []Problem {
 	}
 
 	checkListen(bad, "web.listen", f.Web.Listen, true)
+	checkListen(bad, "web.https_listen", f.Web.HTTPSListen, false)
+	if f.Web.HTTPSListen != "" && samePort(f.Web.Listen, f.Web.HTTPSListen) {
+		bad("web.https_listen", "must not use the port of web.listen")
+	}
+	for _, n := range f.Web.Names {
+		if n == "" || strings.ContainsAny(n, " /:@[]") || hasControl(n) {
+			bad("web.names", "%q is not a host name", n)
+		}
+	}
 	if f.Web.Token != "" && (len(f.Web.Token) < 16 || hasControl(f.Web.Token)) {
 		bad("web.token", "must be at least 16 printable characters (or empty to generate one)")
 	}

@@ -1,0 +1,115 @@
+package web
+
+import (
+	"embed"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+)
+
+//go:embed ui/*.html
+var pageFiles embed.FS
+
+//go:embed ui/static
+var staticFiles embed.FS
+
+// page is what every template gets.
+type page struct {
+	Title       string
+	Nav         string
+	CSRF        string
+	Fingerprint string
+	Error       string
+	Data        any
+}
+
+var pageFuncs = template.FuncMap{
+	"since": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
+	"clock": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+}
+
+func (s *Server) routePages() {
+	static, _ := fs.Sub(staticFiles, "ui/static")
+	s.pages.Handle("GET /static/", http.StripPrefix("/static/", http.FileServer(http.FS(static))))
+	s.pages.HandleFunc("GET /login", s.loginPage)
+	s.pages.HandleFunc("POST /login", s.login)
+	s.pages.HandleFunc("POST /logout", s.logout)
+	for path, name := range map[string]string{"/{$}": "dashboard", "/phone": "phone"} {
+		s.pages.HandleFunc("GET "+path, s.loggedIn(name))
+	}
+}
+
+func (s *Server) render(w http.ResponseWriter, code int, name string, p page) {
+	t, err := template.New("").Funcs(pageFuncs).ParseFS(pageFiles, "ui/layout.html", "ui/"+name+".html")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	p.Nav = name
+	p.Fingerprint = s.Fingerprint()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	if err := t.ExecuteTemplate(w, "layout", p); err != nil {
+		s.log.Warn("web: page", "name", name, "err", err)
+	}
+}
+
+// loggedIn serves a page to a logged-in browser and sends others to the login page.
+func (s *Server) loggedIn(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess := s.sessions.get(r)
+		if sess == nil {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		p := page{Title: strings.ToUpper(name[:1]) + name[1:], CSRF: sess.csrf}
+		if f, ok := s.pageData[name]; ok {
+			p.Data = f(r)
+		}
+		s.render(w, http.StatusOK, name, p)
+	}
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	if s.sessions.get(r) != nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	s.render(w, http.StatusOK, "login", page{Title: "Log in"})
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if fromBrowserElsewhere(r, "https") {
+		http.Error(w, "cross-site request refused", http.StatusForbidden)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	ip := remoteIP(r)
+	if s.admin == nil || !s.admin.check(r.PostFormValue("password")) {
+		if s.bans.failed(ip, "passwords") {
+			s.log.Warn("web: source banned", "source", ip.String(), "reason", "wrong passwords")
+		} else {
+			s.log.Info("web: wrong password", "source", ip.String())
+		}
+		s.render(w, http.StatusUnauthorized, "login", page{Title: "Log in", Error: "Wrong password."})
+		return
+	}
+	id, _ := s.sessions.create()
+	http.SetCookie(w, sessionCookie(id, int(sessionIdle/time.Second)))
+	s.log.Info("web: logged in", "source", ip.String())
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	sess := s.sessions.get(r)
+	if sess == nil || fromBrowserElsewhere(r, "https") || !csrfOK(sess, r) {
+		http.Error(w, "refused", http.StatusForbidden)
+		return
+	}
+	s.sessions.drop(r)
+	http.SetCookie(w, sessionCookie("", -1))
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
