@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -53,6 +54,11 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		ph.Web.AddStatus("registrar", bindings)
 	}
 	ph.Web.AddStatus("addresses", func() any { return localAddresses() })
+	if f.Registrar.Enabled {
+		_, port, _ := net.SplitHostPort(f.Registrar.Listen)
+		n, _ := strconv.Atoi(port)
+		ph.Web.SetAccounts(dir, web.SIPInfo{Port: n, Realm: f.Realm()})
+	}
 
 	var pairing func(d time.Duration)
 	prov, err := newProvisioning(f, dir, log)

@@ -221,7 +221,7 @@ func (s *Server) tokenOK(r *http.Request) (sent, ok bool) {
 func securityHeaders(h http.Header) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Referrer-Policy", "same-origin") // (no-referrer would make browsers send "Origin: null" on our own forms)
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'")
 	h.Set("Strict-Transport-Security", "max-age=31536000")
 }

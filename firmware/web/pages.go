@@ -36,7 +36,8 @@ func (s *Server) routePages() {
 	s.pages.HandleFunc("GET /login", s.loginPage)
 	s.pages.HandleFunc("POST /login", s.login)
 	s.pages.HandleFunc("POST /logout", s.logout)
-	for path, name := range map[string]string{"/{$}": "dashboard", "/phone": "phone"} {
+	for path, name := range map[string]string{"/{$}": "dashboard", "/phone": "phone", "/accounts": "accounts",
+		"/pairing": "pairing", "/calls": "calls"} {
 		s.pages.HandleFunc("GET "+path, s.loggedIn(name))
 	}
 }

@@ -77,6 +77,9 @@ type Server struct {
 	admin    *admin
 	sessions *sessions
 	pageData map[string]func(*http.Request) any
+	dir      Directory
+	sip      SIPInfo
+	links    setupLinks
 	bans     *bans
 
 	mu       sync.Mutex

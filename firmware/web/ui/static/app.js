@@ -67,10 +67,10 @@ async function dashboard() {
   showState(s);
   setText("addresses", (s.addresses || []).join(", "));
   const reg = s.registrar || {};
-  fillTable("bindings", reg.bindings, (b) => [b.aor || b.user || b.account, b.source, b.transport, b.user_agent || "", b.expires ? new Date(b.expires).toLocaleTimeString() : "", b.reachable === false ? "no" : "yes"]);
+  fillTable("bindings", reg.bindings, (b) => [b.extension + " (" + b.aor + ")", b.source, b.transport, b.user_agent || "", b.expires_in + " s", b.reachable === false ? "no" : "yes"]);
   try {
     const phones = await api("GET", "phones");
-    fillTable("phones", phones, (p) => [p.mac, p.extension, p.model || "", p.last_seen ? new Date(p.last_seen).toLocaleString() : ""]);
+    fillTable("phones", phones, (p) => [p.mac, p.extension, p.model || "", p.last_fetch ? new Date(p.last_fetch).toLocaleString() : ""]);
   } catch (e) { fillTable("phones", [], null); }
   const bans = await api("GET", "web/bans");
   fillTable("bans", bans, (b) => {
@@ -121,9 +121,127 @@ function phonePage() {
   });
 }
 
+async function accountsPage() {
+  const list = await api("GET", "accounts");
+  fillTable("accounts", list, (a) => {
+    const pw = el("button", "Show", { type: "button" });
+    pw.onclick = async () => {
+      const r = await api("GET", "accounts/" + a.extension + "/password");
+      pw.replaceWith(el("code", r.password, { class: "password" }));
+    };
+    const acts = el("span");
+    const qr = el("button", "QR code", { type: "button" });
+    qr.onclick = async () => {
+      const r = await api("POST", "accounts/" + a.extension + "/setup-link", {});
+      const box = document.getElementById("qr");
+      box.replaceChildren();
+      const img = el("img", null, { alt: "QR code for " + a.extension, src: "data:image/svg+xml;base64," + btoa(r.svg), width: 232, height: 232 });
+      box.append(img);
+      setText("qr-url", r.url);
+      document.getElementById("qr-card").hidden = false;
+    };
+    acts.append(qr);
+    if (a.editable) {
+      const ren = el("button", "Rename", { type: "button" });
+      ren.onclick = async () => {
+        const n = prompt("Name for " + a.extension, a.display_name);
+        if (n === null) return;
+        try { await api("PATCH", "accounts/" + a.extension, { display_name: n }); accountsPage(); } catch (e) { alert(e.message); }
+      };
+      const regen = el("button", "New password", { type: "button" });
+      regen.onclick = async () => {
+        if (!confirm("Give " + a.extension + " a new password? Its phone must be set up again.")) return;
+        const r = await api("POST", "accounts/" + a.extension + "/password", {});
+        pw.replaceWith(el("code", r.password, { class: "password" }));
+      };
+      const del = el("button", "Remove", { type: "button", class: "stop" });
+      del.onclick = async () => {
+        if (!confirm("Remove account " + a.extension + "?")) return;
+        try { await api("DELETE", "accounts/" + a.extension); accountsPage(); } catch (e) { alert(e.message); }
+      };
+      acts.append(" ", ren, " ", regen, " ", del);
+    }
+    return [a.extension, a.username, a.display_name, a.origin, pw, acts];
+  });
+}
+
+function addAccountForm() {
+  const f = document.getElementById("add-account");
+  f.onsubmit = async (e) => {
+    e.preventDefault();
+    const msg = f.querySelector(".msg");
+    try {
+      const r = await api("POST", "accounts", { extension: f.extension.value.trim(), username: f.username.value.trim(), display_name: f.display_name.value });
+      msg.className = "msg ok";
+      msg.textContent = "Added " + r.account.extension + " (" + r.account.username + "), password " + r.password;
+      f.reset();
+      accountsPage();
+    } catch (err) { msg.className = "msg error"; msg.textContent = err.message; }
+  };
+}
+
+async function pairingPage() {
+  const msg = document.querySelector(".msg");
+  const refresh = async () => {
+    try {
+      const st = await api("GET", "pairing");
+      setText("pairing-state", st.open ? "open, " + st.seconds_left + " s left" : "closed");
+      const phones = await api("GET", "phones");
+      fillTable("phones", phones, (p) => [p.mac, p.extension, p.model || "", p.last_fetch ? new Date(p.last_fetch).toLocaleString() : ""]);
+    } catch (e) { msg.textContent = e.message; }
+  };
+  document.getElementById("pair-open").onclick = async () => {
+    try { const r = await api("POST", "pairing", { seconds: 300 }); msg.textContent = r.message || ""; } catch (e) { msg.textContent = e.message; }
+    refresh();
+  };
+  document.getElementById("pair-close").onclick = async () => {
+    try { await api("DELETE", "pairing"); } catch (e) { msg.textContent = e.message; }
+    refresh();
+  };
+  refresh();
+  setInterval(refresh, 2000);
+}
+
+// plot draws jitter (ms, blue) and loss (%, red) over the call as inline SVG.
+function plot(samples) {
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("viewBox", "0 0 120 30");
+  svg.setAttribute("width", "120");
+  svg.setAttribute("height", "30");
+  svg.setAttribute("class", "plot");
+  if (!samples || samples.length < 2) return svg;
+  const tmax = samples[samples.length - 1].t || 1;
+  const jmax = Math.max(5, ...samples.map((s) => s.jitter_ms));
+  const line = (key, max, color) => {
+    const p = document.createElementNS(NS, "polyline");
+    p.setAttribute("points", samples.map((s) => (s.t / tmax * 118 + 1).toFixed(1) + "," + (29 - Math.min(1, s[key] / max) * 28).toFixed(1)).join(" "));
+    p.setAttribute("fill", "none");
+    p.setAttribute("stroke", color);
+    p.setAttribute("stroke-width", "1");
+    svg.append(p);
+  };
+  line("jitter_ms", jmax, "#1f6feb");
+  line("loss_pct", 10, "#c62828");
+  return svg;
+}
+
+async function callsPage() {
+  const calls = await api("GET", "calls?limit=200");
+  fillTable("calls", calls, (c) => {
+    const q = c.quality || null;
+    return [new Date(c.start).toLocaleString(), c.direction, c.peer, c.outcome, Math.round(c.duration) + " s",
+      q ? q.lost + " (" + q.loss_pct.toFixed(1) + " %)" : "", q ? q.jitter_ms.toFixed(1) + " ms" : "",
+      q ? q.mos.toFixed(2) : "", q ? plot(q.samples) : ""];
+  });
+}
+
 const pages = {
   dashboard: () => { dashboard(); passwordForm(); follow(); },
   phone: () => { phonePage(); api("GET", "status").then(showState); follow(); },
+  accounts: () => { accountsPage(); addAccountForm(); },
+  pairing: pairingPage,
+  calls: () => { callsPage(); setInterval(callsPage, 5000); },
 };
 const start = pages[document.body.dataset.page];
 if (start) start();

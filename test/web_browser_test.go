@@ -1,0 +1,89 @@
+package e2e
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A user's tour of the pages in headless Chromium: http:// leads to the HTTPS login, the printed
+// password logs in, the dashboard shows the phone registered, an account made on the page
+// registers SIPp, the pairing window opens, a call made from the page's dial pad shows in the
+// call log. Screenshots of each page are kept (DESKPHONE_SCREENSHOTS=folder to keep them).
+func TestWebPagesInChromium(t *testing.T) {
+	fw := t.TempDir()
+	e := startWeb(t, phoneOptions{provKeys: fmt.Sprintf("enabled = true\npairing = \"button\"\nfirmware_dir = %q\nntp_server = \"127.0.0.1\"\n", fw)})
+	b := startBrowser(t, spkiPin(t, e.DataDir), 1100, 900)
+
+	b.navigate(e.Plain + "/")
+	b.waitFor(`location.href.startsWith("`+e.Base+`/login")`, 10*time.Second)
+	if got := b.text("#fingerprint"); got != e.Fingerprint {
+		t.Fatalf("login page shows fingerprint %q, console %q", got, e.Fingerprint)
+	}
+	b.screenshot("login")
+	b.fill(`input[name=password]`, "not-the-password")
+	b.eval(`document.querySelector("form[action='/login']").submit()`)
+	b.waitFor(`document.readyState === "complete" && document.body.innerText.includes("Wrong password")`, 10*time.Second)
+	b.fill(`input[name=password]`, e.Password)
+	b.eval(`document.querySelector("form[action='/login']").submit()`)
+	b.waitFor(`location.pathname === "/" && document.querySelector("#registration .badge") && document.querySelector("#registration .badge").innerText === "registered"`, 10*time.Second)
+	if cookie := b.eval(`document.cookie`); cookie != "" {
+		t.Fatalf("the session cookie is readable by scripts: %v", cookie)
+	}
+	b.screenshot("dashboard")
+
+	// An account made on the page, used by SIPp.
+	b.navigate(e.Base + "/accounts")
+	b.waitFor(`document.querySelector("#accounts").innerText.includes("softphone2")`, 10*time.Second)
+	b.fill(`#add-account [name=extension]`, "5010")
+	b.fill(`#add-account [name=username]`, "sipp-user")
+	b.fill(`#add-account [name=display_name]`, "SIPp on the bench")
+	b.click(`#add-account button`)
+	b.waitFor(`document.querySelector("#add-account .msg").innerText.includes("Added 5010")`, 10*time.Second)
+	m := regexp.MustCompile(`password (\S+)`).FindStringSubmatch(b.text("#add-account .msg"))
+	if m == nil {
+		t.Fatalf("no password shown: %q", b.text("#add-account .msg"))
+	}
+	b.waitFor(`document.querySelector("#accounts").innerText.includes("SIPp on the bench")`, 5*time.Second)
+	b.click(`#accounts tbody tr:last-child button`) // Show password of the page-made account (sorted last)
+	b.waitFor(`document.querySelector("#accounts code.password")`, 5*time.Second)
+	b.screenshot("accounts")
+	reg := &regEnv{Addr: fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort)}
+	reg.sippRegister(t, "sipp-user", m[1], freePort(t, "udp"))
+	b.navigate(e.Base + "/")
+	b.waitFor(`document.querySelector("#bindings").innerText.includes("sipp-user")`, 10*time.Second)
+
+	// Pairing.
+	b.navigate(e.Base + "/pairing")
+	b.waitFor(`document.querySelector("#pairing-state").innerText === "closed"`, 10*time.Second)
+	b.click("#pair-open")
+	b.waitFor(`document.querySelector("#pairing-state").innerText.startsWith("open")`, 10*time.Second)
+	b.screenshot("pairing")
+	if st := e.status(t); !strings.Contains(fmt.Sprint(st["provisioning"]), "open:true") {
+		t.Fatalf("pairing not open in the service: %v", st["provisioning"])
+	}
+
+	// A call from the page's dial pad to a softphone, then the call log.
+	bs := startBaresip(t, baresipOptions{ext: "5003", user: "softphone", pass: softphonePassword,
+		registrar: fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort), toneHz: 600})
+	b.navigate(e.Base + "/phone")
+	b.waitFor(`document.querySelector("#call").innerText === "idle"`, 10*time.Second)
+	for _, k := range "5003" {
+		b.click(fmt.Sprintf(`.key[data-key="%c"]`, k))
+	}
+	b.waitFor(`document.querySelector("#number").value === "5003"`, 5*time.Second)
+	b.click(`[data-act=dial]`)
+	bs.WaitEvent(t, "CALL_INCOMING", 0, 10*time.Second)
+	bs.Command(t, "accept", "")
+	b.waitFor(`document.querySelector("#call").innerText === "in_call"`, 10*time.Second)
+	time.Sleep(2 * time.Second)
+	b.screenshot("phone")
+	b.click(`[data-act=hangup]`)
+	b.waitFor(`document.querySelector("#call").innerText === "idle"`, 10*time.Second)
+	e.requireLastCall(t, "out", "5003", "answered", 1)
+	b.navigate(e.Base + "/calls")
+	b.waitFor(`document.querySelector("#calls tbody").innerText.includes("5003") && document.querySelector("#calls tbody").innerText.includes("answered")`, 10*time.Second)
+	b.screenshot("calls")
+}
