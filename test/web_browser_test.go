@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -85,5 +86,45 @@ func TestWebPagesInChromium(t *testing.T) {
 	e.requireLastCall(t, "out", "5003", "answered", 1)
 	b.navigate(e.Base + "/calls")
 	b.waitFor(`document.querySelector("#calls tbody").innerText.includes("5003") && document.querySelector("#calls tbody").innerText.includes("answered")`, 10*time.Second)
+	b.waitFor(`document.querySelectorAll("#calls svg.plot polyline").length === 2`, 10*time.Second)
+	if mos := b.text("#calls tbody tr:first-child td:nth-child(8)"); !strings.HasPrefix(mos, "4.") {
+		t.Fatalf("a clean loopback call has MOS %q, want 4.x", mos)
+	}
 	b.screenshot("calls")
+
+	// A setting: a mistake is shown by line and saves nothing; the fixed file is saved, the old
+	// one kept, and the service restarts with it.
+	b.navigate(e.Base + "/settings")
+	b.waitFor(`document.querySelector("#config-text").value.includes("tone_country = \"fr\"")`, 10*time.Second)
+	before, _ := os.ReadFile(e.ConfigPath)
+	b.eval(`(() => { const ta = document.querySelector("#config-text"); ta.value = ta.value.replace('tone_country = "fr"', 'tone_country = "xx"'); })()`)
+	b.click("#config-save")
+	b.waitFor(`document.querySelector("#problems").innerText.includes("phone.tone_country")`, 10*time.Second)
+	b.screenshot("settings-problem")
+	if after, _ := os.ReadFile(e.ConfigPath); string(after) != string(before) {
+		t.Fatal("a config with problems was saved")
+	}
+	if !regexp.MustCompile(`line \d+: phone.tone_country`).MatchString(b.text("#problems")) {
+		t.Fatalf("problem without its line: %q", b.text("#problems"))
+	}
+	b.eval(`(() => { const ta = document.querySelector("#config-text"); ta.value = ta.value.replace('tone_country = "xx"', 'tone_country = "de"'); })()`)
+	b.click("#config-save")
+	b.waitFor(`document.querySelector(".msg").innerText.includes("saved")`, 10*time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(e.Logs(), "deskphone ready") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the service did not restart after saving")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if cur, _ := os.ReadFile(e.ConfigPath); !strings.Contains(string(cur), `tone_country = "de"`) {
+		t.Fatal("the new config is not in the file")
+	}
+	if old, _ := os.ReadFile(e.ConfigPath + ".old"); string(old) != string(before) {
+		t.Fatal("the previous config was not kept as .old")
+	}
+	e.waitStatus(t, "registration", "registered", 10*time.Second)
+	base := e.status(t)["web"].(map[string]any)["url"].(string) // (https_listen is port 0 in tests)
+	b.navigate(base + "/")
+	b.waitFor(`location.pathname === "/login"`, 10*time.Second) // sessions end with the process
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/config"
+	"github.com/deskphone/deskphone/firmware/web"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -148,7 +149,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	log, err := newLogger(stderr, *logLevel)
+	tail := web.NewLogTail(1000) // the logs page shows what the console shows
+	log, err := newLogger(io.MultiWriter(stderr, tail), *logLevel)
 	if err != nil {
 		fmt.Fprintln(stderr, "deskphone:", err)
 		return 2
@@ -166,10 +168,34 @@ func cmdRun(args []string, stderr io.Writer) int {
 		// and on the status API, until the file is fixed and the service restarted.
 		return runBroken(ctx, *path, err, log)
 	}
-	if err := runService(ctx, f, log); err != nil && ctx.Err() == nil {
+	svcCtx, restart := context.WithCancelCause(ctx)
+	svc := service{configPath: *path, restart: func() { restart(errRestart) }, logs: tail}
+	if err := runService(svcCtx, f, svc, log); err != nil && svcCtx.Err() == nil {
 		log.Error("deskphone stopped", "err", err)
+		return 1
+	}
+	if ctx.Err() == nil && errors.Is(context.Cause(svcCtx), errRestart) {
+		// The settings page saved a new config: start again as the same process (same PID for
+		// init and for whoever started us), with every port closed by now.
+		log.Info("deskphone restarting to apply the new config")
+		exe, err := os.Executable()
+		if err == nil {
+			err = syscall.Exec(exe, os.Args, os.Environ())
+		}
+		log.Error("cannot restart; start deskphone again", "err", err)
 		return 1
 	}
 	log.Info("deskphone stopped")
 	return 0
+}
+
+// errRestart ends the service so that it starts again with the saved config.
+var errRestart = errors.New("restart to apply the new config")
+
+// service is what the running service offers its pages besides the config: the file to edit,
+// how to restart, and the log's last lines.
+type service struct {
+	configPath string
+	restart    func()
+	logs       *web.LogTail
 }

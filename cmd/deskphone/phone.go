@@ -109,8 +109,9 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, log *slog.
 		return nil, err
 	}
 	snd := &sound{aud: aud, ua: ua}
+	meter := &qualityMeter{session: snd.session}
 	ph := phone.New(phone.Config{CallWaiting: p.CallWaiting, DND: p.DND, AutoAnswer: p.AutoAnswer, SpeedDial: p.SpeedDial},
-		ua, snd, ringerOf(dev), callRecorder{calls, log}, nil, log.With("component", "phone"))
+		ua, snd, ringerOf(dev), callRecorder{calls, log, meter}, nil, log.With("component", "phone"))
 	ev.p = ph
 
 	srv, err := newWeb(f, ph, calls, log)
@@ -133,6 +134,7 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, log *slog.
 		return nil
 	})
 	g.Go(func() error { return ua.Run(ctx) })
+	g.Go(func() error { return meter.run(ctx) })
 	g.Go(func() error { return srv.Run(ctx) })
 	log.Info("phone ready", "sip", ua.Addr(), "extension", p.Extension, "registrar", registrarAddr, "web", srv.Addr())
 	return &Phone{Web: srv, Phone: ph}, nil
@@ -215,6 +217,13 @@ func (s *sound) ConnectCall(id string) {
 	s.aud.Connect(ms)
 }
 
+// session is the connected call's media, nil between calls.
+func (s *sound) session() *media.Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connected
+}
+
 func (s *sound) stats() any {
 	s.mu.Lock()
 	ms := s.connected
@@ -233,13 +242,17 @@ type mediaStatus struct {
 
 // callRecorder writes finished calls to the call log.
 type callRecorder struct {
-	l   *calllog.Log
-	log *slog.Logger
+	l       *calllog.Log
+	log     *slog.Logger
+	quality *qualityMeter
 }
 
 func (r callRecorder) Record(c phone.Record) {
 	e := calllog.Entry{Direction: string(c.Direction), Peer: c.Peer, Start: c.Start,
 		Duration: c.Duration.Round(time.Second).Seconds(), Outcome: c.Outcome}
+	if q := r.quality.take(); q != nil && c.Duration > 0 {
+		e.Quality = q
+	}
 	if err := r.l.Append(e); err != nil {
 		r.log.Warn("call log", "err", err)
 	}

@@ -29,7 +29,7 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 }
 
 // runService starts every enabled component and returns when ctx ends or one of them fails.
-func runService(ctx context.Context, f *config.File, log *slog.Logger) error {
+func runService(ctx context.Context, f *config.File, svc service, log *slog.Logger) error {
 	dir, warns, err := accounts.Open(filepath.Join(f.DataDir, "accounts.json"), configAccounts(f))
 	if err != nil {
 		return err
@@ -51,6 +51,10 @@ func runService(ctx context.Context, f *config.File, log *slog.Logger) error {
 	}
 	log.Info("deskphone ready", "version", version, "addresses", strings.Join(localAddresses(), ","))
 	printBanner(f, dir, log)
+	srv.SetSettings(svc.configPath, svc.restart)
+	if svc.logs != nil {
+		srv.SetLogs(svc.logs)
+	}
 	printWebBanner(srv, log)
 	return g.Wait()
 }

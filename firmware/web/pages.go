@@ -37,7 +37,7 @@ func (s *Server) routePages() {
 	s.pages.HandleFunc("POST /login", s.login)
 	s.pages.HandleFunc("POST /logout", s.logout)
 	for path, name := range map[string]string{"/{$}": "dashboard", "/phone": "phone", "/accounts": "accounts",
-		"/pairing": "pairing", "/calls": "calls"} {
+		"/pairing": "pairing", "/calls": "calls", "/settings": "settings", "/logs": "logs"} {
 		s.pages.HandleFunc("GET "+path, s.loggedIn(name))
 	}
 }

@@ -80,7 +80,12 @@ type Server struct {
 	dir      Directory
 	sip      SIPInfo
 	links    setupLinks
-	bans     *bans
+
+	configPath string
+	restart    func()
+	saveMu     sync.Mutex
+	logs       *LogTail
+	bans       *bans
 
 	mu       sync.Mutex
 	statuses map[string]func() any

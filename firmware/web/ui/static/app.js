@@ -236,12 +236,71 @@ async function callsPage() {
   });
 }
 
+function showProblems(list) {
+  const ul = document.getElementById("problems");
+  ul.replaceChildren();
+  for (const p of list || []) {
+    const li = el("li", null, { class: "error" });
+    li.append(el("span", (p.line ? "line " + p.line + ": " : "") + (p.key ? p.key + ": " : "") + p.message));
+    if (p.text) li.append(" ", el("code", p.text));
+    if (p.line) {
+      li.onclick = () => selectLine(p.line);
+      li.style.cursor = "pointer";
+    }
+    ul.append(li);
+  }
+}
+
+function selectLine(n) {
+  const ta = document.getElementById("config-text");
+  const lines = ta.value.split("\n");
+  let start = 0;
+  for (let i = 0; i < n - 1 && i < lines.length; i++) start += lines[i].length + 1;
+  ta.focus();
+  ta.setSelectionRange(start, start + (lines[n - 1] || "").length);
+}
+
+async function settingsPage() {
+  const ta = document.getElementById("config-text");
+  const msg = document.querySelector(".msg");
+  const r = await api("GET", "settings");
+  setText("config-path", r.path);
+  ta.value = r.text;
+  document.getElementById("config-check").onclick = async () => {
+    const c = await api("POST", "settings/check", { text: ta.value });
+    showProblems(c.problems);
+    msg.className = c.problems.length ? "msg error" : "msg ok";
+    msg.textContent = c.problems.length ? c.problems.length + " problem(s)" : "No problems.";
+  };
+  document.getElementById("config-save").onclick = async () => {
+    const res = await fetch("/api/v1/settings", { method: "PUT", headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" }, body: JSON.stringify({ text: ta.value }) });
+    const data = await res.json();
+    showProblems(data.problems);
+    msg.className = res.ok ? "msg ok" : "msg error";
+    msg.textContent = res.ok ? data.message : data.error;
+  };
+}
+
+async function logsPage() {
+  const pre = document.getElementById("log");
+  const refresh = async () => {
+    const r = await api("GET", "logs?lines=300");
+    const atEnd = window.innerHeight + window.scrollY >= document.body.scrollHeight - 20;
+    pre.textContent = r.lines.join("\n");
+    if (atEnd) window.scrollTo(0, document.body.scrollHeight);
+  };
+  refresh();
+  setInterval(refresh, 3000);
+}
+
 const pages = {
   dashboard: () => { dashboard(); passwordForm(); follow(); },
   phone: () => { phonePage(); api("GET", "status").then(showState); follow(); },
   accounts: () => { accountsPage(); addAccountForm(); },
   pairing: pairingPage,
   calls: () => { callsPage(); setInterval(callsPage, 5000); },
+  settings: settingsPage,
+  logs: logsPage,
 };
 const start = pages[document.body.dataset.page];
 if (start) start();
