@@ -34,6 +34,15 @@ func TestWebPagesInChromium(t *testing.T) {
 		t.Fatalf("the session cookie is readable by scripts: %v", cookie)
 	}
 	b.screenshot("dashboard")
+	// On a phone-sized screen nothing sticks out sideways: wide tables scroll in their card.
+	b.call(b.session, "Emulation.setDeviceMetricsOverride", map[string]any{"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true}, nil)
+	b.navigate(e.Base + "/phone")
+	b.waitFor(`document.querySelector("#registration .badge")`, 10*time.Second)
+	if w := b.eval(`document.documentElement.scrollWidth`); w.(float64) > 390 {
+		t.Errorf("the phone page is %v px wide on a 390 px screen", w)
+	}
+	b.screenshot("phone-sized")
+	b.call(b.session, "Emulation.setDeviceMetricsOverride", map[string]any{"width": 1100, "height": 900, "deviceScaleFactor": 1, "mobile": false}, nil)
 
 	// An account made on the page, used by SIPp.
 	b.navigate(e.Base + "/accounts")

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,6 +66,20 @@ func TestWebHTTPSFromTheLocalCA(t *testing.T) {
 	// The token keeps working for scripts, over HTTPS.
 	if code, body := do(t, c, "GET", e.Base+"/api/v1/status", "", map[string]string{"Authorization": "Bearer " + e.Token}); code != 200 || !strings.Contains(body, `"registered"`) {
 		t.Fatalf("token over HTTPS: %d %s", code, body)
+	}
+	// ctl from another machine: HTTPS, the CA file, the token.
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	os.WriteFile(caFile, e.CAPEM, 0o644)
+	out, err := exec.Command(deskphoneBinary(t), "ctl", "--config", "/nonexistent.toml", "--url", e.Base, "--ca", caFile, "--token", e.Token, "status").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "registration: registered") {
+		t.Fatalf("ctl over HTTPS: %v\n%s", err, out)
+	}
+	out, err = exec.Command(deskphoneBinary(t), "ctl", "--config", "/nonexistent.toml", "--url", e.Base, "--token", e.Token, "status").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--ca") {
+		t.Fatalf("ctl over HTTPS without the CA: %v\n%s", err, out)
+	}
+	if !strings.Contains(e.Logs(), strings.Replace(e.Plain, "http://", "http://", 1)+"/ca.crt once") {
+		t.Errorf("the console does not say where the CA is (%s/ca.crt)", e.Plain)
 	}
 	// Restarting keeps the CA: a browser that trusted it once still does.
 	e.Stop()

@@ -4,6 +4,7 @@
 //	deskphone run --config /boot/deskphone.toml   run the service
 //	deskphone check --config FILE                  list every problem in a config file (exit 1)
 //	deskphone ctl status|dial N|answer|hangup|…    drive the running phone over its HTTP API
+//	deskphone web --config FILE                    where the web pages are, and their fingerprint
 //	deskphone example [--dev DIR]                  print the commented example config
 //	deskphone password                             print a strong generated password
 //	deskphone audio list                           list the sound devices
@@ -42,6 +43,7 @@ commands:
   check --config FILE   check a config file and list every problem with its line
   ctl COMMAND           drive the running phone: status, dial N, answer, hangup, hold,
                         dtmf DIGITS, transfer N, pair (see: deskphone ctl help)
+  web --config FILE     where the web pages are, the certificate fingerprint and the password
   example [--dev DIR]   print the commented example config (--dev: one for this computer)
   password              print a strong random password for an account
   audio list            list the sound devices the phone can use
@@ -62,6 +64,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "ctl":
 		return runCtl(args[1:])
+	case "web":
+		return cmdWeb(args[1:], stdout, stderr)
 	case "example":
 		return cmdExample(args[1:], stdout, stderr)
 	case "password":

@@ -1,7 +1,14 @@
 package main
 
 import (
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"os"
 	"path/filepath"
 
 	"github.com/deskphone/deskphone/firmware/calllog"
@@ -50,9 +57,70 @@ func printWebBanner(srv *web.Server, log *slog.Logger) {
 	if srv.URL() == "" {
 		return
 	}
-	log.Info("web pages: open "+srv.URL()+" (or http://<this Pi>/ to be led there); trust the Pi's certificate authority from /ca.crt after checking its fingerprint",
+	log.Info("web pages: open "+srv.URL()+" (http:// leads there); trust the Pi's certificate authority "+srv.CAURL()+" once, after checking its fingerprint",
 		"ca_fingerprint_sha256", srv.Fingerprint())
 	if pw := srv.AdminPassword(); pw != "" {
 		log.Info("web password", "user", "admin", "password", pw)
 	}
+}
+
+// cmdWeb is `deskphone web`: where the pages are, the fingerprint to check, and the page
+// password while it is the generated one. It reads data_dir and needs no running service.
+func cmdWeb(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("web", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "/boot/deskphone.toml", "config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	f, err := config.Load(*path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		f = config.Default()
+	case err != nil:
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if f.Web.HTTPSListen == "" {
+		fmt.Fprintln(stdout, "the web pages are off ([web] https_listen is empty)")
+		return 0
+	}
+	host, port, _ := net.SplitHostPort(f.Web.HTTPSListen)
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "<this Pi's address>"
+		if a := localAddresses(); len(a) > 0 {
+			host = a[0]
+		}
+	}
+	url := "https://" + host
+	if port != "443" {
+		url += ":" + port
+	}
+	phost, pport, _ := net.SplitHostPort(f.Web.Listen)
+	if ip := net.ParseIP(phost); ip == nil || ip.IsUnspecified() {
+		phost = host
+	}
+	plain := "http://" + phost
+	if pport != "80" {
+		plain += ":" + pport
+	}
+	fmt.Fprintf(stdout, "pages:    %s/\n", url)
+	fmt.Fprintf(stdout, "CA:       %s/ca.crt (install it once, after checking the fingerprint)\n", plain)
+	der, err := os.ReadFile(filepath.Join(f.DataDir, "tls", certs.CAFile))
+	if err != nil {
+		fmt.Fprintf(stdout, "SHA-256:  not made yet: start the service once (%v)\n", err)
+		return 0
+	}
+	if blk, _ := pem.Decode(der); blk != nil {
+		fmt.Fprintf(stdout, "SHA-256:  %s\n", certs.Fingerprint(blk.Bytes))
+	}
+	switch pw, changed, err := web.StoredPassword(filepath.Join(f.DataDir, "web-admin.json")); {
+	case err != nil:
+		fmt.Fprintf(stdout, "password: unknown (%v)\n", err)
+	case changed:
+		fmt.Fprintln(stdout, "password: set on the page")
+	default:
+		fmt.Fprintf(stdout, "password: %s\n", pw)
+	}
+	return 0
 }

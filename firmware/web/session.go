@@ -192,3 +192,14 @@ func csrfOK(s *session, r *http.Request) bool {
 	}
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) == 1
 }
+
+// StoredPassword reads the page password file: the generated password, or "" once the user has
+// set their own (then changed is true).
+func StoredPassword(path string) (pw string, changed bool, err error) {
+	a, err := openAdmin(path, func() (string, error) { return "", os.ErrNotExist })
+	if err != nil {
+		return "", false, err
+	}
+	g := a.generated()
+	return g, g == "", nil
+}

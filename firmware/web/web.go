@@ -227,6 +227,24 @@ func hostPort(host, port string) string {
 	return net.JoinHostPort(host, port)
 }
 
+// CAURL is where plain HTTP serves the CA certificate, "" without HTTPS.
+func (s *Server) CAURL() string {
+	u := s.URL()
+	if u == "" {
+		return ""
+	}
+	host := hostName(strings.TrimPrefix(u, "https://"))
+	if h, _, err := net.SplitHostPort(s.Addr()); err == nil {
+		if ip := net.ParseIP(h); ip != nil && !ip.IsUnspecified() {
+			host = h
+		}
+	}
+	if p := portOf(s.Addr()); p != "" {
+		return "http://" + hostPort(host, p) + "/ca.crt"
+	}
+	return "http://" + hostPort(host, "") + "/ca.crt"
+}
+
 // Fingerprint is the SHA-256 fingerprint of the local CA, "" without HTTPS.
 func (s *Server) Fingerprint() string {
 	if s.cfg.Certs == nil {
@@ -261,7 +279,6 @@ func (s *Server) Run(ctx context.Context) error {
 		ts.TLSConfig = &tls.Config{GetCertificate: s.cfg.Certs.GetCertificate, MinVersion: tls.VersionTLS12}
 		srvs = append(srvs, ts)
 		lns = append(lns, tls.NewListener(tlsLn, ts.TLSConfig))
-		s.log.Info("web pages", "url", s.URL(), "ca_fingerprint_sha256", s.Fingerprint(), "ca", "http://"+hostPort(hostName(s.URL()[len("https://"):]), portOf(ln.Addr().String()))+"/ca.crt")
 	}
 	errc := make(chan error, len(srvs))
 	for i := range srvs {
