@@ -63,7 +63,8 @@ func TestWebPagesInChromium(t *testing.T) {
 	reg := &regEnv{Addr: fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort)}
 	reg.sippRegister(t, "sipp-user", m[1], freePort(t, "udp"))
 	b.navigate(e.Base + "/")
-	b.waitFor(`document.querySelector("#bindings").innerText.includes("sipp-user")`, 10*time.Second)
+	b.waitFor(`document.querySelector("#bindings").innerText.includes("sipp-user") && document.querySelector("#bans tbody tr")`, 10*time.Second)
+	b.screenshot("dashboard-devices") // (docs/web-dashboard.png)
 
 	// Pairing.
 	b.navigate(e.Base + "/pairing")

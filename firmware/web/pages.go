@@ -66,7 +66,11 @@ func (s *Server) loggedIn(name string) http.HandlerFunc {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
-		p := page{Title: strings.ToUpper(name[:1]) + name[1:], CSRF: sess.csrf}
+		title := strings.ToUpper(name[:1]) + name[1:]
+		if name == "dashboard" {
+			title = "Status"
+		}
+		p := page{Title: title, CSRF: sess.csrf}
 		if f, ok := s.pageData[name]; ok {
 			p.Data = f(r)
 		}
