@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -85,6 +86,16 @@ func TestWebPagesInChromium(t *testing.T) {
 		b.click(fmt.Sprintf(`.key[data-key="%c"]`, k))
 	}
 	b.waitFor(`document.querySelector("#number").value === "5003"`, 5*time.Second)
+	b.waitFor(`document.querySelector("#volumes [name=speaker]").value === "80"`, 5*time.Second)
+	b.eval(`(() => { const r = document.querySelector("#volumes [name=ringer]"); r.value = "35"; r.dispatchEvent(new Event("change")); })()`)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, body := do(t, &http.Client{}, "GET", e.api+"volume", "", nil); strings.Contains(body, `"ringer": 35`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the ringer slider did not set the volume")
+		}
+	}
 	b.click(`[data-act=dial]`)
 	bs.WaitEvent(t, "CALL_INCOMING", 0, 10*time.Second)
 	bs.Command(t, "accept", "")

@@ -123,6 +123,9 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, log *slog.
 		return map[string]any{"address": ua.Addr(), "registrar": registrarAddr, "extension": p.Extension}
 	})
 	srv.AddStatus("media", func() any { return snd.stats() })
+	vol := &volumes{cur: web.Levels{Speaker: f.Audio.SpeakerVolume, Ringer: f.Audio.RingerVolume, Mic: f.Audio.MicGain}}
+	vol.card, _ = dev.(mixer)
+	srv.SetVolumes(vol)
 	// Start order: the phone loop first (it takes the events), then the user agent and audio.
 	g.Go(func() error { return ph.Run(ctx) })
 	g.Go(func() error {

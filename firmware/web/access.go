@@ -66,6 +66,15 @@ func (b *bans) failed(ip netip.Addr, what string) bool {
 	return false
 }
 
+// credentialFailed counts a wrong password or token from ip, and logs it (a ban as a warning).
+func (s *Server) credentialFailed(ip netip.Addr, what string) {
+	if s.bans.failed(ip, what) {
+		s.log.Warn("web: source banned", "source", ip.String(), "reason", "wrong "+what)
+		return
+	}
+	s.log.Info("web: wrong credentials", "source", ip.String(), "kind", what)
+}
+
 func (b *bans) isBanned(ip netip.Addr) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -132,3 +132,20 @@ func TestLogTailKeepsTheLastLines(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+type fakeVolumes struct{ l Levels }
+
+func (f *fakeVolumes) Levels() Levels           { return f.l }
+func (f *fakeVolumes) SetLevels(l Levels) error { f.l = l; return nil }
+
+func TestVolumesStayInRange(t *testing.T) {
+	s, _ := withLogin(t)
+	v := &fakeVolumes{Levels{80, 80, 80}}
+	s.SetVolumes(v)
+	if code, _ := api(t, s, "POST", "/api/v1/volume", `{"speaker":101}`); code != 400 || v.l.Speaker != 80 {
+		t.Fatalf("101: %d, speaker %d", code, v.l.Speaker)
+	}
+	if code, m := api(t, s, "POST", "/api/v1/volume", `{"ringer":30}`); code != 200 || m["ringer"] != float64(30) || v.l != (Levels{80, 30, 80}) {
+		t.Fatalf("ringer 30: %d %v %+v", code, m, v.l)
+	}
+}

@@ -94,11 +94,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	ip := remoteIP(r)
 	if s.admin == nil || !s.admin.check(r.PostFormValue("password")) {
-		if s.bans.failed(ip, "passwords") {
-			s.log.Warn("web: source banned", "source", ip.String(), "reason", "wrong passwords")
-		} else {
-			s.log.Info("web: wrong password", "source", ip.String())
-		}
+		s.credentialFailed(ip, "passwords")
 		s.render(w, http.StatusUnauthorized, "login", page{Title: "Log in", Error: "Wrong password."})
 		return
 	}

@@ -442,9 +442,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, scheme string,
 	switch {
 	case ok:
 	case sent:
-		if s.bans.failed(ip, "API tokens") {
-			s.log.Warn("web: source banned", "source", ip.String(), "reason", "wrong API tokens")
-		}
+		s.credentialFailed(ip, "API tokens")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="deskphone"`)
 		writeError(w, http.StatusUnauthorized, "wrong token ([web] token in the config)")
 		return
@@ -499,9 +497,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.admin.check(b.Current) {
-		if s.bans.failed(remoteIP(r), "passwords") {
-			s.log.Warn("web: source banned", "source", remoteIP(r).String(), "reason", "wrong passwords")
-		}
+		s.credentialFailed(remoteIP(r), "passwords")
 		writeError(w, http.StatusForbidden, "the current password is wrong")
 		return
 	}

@@ -62,6 +62,11 @@ function follow() {
   ev.onerror = () => { ev.close(); setTimeout(follow, 3000); };
 }
 
+async function phonesTable() {
+  const phones = await api("GET", "phones");
+  fillTable("phones", phones, (p) => [p.mac, p.extension, p.model || "", p.last_fetch ? new Date(p.last_fetch).toLocaleString() : ""]);
+}
+
 async function dashboard() {
   const s = await api("GET", "status");
   showState(s);
@@ -69,8 +74,7 @@ async function dashboard() {
   const reg = s.registrar || {};
   fillTable("bindings", reg.bindings, (b) => [b.extension + " (" + b.aor + ")", b.source, b.transport, b.user_agent || "", b.expires_in + " s", b.reachable === false ? "no" : "yes"]);
   try {
-    const phones = await api("GET", "phones");
-    fillTable("phones", phones, (p) => [p.mac, p.extension, p.model || "", p.last_fetch ? new Date(p.last_fetch).toLocaleString() : ""]);
+    await phonesTable();
   } catch (e) { fillTable("phones", [], null); }
   const bans = await api("GET", "web/bans");
   fillTable("bans", bans, (b) => {
@@ -94,7 +98,20 @@ function passwordForm() {
   };
 }
 
+async function volumeControls() {
+  const box = document.getElementById("volumes");
+  try {
+    const v = await api("GET", "volume");
+    for (const k of ["speaker", "ringer", "mic"]) {
+      const input = box.querySelector("[name=" + k + "]");
+      input.value = v[k];
+      input.onchange = async () => { await api("POST", "volume", { [k]: Number(input.value) }); };
+    }
+  } catch (e) { box.hidden = true; }
+}
+
 function phonePage() {
+  volumeControls();
   const num = document.getElementById("number");
   const msg = document.querySelector(".msg");
   document.querySelectorAll(".key").forEach((k) => {
@@ -186,8 +203,7 @@ async function pairingPage() {
     try {
       const st = await api("GET", "pairing");
       setText("pairing-state", st.open ? "open, " + st.seconds_left + " s left" : "closed");
-      const phones = await api("GET", "phones");
-      fillTable("phones", phones, (p) => [p.mac, p.extension, p.model || "", p.last_fetch ? new Date(p.last_fetch).toLocaleString() : ""]);
+      await phonesTable();
     } catch (e) { msg.textContent = e.message; }
   };
   document.getElementById("pair-open").onclick = async () => {
