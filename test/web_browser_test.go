@@ -67,6 +67,20 @@ func TestWebPagesInChromium(t *testing.T) {
 	b.waitFor(`document.querySelector("#bindings").innerText.includes("sipp-user") && document.querySelector("#bans tbody tr")`, 10*time.Second)
 	b.screenshot("dashboard-devices") // (docs/web-dashboard.png)
 
+	// The log, and a SIP trace of a registration.
+	b.navigate(e.Base + "/logs")
+	b.waitFor(`document.querySelector("#log").innerText.includes("deskphone ready")`, 10*time.Second)
+	b.click("#trace-on")
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(e.Logs(), `msg="web: SIP trace" component=web on=true`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the trace toggle did not reach the service")
+		}
+	}
+	reg.sippRegister(t, "sipp-user", m[1], freePort(t, "udp"))
+	b.waitFor(`document.querySelector("#trace").innerText.includes("REGISTER sip:") && document.querySelector("#trace").innerText.includes("SIP/2.0 200 OK")`, 10*time.Second)
+	b.eval(`document.querySelector("#trace details:last-child").open = true`)
+	b.screenshot("logs")
+
 	// Pairing.
 	b.navigate(e.Base + "/pairing")
 	b.waitFor(`document.querySelector("#pairing-state").innerText === "closed"`, 10*time.Second)

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	_ "time/tzdata" // the image has no zoneinfo folder; timezone names must still resolve
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/config"
 	"github.com/deskphone/deskphone/firmware/web"
@@ -172,8 +174,13 @@ func cmdRun(args []string, stderr io.Writer) int {
 		// and on the status API, until the file is fixed and the service restarted.
 		return runBroken(ctx, *path, err, log)
 	}
+	// The logs page's SIP trace: sipgo's tracer is process-wide, so it is installed here, once,
+	// before any SIP transport starts; it records nothing until switched on.
+	trace := web.NewSIPTrace(200)
+	sip.SIPDebug = true
+	sip.SIPDebugTracer(trace)
 	svcCtx, restart := context.WithCancelCause(ctx)
-	svc := service{configPath: *path, restart: func() { restart(errRestart) }, logs: tail}
+	svc := service{configPath: *path, restart: func() { restart(errRestart) }, logs: tail, trace: trace}
 	if err := runService(svcCtx, f, svc, log); err != nil && svcCtx.Err() == nil {
 		log.Error("deskphone stopped", "err", err)
 		return 1
@@ -202,4 +209,5 @@ type service struct {
 	configPath string
 	restart    func()
 	logs       *web.LogTail
+	trace      *web.SIPTrace
 }

@@ -55,6 +55,9 @@ func runService(ctx context.Context, f *config.File, svc service, log *slog.Logg
 	if svc.logs != nil {
 		srv.SetLogs(svc.logs)
 	}
+	if svc.trace != nil {
+		srv.SetSIPTrace(svc.trace)
+	}
 	printWebBanner(srv, log)
 	return g.Wait()
 }

@@ -305,8 +305,24 @@ async function logsPage() {
     pre.textContent = r.lines.join("\n");
     if (atEnd) window.scrollTo(0, document.body.scrollHeight);
   };
+  const box = document.getElementById("trace-on");
+  const trace = async () => {
+    const t = await api("GET", "sip-trace");
+    box.checked = t.on;
+    const div = document.getElementById("trace");
+    div.replaceChildren();
+    for (const m of t.messages.slice().reverse()) {
+      const d = el("details");
+      const first = m.text.split("\r\n")[0];
+      d.append(el("summary", new Date(m.time).toLocaleTimeString() + " " + (m.direction === "in" ? "← " + m.remote : "→ " + m.remote) + " " + m.transport + "  " + first));
+      d.append(el("pre", m.text, { class: "sip" }));
+      div.append(d);
+    }
+  };
+  box.onchange = async () => { await api("POST", "sip-trace", { on: box.checked }); trace(); };
   refresh();
-  setInterval(refresh, 3000);
+  trace();
+  setInterval(() => { refresh(); trace(); }, 3000);
 }
 
 const pages = {
