@@ -139,6 +139,13 @@ func isLoopbackName(h string) bool {
 // name (and name.local), localhost and [web] names. The server certificate is issued for these,
 // and a request naming any other host is refused (DNS rebinding).
 func (s *Server) Hosts() []string {
+	s.hostsMu.Lock()
+	defer s.hostsMu.Unlock()
+	now := time.Now()
+	if now.Before(s.hostsUntil) {
+		return s.hosts // every request checks its Host: don't ask the kernel each time
+	}
+	s.hostsUntil = now.Add(5 * time.Second)
 	out := []string{"localhost"}
 	if ifs, err := net.InterfaceAddrs(); err == nil {
 		for _, a := range ifs {
@@ -160,6 +167,7 @@ func (s *Server) Hosts() []string {
 	for _, n := range s.cfg.Names {
 		out = append(out, strings.ToLower(n))
 	}
+	s.hosts = out
 	return out
 }
 

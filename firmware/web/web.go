@@ -85,6 +85,10 @@ type Server struct {
 	restart    func()
 	saveMu     sync.Mutex
 	logs       *LogTail
+
+	hostsMu    sync.Mutex
+	hosts      []string
+	hostsUntil time.Time
 	bans       *bans
 
 	mu       sync.Mutex
