@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A new user's first steps: http:// leads to https://, the CA served on plain HTTP has the
@@ -157,5 +158,32 @@ func TestWebRefusesRebindingCrossSiteBruteForceAndWrongToken(t *testing.T) {
 	}
 	if calls() != before || e.status(t)["call"] != "idle" {
 		t.Fatalf("a refused request changed the call state: %v", e.status(t)["call"])
+	}
+}
+
+// A SIP scanner banned by the registrar shows on the status page's list, and Unban there lets the
+// address be answered again at once.
+func TestWebListsAndLiftsSIPBans(t *testing.T) {
+	e := startWeb(t, phoneOptions{})
+	c := e.client(t, "")
+	auth := map[string]string{"Authorization": "Bearer " + e.Token}
+	src := "127.0.1.41"
+	registrar := fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort)
+	sipvicious(t, src, false, "svwar", "-e5000-5003", "-m", "OPTIONS", "-p", fmt.Sprint(e.RegistrarPort), "--maximumtime=3", "127.0.0.1")
+	if res := newRawUA(t, src, registrar).options(1500 * time.Millisecond); res != "" {
+		t.Fatalf("the scanner's address is still answered: %q", res)
+	}
+	code, body := do(t, c, "GET", e.Base+"/api/v1/bans", "", auth)
+	if code != 200 || !strings.Contains(body, `"service": "sip"`) || !strings.Contains(body, `"source": "`+src+`"`) {
+		t.Fatalf("bans: %d %s", code, body)
+	}
+	if code, body := do(t, c, "DELETE", e.Base+"/api/v1/bans/"+src, "", auth); code != 200 || strings.Contains(body, src) {
+		t.Fatalf("unban: %d %s", code, body)
+	}
+	if res := newRawUA(t, src, registrar).options(1500 * time.Millisecond); res == "" {
+		t.Fatal("the unbanned address is still ignored")
+	}
+	if code, _ := do(t, c, "DELETE", e.Base+"/api/v1/bans/"+src, "", auth); code != 404 {
+		t.Fatalf("second unban: %d", code)
 	}
 }

@@ -22,6 +22,7 @@ import (
 // the hardware watchdog.
 func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, log *slog.Logger) (*web.Server, error) {
 	var bindings func() any
+	var sipBans web.BanList
 	if f.Registrar.Enabled {
 		reg, err := newRegistrar(f, dir, log)
 		if err != nil {
@@ -44,6 +45,7 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 			return nil, ctx.Err()
 		}
 		bindings = func() any { return map[string]any{"bindings": reg.Bindings(), "stats": reg.Stats()} }
+		sipBans = registrarBans{reg}
 	}
 
 	ph, err := newPhone(ctx, g, f, log)
@@ -52,6 +54,7 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 	}
 	if bindings != nil {
 		ph.Web.AddStatus("registrar", bindings)
+		ph.Web.AddBans(sipBans)
 	}
 	ph.Web.AddStatus("addresses", func() any { return localAddresses() })
 	if f.Registrar.Enabled {

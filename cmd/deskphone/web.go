@@ -8,12 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 
 	"github.com/deskphone/deskphone/firmware/calllog"
 	"github.com/deskphone/deskphone/firmware/certs"
 	"github.com/deskphone/deskphone/firmware/config"
+	"github.com/deskphone/deskphone/firmware/registrar"
 	"github.com/deskphone/deskphone/firmware/web"
 )
 
@@ -124,3 +126,16 @@ func cmdWeb(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// registrarBans shows the registrar's banned sources on the status page.
+type registrarBans struct{ reg *registrar.Registrar }
+
+func (b registrarBans) Bans() []web.Ban {
+	var out []web.Ban
+	for _, x := range b.reg.BannedSources() {
+		out = append(out, web.Ban{Service: "sip", Source: x.Source, Until: x.Until})
+	}
+	return out
+}
+
+func (b registrarBans) Unban(ip netip.Addr) bool { return b.reg.Unban(ip) }

@@ -23,11 +23,20 @@ const (
 	banFor      = 15 * time.Minute
 )
 
-// Ban is one source refused after too many wrong passwords or tokens.
+// Ban is one source refused after too many wrong passwords or tokens (or, from a BanList, by
+// another service).
 type Ban struct {
-	Source string    `json:"source"`
-	Until  time.Time `json:"until"`
-	Reason string    `json:"reason"`
+	Service string    `json:"service"` // web, sip
+	Source  string    `json:"source"`
+	Until   time.Time `json:"until"`
+	Reason  string    `json:"reason,omitempty"`
+}
+
+// BanList is another service's banned sources (the registrar's), listed and lifted on the
+// status page.
+type BanList interface {
+	Bans() []Ban
+	Unban(ip netip.Addr) bool
 }
 
 // bans counts credential failures per source and bans repeat offenders.
@@ -57,7 +66,7 @@ func (b *bans) failed(ip netip.Addr, what string) bool {
 	b.failures[ip] = list
 	if len(list) >= maxFailures {
 		delete(b.failures, ip)
-		b.banned[ip] = Ban{Source: ip.String(), Until: now.Add(banFor), Reason: fmt.Sprintf("%d wrong %s in %s", len(list), what, failWindow)}
+		b.banned[ip] = Ban{Service: "web", Source: ip.String(), Until: now.Add(banFor), Reason: fmt.Sprintf("%d wrong %s in %s", len(list), what, failWindow)}
 		return true
 	}
 	if len(b.failures) > 10000 { // a flood of sources must not grow the table without bound

@@ -188,12 +188,12 @@ func TestBruteForceLoginAndWrongTokenAreBanned(t *testing.T) {
 		t.Fatalf("banned token guesser still served: %d", w.Code)
 	}
 	var list []Ban
-	w := req{method: "GET", path: "/api/v1/web/bans", remote: local}.run(s.Handler())
+	w := req{method: "GET", path: "/api/v1/bans", remote: local}.run(s.Handler())
 	json.Unmarshal(w.Body.Bytes(), &list)
 	if len(list) != 2 || list[0].Source != "192.0.2.11" || list[1].Source != "192.0.2.9" {
 		t.Fatalf("bans: %s", w.Body)
 	}
-	if w := (req{method: "DELETE", path: "/api/v1/web/bans/192.0.2.11", remote: local}).run(s.Handler()); w.Code != 200 {
+	if w := (req{method: "DELETE", path: "/api/v1/bans/192.0.2.11", remote: local}).run(s.Handler()); w.Code != 200 {
 		t.Fatalf("unban: %d %s", w.Code, w.Body)
 	}
 	if w := good.run(s.Handler()); w.Code != 200 {

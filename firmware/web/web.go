@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,6 +94,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	statuses map[string]func() any
+	banLists []BanList
 	ln       net.Listener
 	tlsLn    net.Listener
 }
@@ -121,8 +123,8 @@ func New(cfg Config, ph Phone, calls CallLog, log *slog.Logger) (*Server, error)
 	s.mux.HandleFunc("POST /api/v1/dtmf", s.dtmf)
 	s.mux.HandleFunc("POST /api/v1/transfer", s.withNumber("5003", func(ctx context.Context, p Phone, to string) error { return p.Transfer(ctx, to) }))
 	s.mux.HandleFunc("POST /api/v1/dnd", s.dnd)
-	s.mux.HandleFunc("GET /api/v1/web/bans", s.listBans)
-	s.mux.HandleFunc("DELETE /api/v1/web/bans/{source}", s.unban)
+	s.mux.HandleFunc("GET /api/v1/bans", s.listBans)
+	s.mux.HandleFunc("DELETE /api/v1/bans/{source}", s.unban)
 	s.mux.HandleFunc("POST /api/v1/web/password", s.changePassword)
 	s.routePages()
 	return s, nil
@@ -470,22 +472,50 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, scheme string,
 	s.mux.ServeHTTP(w, r)
 }
 
-func (s *Server) listBans(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.bans.list())
+// AddBans shows another service's bans on the status page, with unban.
+func (s *Server) AddBans(b BanList) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.banLists = append(s.banLists, b)
 }
 
+// allBans is the pages' own bans and every other service's.
+func (s *Server) allBans() []Ban {
+	out := s.bans.list()
+	s.mu.Lock()
+	lists := slices.Clone(s.banLists)
+	s.mu.Unlock()
+	for _, l := range lists {
+		out = append(out, l.Bans()...)
+	}
+	return out
+}
+
+func (s *Server) listBans(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.allBans())
+}
+
+// unban lifts the bans of a source everywhere.
 func (s *Server) unban(w http.ResponseWriter, r *http.Request) {
 	ip, err := netip.ParseAddr(r.PathValue("source"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "not an IP address: "+r.PathValue("source"))
 		return
 	}
-	if !s.bans.unban(ip.Unmap()) {
+	ip = ip.Unmap()
+	lifted := s.bans.unban(ip)
+	s.mu.Lock()
+	lists := slices.Clone(s.banLists)
+	s.mu.Unlock()
+	for _, l := range lists {
+		lifted = l.Unban(ip) || lifted
+	}
+	if !lifted {
 		writeError(w, http.StatusNotFound, ip.String()+" is not banned")
 		return
 	}
 	s.log.Info("web: source unbanned", "source", ip.String())
-	writeJSON(w, http.StatusOK, s.bans.list())
+	writeJSON(w, http.StatusOK, s.allBans())
 }
 
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {

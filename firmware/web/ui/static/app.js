@@ -76,11 +76,11 @@ async function dashboard() {
   try {
     await phonesTable();
   } catch (e) { fillTable("phones", [], null); }
-  const bans = await api("GET", "web/bans");
+  const bans = await api("GET", "bans");
   fillTable("bans", bans, (b) => {
     const btn = el("button", "Unban", { type: "button" });
-    btn.onclick = async () => { await api("DELETE", "web/bans/" + encodeURIComponent(b.source)); dashboard(); };
-    return [b.source, new Date(b.until).toLocaleTimeString(), b.reason, btn];
+    btn.onclick = async () => { await api("DELETE", "bans/" + encodeURIComponent(b.source)); dashboard(); };
+    return [b.source, b.service === "sip" ? "SIP" : "web pages", new Date(b.until).toLocaleTimeString(), b.reason || "", btn];
   });
 }
 
