@@ -22,12 +22,6 @@ type page struct {
 	CSRF        string
 	Fingerprint string
 	Error       string
-	Data        any
-}
-
-var pageFuncs = template.FuncMap{
-	"since": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
-	"clock": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 }
 
 func (s *Server) routePages() {
@@ -42,12 +36,22 @@ func (s *Server) routePages() {
 	}
 }
 
-func (s *Server) render(w http.ResponseWriter, code int, name string, p page) {
-	t, err := template.New("").Funcs(pageFuncs).ParseFS(pageFiles, "ui/layout.html", "ui/"+name+".html")
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
+// parsePages parses every page with the layout, once.
+func parsePages() map[string]*template.Template {
+	out := map[string]*template.Template{}
+	names, _ := fs.Glob(pageFiles, "ui/*.html")
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "ui/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		out[name] = template.Must(template.New("").ParseFS(pageFiles, "ui/layout.html", n))
 	}
+	return out
+}
+
+func (s *Server) render(w http.ResponseWriter, code int, name string, p page) {
+	t := s.templates[name]
 	p.Nav = name
 	p.Fingerprint = s.Fingerprint()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -70,11 +74,7 @@ func (s *Server) loggedIn(name string) http.HandlerFunc {
 		if name == "dashboard" {
 			title = "Status"
 		}
-		p := page{Title: title, CSRF: sess.csrf}
-		if f, ok := s.pageData[name]; ok {
-			p.Data = f(r)
-		}
-		s.render(w, http.StatusOK, name, p)
+		s.render(w, http.StatusOK, name, page{Title: title, CSRF: sess.csrf})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"net"
@@ -75,12 +76,12 @@ type Server struct {
 	plain *http.ServeMux // files served on plain HTTP (the phones' provisioning)
 	pages *http.ServeMux
 
-	admin    *admin
-	sessions *sessions
-	pageData map[string]func(*http.Request) any
-	dir      Directory
-	sip      SIPInfo
-	links    setupLinks
+	admin     *admin
+	sessions  *sessions
+	templates map[string]*template.Template
+	dir       Directory
+	sip       SIPInfo
+	links     setupLinks
 
 	configPath string
 	restart    func()
@@ -103,7 +104,7 @@ type Server struct {
 // set, the page password is read from it, or generated and stored on first start.
 func New(cfg Config, ph Phone, calls CallLog, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, phone: ph, calls: calls, log: log, mux: http.NewServeMux(), plain: http.NewServeMux(),
-		pages: http.NewServeMux(), statuses: map[string]func() any{}, pageData: map[string]func(*http.Request) any{},
+		pages: http.NewServeMux(), statuses: map[string]func() any{}, templates: parsePages(),
 		sessions: &sessions{now: time.Now, byID: map[string]*session{}}, bans: newBans(time.Now)}
 	if cfg.AdminFile != "" {
 		a, err := openAdmin(cfg.AdminFile, func() (string, error) { return accounts.GeneratePassword(16) })
