@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -176,7 +177,11 @@ func (s *Server) Listen() error {
 		tlsLn, err = net.Listen("tcp", s.cfg.HTTPSListen)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("web HTTPS on %s: %w", s.cfg.HTTPSListen, err)
+			hint := ""
+			if errors.Is(err, os.ErrPermission) {
+				hint = ` (ports under 1024 need root: set [web] https_listen, e.g. "127.0.0.1:8443")`
+			}
+			return fmt.Errorf("web HTTPS on %s: %w%s", s.cfg.HTTPSListen, err, hint)
 		}
 	}
 	s.mu.Lock()
@@ -378,7 +383,7 @@ func (s *Server) servePlain(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusMisdirectedRequest, fmt.Sprintf("this phone does not answer to the name %q", hostName(r.Host)))
 		case localScript(r):
 			s.serveAPI(w, r, "http", true)
-		case s.tlsAddr() == "":
+		case s.HTTPSAddr() == "":
 			s.serveAPI(w, r, "http", false)
 		default:
 			writeError(w, http.StatusForbidden, "the API answers on "+s.redirectBase(r)+"/api/ (plain HTTP serves only this machine)")
@@ -391,7 +396,7 @@ func (s *Server) servePlain(w http.ResponseWriter, r *http.Request) {
 	}
 	// Only the pages' own paths are redirected: any other path gets the same 404 as a file the
 	// phones may not have, so that probing learns nothing.
-	if _, pat := s.pages.Handler(r); s.tlsAddr() == "" || pat == "" || strings.Contains(r.URL.Path, "..") {
+	if _, pat := s.pages.Handler(r); s.HTTPSAddr() == "" || pat == "" || strings.Contains(r.URL.Path, "..") {
 		http.NotFound(w, r)
 		return
 	}
@@ -401,8 +406,6 @@ func (s *Server) servePlain(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, target, http.StatusFound)
 }
-
-func (s *Server) tlsAddr() string { return s.HTTPSAddr() }
 
 // redirectBase is https://<the name the browser used>[:port], or the Pi's address when the
 // browser used a name the Pi does not answer to.
@@ -414,7 +417,7 @@ func (s *Server) redirectBase(r *http.Request) string {
 			host = a[0]
 		}
 	}
-	port := portOf(s.tlsAddr())
+	port := portOf(s.HTTPSAddr())
 	if port == "443" {
 		port = ""
 	}
