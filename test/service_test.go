@@ -152,6 +152,7 @@ listen = "127.0.0.1:%d"
 backend = "null"
 [web]
 listen = "127.0.0.1:%d"
+https_listen = "127.0.0.1:0"
 [provisioning]
 firmware_dir = "%s"
 `, sipPort, sipPort, phonePort, webPort, t.TempDir())

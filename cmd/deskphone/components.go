@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/config"
+	"github.com/deskphone/deskphone/firmware/web"
 	"github.com/deskphone/deskphone/provisioning"
 )
 
@@ -18,12 +20,13 @@ import (
 // registrar (listening before the phone registers to it), the phone and its web API, the Alcatel
 // provisioning mounted on that API, the time server the Alcatels use, the buttons and LEDs, and
 // the hardware watchdog.
-func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, log *slog.Logger) error {
+func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, log *slog.Logger) (*web.Server, error) {
 	var bindings func() any
+	var sipBans web.BanList
 	if f.Registrar.Enabled {
 		reg, err := newRegistrar(f, dir, log)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		failed := make(chan error, 1)
 		g.Go(func() error {
@@ -37,29 +40,36 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		select {
 		case <-reg.Ready():
 		case err := <-failed:
-			return fmt.Errorf("registrar: %w", err)
+			return nil, fmt.Errorf("registrar: %w", err)
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		bindings = func() any { return map[string]any{"bindings": reg.Bindings(), "stats": reg.Stats()} }
+		sipBans = registrarBans{reg}
 	}
 
 	ph, err := newPhone(ctx, g, f, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if bindings != nil {
 		ph.Web.AddStatus("registrar", bindings)
+		ph.Web.AddBans(sipBans)
 	}
 	ph.Web.AddStatus("addresses", func() any { return localAddresses() })
+	if f.Registrar.Enabled {
+		_, port, _ := net.SplitHostPort(f.Registrar.Listen)
+		n, _ := strconv.Atoi(port)
+		ph.Web.SetAccounts(dir, web.SIPInfo{Port: n, Realm: f.Realm()})
+	}
 
 	var pairing func(d time.Duration)
 	prov, err := newProvisioning(f, dir, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if prov != nil {
-		ph.Web.Handle(provisioning.PhonePattern, prov)
+		ph.Web.HandlePlain(provisioning.PhonePattern, prov)
 		for _, p := range provisioning.APIPatterns {
 			ph.Web.Handle(p, prov.APIHandler())
 		}
@@ -83,8 +93,8 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 	}
 	feed, err := startWatchdog(ctx, log.With("component", "watchdog"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	g.Go(feed)
-	return nil
+	return ph.Web, nil
 }

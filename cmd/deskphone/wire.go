@@ -30,7 +30,7 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 }
 
 // runService starts every enabled component and returns when ctx ends or one of them fails.
-func runService(ctx context.Context, f *config.File, log *slog.Logger) error {
+func runService(ctx context.Context, f *config.File, svc service, log *slog.Logger) error {
 	dir, warns, err := accounts.Open(filepath.Join(f.DataDir, "accounts.json"), configAccounts(f))
 	if err != nil {
 		return err
@@ -46,11 +46,20 @@ func runService(ctx context.Context, f *config.File, log *slog.Logger) error {
 	g.Go(func() error { <-ctx.Done(); return nil }) // run until signalled, even with nothing enabled
 	// Each component's wiring lives in its own file (registrar.go, phone.go, provisioning.go,
 	// hardware.go, watchdog.go); this function only starts them.
-	if err := startComponents(ctx, g, f, dir, log); err != nil {
+	srv, err := startComponents(ctx, g, f, dir, log)
+	if err != nil {
 		return err
 	}
 	log.Info("deskphone ready", "version", version, "addresses", strings.Join(localAddresses(), ","))
 	printBanner(f, dir, log)
+	srv.SetSettings(svc.configPath, svc.restart)
+	if svc.logs != nil {
+		srv.SetLogs(svc.logs)
+	}
+	if svc.trace != nil {
+		srv.SetSIPTrace(svc.trace)
+	}
+	printWebBanner(srv, log)
 	return g.Wait()
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/deskphone/deskphone/firmware/lanaddr"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
@@ -102,9 +103,8 @@ func (r *Registrar) localHost(dst string) string {
 	}
 	r.mu.Unlock()
 	host := "127.0.0.1"
-	if c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(ap)); err == nil { // sends nothing
-		host = c.LocalAddr().(*net.UDPAddr).IP.String()
-		c.Close()
+	if a, err := lanaddr.Toward(ap.String()); err == nil {
+		host = a.String()
 	}
 	r.mu.Lock()
 	if r.routeFrom == nil || len(r.routeFrom) > 1024 {

@@ -16,6 +16,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
+	"github.com/deskphone/deskphone/firmware/lanaddr"
 	"github.com/deskphone/deskphone/firmware/sipcheck"
 )
 
@@ -280,12 +281,9 @@ func (r *Registrar) housekeeping(ctx context.Context) {
 
 func (r *Registrar) refreshLocalIPs() {
 	ips := map[netip.Addr]bool{}
-	if addrs, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range addrs {
-			if p, err := netip.ParsePrefix(a.String()); err == nil {
-				ips[p.Addr().Unmap()] = true
-			}
-		}
+	all, _ := lanaddr.All()
+	for _, a := range all {
+		ips[a] = true
 	}
 	r.mu.Lock()
 	r.localIPs = ips
