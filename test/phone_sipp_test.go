@@ -124,7 +124,7 @@ func TestPhoneCancelsRingingCall(t *testing.T) {
 	e.registerSIPp(t, uas, "5003", "softphone")
 	s := startSIPpIn(t, "-sf", sippScenario(t, "uas_ring.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uas))
 	e.mustPost(t, "dial", `{"to":"5003"}`)
-	e.WaitLog(t, "event=Progress", 10*time.Second) // 180 Ringing reached the phone
+	e.WaitLog(t, "event=progress", 10*time.Second) // 180 Ringing reached the phone
 	time.Sleep(1600 * time.Millisecond)            // one ringback burst: 1.5 s of 440 Hz in France
 	e.mustPost(t, "hangup", "")
 	s.wait(t)

@@ -67,7 +67,7 @@ func (r *recordingSIP) ConnectCall(id string)   {}
 func TestHandsetAnswersAndHangsUp(t *testing.T) {
 	sip := &recordingSIP{did: make(chan struct{}, 1)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := phone.New(phone.Config{SpeedDial: []string{"5001"}}, sip, sip, nil, nil, nil, log)
+	p := phone.New(phone.Config{SpeedDial: []string{"5001"}}, sip, sip, nil, nil, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)

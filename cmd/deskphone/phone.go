@@ -114,7 +114,7 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, log *slog.
 	}
 	snd := &sound{aud: aud, ua: ua}
 	ph := phone.New(phone.Config{CallWaiting: p.CallWaiting, DND: p.DND, AutoAnswer: p.AutoAnswer, SpeedDial: p.SpeedDial},
-		ua, snd, ringerOf(dev), callRecorder{calls, log}, nil, log.With("component", "phone"))
+		ua, snd, ringerOf(dev), callRecorder{calls, log}, log.With("component", "phone"))
 	ev.p = ph
 
 	srv := web.New(web.Config{Listen: f.Web.Listen, Token: token}, ph, calls, log.With("component", "web"))
@@ -187,6 +187,9 @@ func (e *phoneEvents) CallReferred(id, to string) {
 }
 func (e *phoneEvents) DTMFReceived(id string, d rune) {
 	e.p.Post(phone.Event{Kind: phone.EvRemoteDTMF, ID: id, Digits: string(d)})
+}
+func (e *phoneEvents) TransferFailed(id, detail string) {
+	e.p.Post(phone.Event{Kind: phone.EvTransferFailed, ID: id, Reason: detail})
 }
 func (e *phoneEvents) RegistrationChanged(state, detail string) {
 	e.p.Post(phone.Event{Kind: phone.EvRegistration, Reg: phone.Registration(state), Reason: detail})

@@ -163,27 +163,29 @@ const (
 	EvTransfer
 	EvSetDND
 	// Signalling reports.
-	EvIncoming   // ID, Peer
-	EvProgress   // ID; On = early media
-	EvAnswered   // ID
-	EvEnded      // ID, Reason, Code
-	EvRemoteHold // ID, On
-	EvReferred   // ID, To: the far end transfers us (REFER)
-	EvRemoteDTMF // ID, Digits: a digit the far end sent
+	EvIncoming       // ID, Peer
+	EvProgress       // ID; On = early media
+	EvAnswered       // ID
+	EvEnded          // ID, Reason, Code
+	EvRemoteHold     // ID, On
+	EvReferred       // ID, To: the far end transfers us (REFER)
+	EvRemoteDTMF     // ID, Digits: a digit the far end sent
+	EvTransferFailed // ID, Reason: our transfer was refused or got no result; the call goes on
 	EvRegistration
 	// Timers.
 	EvTimer
 )
 
-var eventNames = [...]string{"None", "HookOff", "HookOn", "AnswerKey", "HangupKey", "RedialKey",
-	"SpeedDialKey", "Dial", "Answer", "Hangup", "Hold", "Resume", "DTMF", "Transfer", "SetDND",
-	"Incoming", "Progress", "Answered", "Ended", "RemoteHold", "Referred", "RemoteDTMF", "Registration", "Timer"}
+// Names are snake_case, like the call states, in logs and in the API.
+var eventNames = [...]string{"none", "hook_off", "hook_on", "answer_key", "hangup_key", "redial_key",
+	"speed_dial_key", "dial", "answer", "hangup", "hold", "resume", "dtmf", "transfer", "set_dnd",
+	"incoming", "progress", "answered", "ended", "remote_hold", "referred", "remote_dtmf", "transfer_failed", "registration", "timer"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) {
 		return eventNames[k]
 	}
-	return "Event" + strconv.Itoa(int(k))
+	return "event_" + strconv.Itoa(int(k))
 }
 
 // Event is one input to next. Fields not used by a kind stay zero.
@@ -224,14 +226,14 @@ const (
 	ActStopTimer             // Timer
 )
 
-var actionNames = [...]string{"None", "Dial", "Alert", "Answer", "Reject", "Hangup", "Hold", "DTMF",
-	"Transfer", "Tone", "Ring", "Audio", "Record", "StartTimer", "StopTimer"}
+var actionNames = [...]string{"none", "dial", "alert", "answer", "reject", "hangup", "hold", "dtmf",
+	"transfer", "tone", "ring", "audio", "record", "start_timer", "stop_timer"}
 
 func (k ActionKind) String() string {
 	if int(k) < len(actionNames) {
 		return actionNames[k]
 	}
-	return "Action" + strconv.Itoa(int(k))
+	return "action_" + strconv.Itoa(int(k))
 }
 
 // Action is one effect of a transition.

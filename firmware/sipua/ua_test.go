@@ -20,7 +20,7 @@ type fakeMedia struct {
 	ip    string
 	mu    sync.Mutex
 	held  bool
-	sent  string
+	sent  chan string // digits asked to be sent
 	infos []rune
 	dtmf  chan rune
 }
@@ -52,9 +52,7 @@ func (f *fakeMedia) Hold(on bool) ([]byte, error) {
 	return f.sdp("sendrecv"), nil
 }
 func (f *fakeMedia) SendDTMF(d string) error {
-	f.mu.Lock()
-	f.sent += d
-	f.mu.Unlock()
+	f.sent <- d
 	return nil
 }
 func (f *fakeMedia) ReceiveSIPInfoDTMF(r rune) { f.dtmf <- r }
@@ -78,7 +76,8 @@ func (e *events) CallEnded(id, reason string, code int) {
 func (e *events) CallRemoteHold(id string, on bool) { e.ch <- fmt.Sprintf("remotehold %s %v", id, on) }
 func (e *events) CallReferred(id, to string)        { e.ch <- "referred " + id + " " + to }
 func (e *events) DTMFReceived(id string, d rune)    { e.ch <- "dtmf " + id + " " + string(d) }
-func (e *events) RegistrationChanged(s, d string)   { e.ch <- "reg " + s }
+func (e *events) RegistrationChanged(s, d string)   { e.ch <- "reg " + s + " " + d }
+func (e *events) TransferFailed(id, d string)       { e.ch <- "transfer-failed " + id + " " + d }
 
 // want waits for an event starting with prefix, skipping others.
 func (e *events) want(t *testing.T, prefix string) string {
@@ -112,7 +111,7 @@ func startUA(t *testing.T, ext string) (*UA, *events, *fakeMedia) {
 func startUAOn(t *testing.T, listen, ext string) (*UA, *events, *fakeMedia) {
 	t.Helper()
 	ev := newEvents()
-	fm := &fakeMedia{ip: "127.0.0.1", dtmf: make(chan rune, 10)}
+	fm := &fakeMedia{ip: "127.0.0.1", dtmf: make(chan rune, 10), sent: make(chan string, 10)}
 	u, err := New(Config{Listen: listen, Extension: ext,
 		NewMedia: func(ip string) (MediaSession, error) { return fm, nil }}, ev, testLog(t))
 	if err != nil {
@@ -148,18 +147,13 @@ func TestCallBetweenTwoUAs(t *testing.T) {
 	bev.want(t, "remotehold in-1 false")
 
 	a.SendDTMF("out-1", "12#")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		afm.mu.Lock()
-		sent := afm.sent
-		afm.mu.Unlock()
-		if sent == "12#" {
-			break
-		}
-		if time.Now().After(deadline) {
+	select {
+	case sent := <-afm.sent:
+		if sent != "12#" {
 			t.Fatalf("DTMF sent %q", sent)
 		}
-		time.Sleep(10 * time.Millisecond)
+	case <-time.After(5 * time.Second):
+		t.Fatal("DTMF not sent")
 	}
 
 	b.Hangup("in-1")
@@ -229,7 +223,7 @@ func TestSDPHolds(t *testing.T) {
 
 func TestSipfragStatus(t *testing.T) {
 	for body, want := range map[string]int{"SIP/2.0 200 OK\r\n": 200, "SIP/2.0 100 Trying": 100, "garbage": 0, "SIP/2.0 99 x": 0} {
-		if got := sipfragStatus([]byte(body)); got != want {
+		if got, _ := sipfragStatus([]byte(body)); got != want {
 			t.Errorf("sipfragStatus(%q) = %d", body, got)
 		}
 	}
@@ -239,7 +233,7 @@ func TestSipfragStatus(t *testing.T) {
 // and never rings.
 func TestDirectCallRefusedWhenRegistered(t *testing.T) {
 	ev := newEvents()
-	fm := &fakeMedia{ip: "127.0.0.1", dtmf: make(chan rune, 10)}
+	fm := &fakeMedia{ip: "127.0.0.1", dtmf: make(chan rune, 10), sent: make(chan string, 10)}
 	u, err := New(Config{Listen: "127.0.0.1:0", Extension: "5002", Registrar: "127.0.0.1:9", // nothing answers there
 		BackoffMin: time.Hour, NewMedia: func(ip string) (MediaSession, error) { return fm, nil }}, ev, testLog(t))
 	if err != nil {

@@ -38,7 +38,7 @@ func setup(t *testing.T, token string) (*Server, *phone.Phone, *sig) {
 	t.Helper()
 	sg := &sig{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := phone.New(phone.Config{}, sg, nil, nil, nil, nil, log)
+	p := phone.New(phone.Config{}, sg, nil, nil, nil, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
@@ -187,7 +187,7 @@ func FuzzAPI(f *testing.F) {
 	f.Add("GET", "/api/v1/calls?limit=-1", ``)
 	sg := &sig{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := phone.New(phone.Config{}, sg, nil, nil, nil, nil, log)
+	p := phone.New(phone.Config{}, sg, nil, nil, nil, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go p.Run(ctx)
