@@ -62,6 +62,8 @@ func (r *recordingSIP) Transfer(id, to string)  {}
 func (r *recordingSIP) PlayTone(phone.Tone)     {}
 func (r *recordingSIP) ConnectCall(id string)   {}
 
+func (r *recordingSIP) AttendedTransfer(id, with string) {}
+
 // The real call state machine behind the fake buttons: lifting the handset answers a ringing
 // call, putting it down hangs up, and the ring LED follows.
 func TestHandsetAnswersAndHangsUp(t *testing.T) {

@@ -188,6 +188,9 @@ func (e *phoneEvents) CallReferred(id, to string) {
 func (e *phoneEvents) DTMFReceived(id string, d rune) {
 	e.p.Post(phone.Event{Kind: phone.EvRemoteDTMF, ID: id, Digits: string(d)})
 }
+func (e *phoneEvents) CallReplaced(id, old, peer string) {
+	e.p.Post(phone.Event{Kind: phone.EvReplaced, ID: id, Old: old, Peer: peer})
+}
 func (e *phoneEvents) TransferFailed(id, detail string) {
 	e.p.Post(phone.Event{Kind: phone.EvTransferFailed, ID: id, Reason: detail})
 }

@@ -21,6 +21,7 @@ type Signalling interface {
 	Hold(id string, on bool)
 	SendDTMF(id, digits string)
 	Transfer(id, to string)
+	AttendedTransfer(id, with string)
 }
 
 // Sound plays call-progress tones and connects a call's audio to the handset.
@@ -232,7 +233,11 @@ func (p *Phone) do(a Action) {
 	case ActDTMF:
 		p.sig.SendDTMF(a.ID, a.Digits)
 	case ActTransfer:
-		p.sig.Transfer(a.ID, a.To)
+		if a.With != "" {
+			p.sig.AttendedTransfer(a.ID, a.With)
+		} else {
+			p.sig.Transfer(a.ID, a.To)
+		}
 	case ActTone:
 		if p.sound != nil {
 			p.sound.PlayTone(a.Tone)
@@ -394,6 +399,13 @@ func (p *Phone) Transfer(ctx context.Context, to string) error {
 		return err
 	}
 	return p.ask(ctx, Event{Kind: EvTransfer, To: to})
+}
+
+// TransferAttended hands the parked call to the far end of the active one (attended transfer:
+// talk to the new party first, on a consultation call placed while the first was held), and
+// returns as Transfer does.
+func (p *Phone) TransferAttended(ctx context.Context) error {
+	return p.ask(ctx, Event{Kind: EvTransfer})
 }
 
 // SetDND turns do-not-disturb on or off.

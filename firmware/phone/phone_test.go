@@ -32,17 +32,18 @@ func (r *recorder) add(f string, a ...any) {
 	}
 }
 
-func (r *recorder) Dial(id, to, of string)     { r.add("dial %s %s", id, to) }
-func (r *recorder) Alert(id string)            { r.add("alert %s", id) }
-func (r *recorder) Answer(id string)           { r.add("answer %s", id) }
-func (r *recorder) Reject(id string, code int) { r.add("reject %s %d", id, code) }
-func (r *recorder) Hangup(id string)           { r.add("hangup %s", id) }
-func (r *recorder) Hold(id string, on bool)    { r.add("hold %s %v", id, on) }
-func (r *recorder) SendDTMF(id, d string)      { r.add("dtmf %s %s", id, d) }
-func (r *recorder) Transfer(id, to string)     { r.add("transfer %s %s", id, to) }
-func (r *recorder) PlayTone(t Tone)            { r.add("tone %s", t) }
-func (r *recorder) ConnectCall(id string)      { r.add("audio %q", id) }
-func (r *recorder) Ring(on bool)               { r.add("ring %v", on) }
+func (r *recorder) Dial(id, to, of string)        { r.add("dial %s %s", id, to) }
+func (r *recorder) Alert(id string)               { r.add("alert %s", id) }
+func (r *recorder) Answer(id string)              { r.add("answer %s", id) }
+func (r *recorder) Reject(id string, code int)    { r.add("reject %s %d", id, code) }
+func (r *recorder) Hangup(id string)              { r.add("hangup %s", id) }
+func (r *recorder) Hold(id string, on bool)       { r.add("hold %s %v", id, on) }
+func (r *recorder) SendDTMF(id, d string)         { r.add("dtmf %s %s", id, d) }
+func (r *recorder) Transfer(id, to string)        { r.add("transfer %s %s", id, to) }
+func (r *recorder) AttendedTransfer(id, w string) { r.add("transfer %s to the far end of %s", id, w) }
+func (r *recorder) PlayTone(t Tone)               { r.add("tone %s", t) }
+func (r *recorder) ConnectCall(id string)         { r.add("audio %q", id) }
+func (r *recorder) Ring(on bool)                  { r.add("ring %v", on) }
 func (r *recorder) Record(c Record) {
 	r.add("record %s %s %s %s", c.Direction, c.Peer, c.Outcome, c.Duration)
 }
@@ -188,4 +189,41 @@ func TestRunRejectsBadNumbers(t *testing.T) {
 	if len(r.lines) != 0 {
 		t.Fatalf("bad input reached the phone: %v", r.lines)
 	}
+}
+
+// A transfer request waits for the far end's verdict: a refusal comes back to the caller as
+// ErrTransferFailed in the far end's words and the call goes on; a transfer that went through
+// returns nil.
+func TestRunTransferReportsTheVerdict(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, r := runPhone(t, Config{})
+		ctx := context.Background()
+		p.Post(Event{Kind: EvIncoming, ID: "in-1", Peer: "5001"})
+		r.wait(t, "alert in-1")
+		if err := p.Answer(ctx); err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- p.Transfer(ctx, "5004") }()
+		r.wait(t, "transfer in-1 5004")
+		synctest.Wait()
+		select {
+		case err := <-errc:
+			t.Fatalf("Transfer returned %v before the far end said anything", err)
+		default:
+		}
+		p.Post(Event{Kind: EvTransferFailed, ID: "in-1", Reason: "refused by the far end (400 Bad Request)"})
+		if err := <-errc; !errors.Is(err, ErrTransferFailed) || !strings.Contains(err.Error(), "(400 Bad Request)") {
+			t.Fatalf("refused transfer: %v", err)
+		}
+		if st := p.Status(); st.Call != "in_call" {
+			t.Fatalf("the call did not go on: %+v", st)
+		}
+		go func() { errc <- p.Transfer(ctx, "5004") }()
+		synctest.Wait()
+		p.Post(Event{Kind: EvEnded, ID: "in-1", Reason: "transferred"})
+		if err := <-errc; err != nil {
+			t.Fatalf("transfer that went through: %v", err)
+		}
+	})
 }

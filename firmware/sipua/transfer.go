@@ -2,6 +2,7 @@ package sipua
 
 import (
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,54 @@ func (u *UA) Transfer(id, to string) {
 		}
 		c.request(func() { c.refer("<" + uri.String() + ">") })
 	})
+}
+
+// AttendedTransfer hands the call id to the far end of the call with (attended transfer, RFC 5589
+// §7): REFER to id's far end naming with's far end and, in Replaces (RFC 3891), the dialog it
+// is to take over; with's far end then hangs that call up itself. Results as for Transfer.
+func (u *UA) AttendedTransfer(id, with string) {
+	c, w := u.get(id), u.get(with)
+	switch {
+	case c == nil:
+		return
+	case w == nil:
+		c.post(func() { c.transferFailed("no call " + with + " to transfer to") })
+		return
+	}
+	// Read with's dialog on its goroutine, then hand the REFER to id's: no call waits for another.
+	w.post(func() {
+		referTo, err := w.replacingURI()
+		c.post(func() {
+			if err != "" {
+				c.transferFailed(err)
+				return
+			}
+			c.request(func() { c.refer(referTo) })
+		})
+	})
+}
+
+// replacingURI is the Refer-To that makes the transferee call this call's far end and replace
+// this call: "<sip:aor?Replaces=call-id%3Bto-tag%3D…%3Bfrom-tag%3D…>", or a reason why not.
+func (c *call) replacingURI() (string, string) {
+	if c.phase != phaseEstablished {
+		return "", "the call to transfer to is not answered"
+	}
+	var aor sip.Uri
+	if c.cs != nil {
+		aor = c.cs.InviteRequest.Recipient
+	} else {
+		aor = c.ss.InviteRequest.From().Address
+	}
+	target := sip.Uri{Scheme: "sip", User: aor.User, Host: aor.Host, Port: aor.Port}
+	if reg := c.u.registrarAddr(); reg != "" && target.Port == 0 {
+		if h, p, err := net.SplitHostPort(reg); err == nil && h == target.Host {
+			target.Port, _ = strconv.Atoi(p)
+		}
+	}
+	local, remote := c.tags()
+	rep := c.sipCallID + ";to-tag=" + remote + ";from-tag=" + local
+	return "<" + target.String() + "?Replaces=" + url.QueryEscape(rep) + ">", ""
 }
 
 // refer sends REFER with referTo (a name-addr) and waits for the NOTIFYs, which may come before
@@ -140,11 +189,20 @@ func (u *UA) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request (unreadable Refer-To)", nil))
 		return
 	}
-	if target.Headers != nil && target.Headers.Has("Replaces") {
-		tx.Respond(sip.NewResponseFromRequest(req, 501, "Not Implemented (attended transfer)", nil))
-		return
-	}
 	to := sip.Uri{Scheme: "sip", User: target.User, Host: target.Host, Port: target.Port}
+	referTo := to.String()
+	if target.Headers != nil {
+		// Attended transfer (RFC 5589 §7): the new call replaces one the target has with the
+		// transferor; the phone dials this URI and the INVITE carries the Replaces header.
+		if v, ok := target.Headers.Get("Replaces"); ok {
+			rep, err := url.QueryUnescape(v)
+			if _, ok := parseReplaces(rep); err != nil || !ok {
+				tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request (unreadable Replaces in Refer-To)", nil))
+				return
+			}
+			referTo += "?Replaces=" + url.QueryEscape(rep)
+		}
+	}
 	c.serve(req, tx, func() {
 		if c.phase != phaseEstablished {
 			tx.Respond(sip.NewResponseFromRequest(req, 491, "Request Pending", nil))
@@ -153,9 +211,9 @@ func (u *UA) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		if err := tx.Respond(sip.NewResponseFromRequest(req, 202, "Accepted", nil)); err != nil {
 			return
 		}
-		c.log.Info("far end transfers us", "to", to.String())
+		c.log.Info("far end transfers us", "refer_to", referTo)
 		c.request(func() { c.notifyRefer(100, "Trying", false, nil) })
-		c.u.lis.CallReferred(c.id, to.String())
+		c.u.lis.CallReferred(c.id, referTo)
 	})
 }
 

@@ -33,11 +33,15 @@ type Listener interface {
 	CallIncoming(id, peer string)
 	CallProgress(id string, earlyMedia bool)
 	CallAnswered(id string)
-	// CallEnded reports the end of a call: reason is bye, cancelled, rejected, failed or
-	// transferred; code is the SIP status of a failed call (0 otherwise).
+	// CallEnded reports the end of a call: reason is bye, hangup, cancelled, rejected, failed,
+	// transferred or replaced; code is the SIP status of a failed call (0 otherwise).
 	CallEnded(id, reason string, code int)
 	CallRemoteHold(id string, on bool)
 	CallReferred(id, to string)
+	// CallReplaced reports an incoming call (answered at once) that takes the place of the call
+	// old (INVITE with Replaces, RFC 3891: we are the target of an attended transfer); old then
+	// ends with reason replaced.
+	CallReplaced(id, old, peer string)
 	DTMFReceived(id string, digit rune)
 	// TransferFailed reports a transfer of ours that did not happen (refused or no result); the
 	// call goes on.

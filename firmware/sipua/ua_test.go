@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -75,9 +76,12 @@ func (e *events) CallEnded(id, reason string, code int) {
 }
 func (e *events) CallRemoteHold(id string, on bool) { e.ch <- fmt.Sprintf("remotehold %s %v", id, on) }
 func (e *events) CallReferred(id, to string)        { e.ch <- "referred " + id + " " + to }
-func (e *events) DTMFReceived(id string, d rune)    { e.ch <- "dtmf " + id + " " + string(d) }
-func (e *events) RegistrationChanged(s, d string)   { e.ch <- "reg " + s + " " + d }
-func (e *events) TransferFailed(id, d string)       { e.ch <- "transfer-failed " + id + " " + d }
+func (e *events) CallReplaced(id, old, peer string) {
+	e.ch <- "replaced " + old + " by " + id + " " + peer
+}
+func (e *events) DTMFReceived(id string, d rune)  { e.ch <- "dtmf " + id + " " + string(d) }
+func (e *events) RegistrationChanged(s, d string) { e.ch <- "reg " + s + " " + d }
+func (e *events) TransferFailed(id, d string)     { e.ch <- "transfer-failed " + id + " " + d }
 
 // want waits for an event starting with prefix, skipping others.
 func (e *events) want(t *testing.T, prefix string) string {
@@ -343,5 +347,52 @@ func TestMediaIPLeavesLoopbackForLANPeers(t *testing.T) {
 	}
 	if got := sdpConnectionIP([]byte("c=IN IP4 10.1.1.1\r\nm=audio 1 RTP/AVP 0\r\nc=IN IP4 10.2.2.2\r\n")); !got.Equal(net.ParseIP("10.2.2.2")) {
 		t.Errorf("media-level c= not preferred: %v", got)
+	}
+}
+
+// Attended transfer (RFC 5589 §7) with all three roles played by user agents: Alice talks to Bob
+// and to Carol, and hands Bob to Carol. Bob gets a REFER whose Refer-To carries Replaces, calls
+// Carol with it, Carol's new call takes the place of her call with Alice (answered at once, the old
+// one hung up), and Alice's call with Bob ends as transferred.
+func TestAttendedTransfer(t *testing.T) {
+	alice, aev, _ := startUA(t, "alice")
+	bob, bev, _ := startUA(t, "bob")
+	carol, cev, _ := startUA(t, "carol")
+
+	alice.Dial("out-1", "bob@"+bob.Addr(), "")
+	bev.want(t, "incoming in-1")
+	bob.Answer("in-1")
+	aev.want(t, "answered out-1")
+	alice.Hold("out-1", true)
+	bev.want(t, "remotehold in-1 true")
+	alice.Dial("out-2", "carol@"+carol.Addr(), "")
+	cev.want(t, "incoming in-1")
+	carol.Answer("in-1")
+	aev.want(t, "answered out-2")
+
+	alice.AttendedTransfer("out-1", "out-2")
+	to := strings.TrimPrefix(bev.want(t, "referred in-1 "), "referred in-1 ")
+	if !strings.Contains(to, "carol@") || !strings.Contains(to, "?Replaces=") {
+		t.Fatalf("Refer-To %q names no Replaces for Carol's call", to)
+	}
+	bob.Dial("out-1", to, "in-1")
+	if got := cev.want(t, "replaced "); got != "replaced in-1 by in-2 bob" {
+		t.Fatalf("carol: %q", got)
+	}
+	if got := cev.want(t, "ended in-1"); got != "ended in-1 replaced 0" {
+		t.Fatalf("carol's old call: %q", got)
+	}
+	aev.want(t, "ended out-2 bye")
+	bev.want(t, "answered out-1")
+	if got := aev.want(t, "ended out-1"); got != "ended out-1 transferred 0" {
+		t.Fatalf("alice's call with bob: %q", got)
+	}
+	bev.want(t, "ended in-1")
+	cev.want(t, "answered in-2")
+
+	// A Replaces naming no call of Carol's is refused: 481, and nothing rings.
+	bob.Dial("out-3", "carol@"+carol.Addr()+"?Replaces="+url.QueryEscape("nosuchcall;to-tag=a;from-tag=b"), "")
+	if got := bev.want(t, "ended out-3"); got != "ended out-3 failed 481" {
+		t.Fatalf("bogus Replaces: %q", got)
 	}
 }

@@ -3,6 +3,8 @@ package sipua
 import (
 	"context"
 	"errors"
+	"net/url"
+	"strings"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -44,7 +46,8 @@ func (c *call) invite(to string) {
 	c.log = c.log.With("call_id", c.sipCallID, "to", uri.String())
 	ctx, cancel := context.WithCancel(u.ctx)
 	c.cancel = cancel
-	c.log.Info("calling")
+	replaces := replacesIn(to)
+	c.log.Info("calling", "replaces", replaces)
 	from := u.from()
 	build := func(cseq uint32) *sip.Request {
 		req := sip.NewRequest(sip.INVITE, uri)
@@ -58,6 +61,9 @@ func (c *call) invite(to string) {
 		req.AppendHeader(sip.NewHeader("Allow", allowed))
 		req.AppendHeader(sip.NewHeader("Supported", supported))
 		req.AppendHeader(sip.NewHeader("User-Agent", u.cfg.UserAgent))
+		if replaces != "" {
+			req.AppendHeader(sip.NewHeader("Replaces", replaces))
+		}
 		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		req.SetBody(offer)
 		req.SetTransport(u.cfg.Transport)
@@ -160,4 +166,25 @@ func (c *call) answered(cs *sipgo.DialogClientSession, err error) {
 		return
 	}
 	c.established()
+}
+
+// replacesIn is the Replaces header a number asks for ("sip:5004@pbx?Replaces=…", what a REFER
+// for an attended transfer names), unescaped; "" when none.
+func replacesIn(to string) string {
+	_, hdrs, ok := strings.Cut(strings.Trim(strings.TrimSpace(to), "<>"), "?")
+	if !ok {
+		return ""
+	}
+	q, err := url.ParseQuery(hdrs)
+	if err != nil {
+		return ""
+	}
+	for k, v := range q {
+		if strings.EqualFold(k, "Replaces") && len(v) > 0 {
+			if _, ok := parseReplaces(v[0]); ok {
+				return v[0]
+			}
+		}
+	}
+	return ""
 }

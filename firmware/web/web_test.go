@@ -34,6 +34,8 @@ func (s *sig) Hold(id string, on bool)    { s.add("hold") }
 func (s *sig) SendDTMF(id, d string)      { s.add("dtmf " + d) }
 func (s *sig) Transfer(id, to string)     { s.add("transfer " + to) }
 
+func (s *sig) AttendedTransfer(id, with string) { s.add("transfer " + id + " to " + with) }
+
 func setup(t *testing.T, token string) (*Server, *phone.Phone, *sig) {
 	t.Helper()
 	sg := &sig{}
