@@ -104,6 +104,26 @@ func TestPhoneRemoteHoldResume(t *testing.T) {
 	requireTone(t, e.Speaker, 700)
 }
 
+// UPDATE (RFC 3311) from the far end, as re-INVITE's lighter twin: hold (sendonly offered,
+// recvonly answered, the status shows remote_hold), resume, and a session refresh without a body,
+// each answered 200; the audio keeps flowing to the Pi.
+func TestPhoneAnswersUpdate(t *testing.T) {
+	e := startPhone(t, phoneOptions{})
+	p := newMediaPeer(t)
+	s := startSIPpIn(t, fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort), "-sf", sippScenario(t, "phone_uac_update.xml"),
+		"-s", "5002", "-key", "aor", "5003", "-au", "softphone", "-ap", softphonePassword,
+		"-key", "rtpport", strconv.Itoa(p.port()), "-key", "dtmfpt", "101", "-i", "127.0.0.1")
+	e.waitStatus(t, "call", "ringing", 15*time.Second)
+	e.mustPost(t, "answer", "")
+	e.streamTo(t, p, 700)
+	e.waitStatus(t, "remote_hold", "true", 10*time.Second)
+	e.waitStatus(t, "remote_hold", "<nil>", 10*time.Second) // omitted when false
+	e.WaitLog(t, "session refreshed (UPDATE)", 10*time.Second)
+	e.mustPost(t, "hangup", "")
+	s.wait(t)
+	requireTone(t, e.Speaker, 700)
+}
+
 // A busy far end (486): the call ends, the log says busy.
 func TestPhoneCallsBusySIPp(t *testing.T) {
 	e := startPhone(t, phoneOptions{})
