@@ -72,3 +72,60 @@ password = "linphone-pass-5006"
 	e.requireLastCall(t, "in", "linphone2", "answered", 0)
 	requireTone(t, e.Speaker, 600) // linphone2's audio reached the handset
 }
+
+// Attended transfer with the Pi as the transferor: the Pi talks to linphone A, holds it, calls
+// linphone B (a consultation call), then hands A to B (POST /api/v1/transfer/attended). A gets
+// the Pi's REFER naming B with Replaces for the Pi's call with B, calls B with it, and B swaps
+// its call with the Pi for A's: the Pi's two calls end (A's as transferred, B's by B's BYE) and
+// the request returns once A reported success. The linphones use TCP: their INVITE with Replaces
+// is larger than the UDP MTU.
+func TestPhoneAttendedTransferor(t *testing.T) {
+	e := startPhone(t, phoneOptions{extra: `
+[[registrar.accounts]]
+extension = "5005"
+username = "linphone"
+password = "linphone-pass-5005"
+
+[[registrar.accounts]]
+extension = "5006"
+username = "linphone2"
+password = "linphone-pass-5006"
+`})
+	reg := fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort)
+	a := startLinphoneOn(t, "linphone", "linphone-pass-5005", reg, "tcp")
+	b := startLinphoneOn(t, "linphone2", "linphone-pass-5006", reg, "tcp")
+	e.WaitLog(t, "extension=5005", 30*time.Second)
+	e.WaitLog(t, "extension=5006", 30*time.Second)
+
+	if code, _ := e.post(t, "transfer/attended", ""); code == 200 {
+		t.Fatal("attended transfer without calls accepted")
+	}
+	e.mustPost(t, "dial", `{"to":"5005"}`)
+	a.waitOutput(t, "Receiving new incoming call", 15*time.Second)
+	a.send(t, "answer")
+	e.waitStatus(t, "call", "in_call", 10*time.Second)
+	e.mustPost(t, "hold", `{"on":true}`)
+	e.waitStatus(t, "call", "held", 10*time.Second)
+	e.mustPost(t, "dial", `{"to":"5006"}`)
+	b.waitOutput(t, "Receiving new incoming call", 15*time.Second)
+	b.send(t, "answer")
+	st := e.waitStatus(t, "call", "in_call", 10*time.Second)
+	if st["peer"] != "5006" || st["waiting"] != "5005" {
+		t.Fatalf("consultation call: status %v", st)
+	}
+
+	e.mustPost(t, "transfer/attended", "")
+	e.waitStatus(t, "call", "idle", 15*time.Second)
+	b.waitOutput(t, "Call 2 with", 10*time.Second) // B's new call, with A
+	calls := e.callLog(t)
+	if len(calls) < 2 {
+		t.Fatalf("call log %v", calls)
+	}
+	outcomes := map[any]any{calls[0]["peer"]: calls[0]["outcome"], calls[1]["peer"]: calls[1]["outcome"]}
+	if outcomes["5005"] != "transferred" {
+		t.Fatalf("the call with A ended as %v, want transferred (log %v)", outcomes["5005"], calls)
+	}
+	if !strings.Contains(e.Logs(), "transfer done") {
+		t.Fatal("the Pi did not log the transfer's success")
+	}
+}

@@ -50,6 +50,7 @@ type call struct {
 	settled    chan struct{}         // incoming: closed once the INVITE has its final response
 	inviteTx   sip.ServerTransaction // incoming: the dialog's first INVITE
 	answerWith func()                // incoming: sends our 2xx
+	lateOffer  bool                  // incoming: our 2xx carries the offer, the ACK the answer
 	referredBy string                // outgoing: the call whose far end asked for this one (REFER)
 	early      bool                  // outgoing: early media applied from a 183
 }
@@ -201,6 +202,15 @@ func (u *UA) bySIP(req *sip.Request) *call {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.byCallID[string(*cid)]
+}
+
+// callOf is the call an in-dialog request belongs to; nil, after answering 481, for none.
+func (u *UA) callOf(req *sip.Request, tx sip.ServerTransaction) *call {
+	c := u.bySIP(req)
+	if c == nil {
+		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+	}
+	return c
 }
 
 // do posts f to the call id; nothing happens for a call that does not exist (any more).

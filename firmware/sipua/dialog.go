@@ -73,13 +73,15 @@ func (c *call) transact(req *sip.Request, done func(res *sip.Response, err error
 		ctx, cancel := context.WithTimeout(c.u.ctx, 10*time.Second)
 		defer cancel()
 		res, err := d.Do(ctx, req)
-		if err == nil && req.IsInvite() && res.IsSuccess() {
-			if aerr := d.WriteRequest(sip.NewRequest(sip.ACK, target)); aerr != nil {
-				err = fmt.Errorf("ACK: %w", aerr)
-			}
-		}
 		c.post(func() {
 			c.inFlight = nil
+			// The ACK goes from here, once the call knows the transaction is over: a re-INVITE the
+			// far end sends on receiving it is no glare.
+			if err == nil && req.IsInvite() && res.IsSuccess() {
+				if aerr := d.WriteRequest(sip.NewRequest(sip.ACK, target)); aerr != nil {
+					err = fmt.Errorf("ACK: %w", aerr)
+				}
+			}
 			done(res, err)
 			c.next()
 		})
@@ -110,9 +112,8 @@ func byeWith(d dialog, log *slog.Logger) {
 }
 
 func (u *UA) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	c := u.bySIP(req)
+	c := u.callOf(req, tx)
 	if c == nil {
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
 		return
 	}
 	c.serve(req, tx, func() {
@@ -142,15 +143,21 @@ func (c *call) offerPending() bool {
 // onReInvite answers a re-INVITE (RFC 3261 §14.2): hold/resume by the far end, a new address
 // (Asterisk direct media), a session refresh.
 func (u *UA) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
-	c := u.bySIP(req)
+	c := u.callOf(req, tx)
 	if c == nil {
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
 		return
 	}
 	c.serve(req, tx, func() { c.reInvited(req, tx) })
 }
 
 func (c *call) reInvited(req *sip.Request, tx sip.ServerTransaction) {
+	if a := c.ack; c.phase == phaseAnswered && !c.lateOffer && req.CSeq().SeqNo > a.seq {
+		// The far end sends a new INVITE only after ACKing our 2xx (RFC 3261 §14.1): its ACK was
+		// overtaken on the way to this goroutine, and carries nothing we need.
+		c.ack = nil
+		a.stop()
+		a.acked(nil)
+	}
 	if c.phase != phaseEstablished || c.offerPending() || c.ack != nil {
 		c.log.Info("re-INVITE crosses ours: 491")
 		tx.Respond(sip.NewResponseFromRequest(req, 491, "Request Pending", nil))
@@ -202,9 +209,8 @@ func (c *call) answerOffer(offer []byte) ([]byte, error) {
 // onUpdate answers UPDATE (RFC 3311): a new offer inside the call, or a session refresh without
 // a body (RFC 4028).
 func (u *UA) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
-	c := u.bySIP(req)
+	c := u.callOf(req, tx)
 	if c == nil {
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
 		return
 	}
 	c.serve(req, tx, func() { c.updated(req, tx) })

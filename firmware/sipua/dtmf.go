@@ -44,9 +44,8 @@ func (c *call) watchDTMF() {
 
 // onInfo receives SIP INFO DTMF (application/dtmf-relay "Signal=5", or application/dtmf "5").
 func (u *UA) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	c := u.bySIP(req)
+	c := u.callOf(req, tx)
 	if c == nil {
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
 		return
 	}
 	digit, code := infoDigit(headerValue(req, "Content-Type"), req.Body())

@@ -2,6 +2,7 @@ package sipua
 
 import (
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +16,13 @@ type rawPeer struct {
 	t    *testing.T
 	conn *net.UDPConn
 	ua   *net.UDPAddr // the user agent under test
-	inv  *sip.Request // the INVITE that made the dialog
-	cseq uint32
+
+	// The dialog, once there is one.
+	local  *sip.FromHeader // our side, with our tag
+	remote *sip.ToHeader   // the user agent's side, with its tag
+	callID string
+	target sip.Uri // the user agent's Contact
+	cseq   uint32
 }
 
 const peerSDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40002 RTP/AVP 0\r\na=sendrecv\r\n"
@@ -97,27 +103,53 @@ func (p *rawPeer) answer(req *sip.Request, code int, reason string, sdp string) 
 // accept takes the user agent's INVITE, answers 200 and reads the ACK: the dialog is up.
 func (p *rawPeer) accept() {
 	p.t.Helper()
-	p.inv = p.request(sip.INVITE)
-	p.answer(p.inv, 200, "OK", peerSDP)
+	inv := p.request(sip.INVITE)
+	p.answer(inv, 200, "OK", peerSDP)
 	p.request(sip.ACK)
+	p.local = &sip.FromHeader{Address: inv.To().Address, Params: sip.NewParams()}
+	p.local.Params.Add("tag", "peertag")
+	tag, _ := inv.From().Params.Get("tag")
+	p.remote = &sip.ToHeader{Address: inv.From().Address, Params: sip.NewParams()}
+	p.remote.Params.Add("tag", tag)
+	p.callID, p.target = callIDOf(inv), inv.Contact().Address
+}
+
+// call sends the user agent an INVITE from us (the dialog's other half comes with its 2xx, see
+// answered).
+func (p *rawPeer) call(ua *UA) *sip.Request {
+	p.t.Helper()
+	host, port, _ := net.SplitHostPort(ua.Addr())
+	p.target = sip.Uri{Scheme: "sip", User: "ua", Host: host}
+	p.target.Port, _ = strconv.Atoi(port)
+	p.local = &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "peer", Host: "127.0.0.1"}, Params: sip.NewParams()}
+	p.local.Params.Add("tag", "peertag")
+	p.remote = &sip.ToHeader{Address: p.target, Params: sip.NewParams()}
+	p.callID = sip.GenerateTagN(16) + "@127.0.0.1"
+	inv := p.inDialog(sip.INVITE, "application/sdp", peerSDP)
+	p.send(inv)
+	return inv
+}
+
+// answered takes the user agent's 2xx to our INVITE: its tag and Contact complete the dialog.
+func (p *rawPeer) answered(res *sip.Response) {
+	tag, _ := res.To().Params.Get("tag")
+	p.remote.Params = sip.NewParams()
+	p.remote.Params.Add("tag", tag)
+	p.target = res.Contact().Address
 }
 
 // inDialog builds a request of ours in the dialog.
 func (p *rawPeer) inDialog(method sip.RequestMethod, contentType, body string) *sip.Request {
 	p.cseq++
-	req := sip.NewRequest(method, p.inv.Contact().Address)
+	req := sip.NewRequest(method, p.target)
 	port := p.conn.LocalAddr().(*net.UDPAddr).Port
 	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "127.0.0.1", Port: port, Params: sip.NewParams()}
 	via.Params.Add("branch", sip.GenerateBranch())
-	from := &sip.FromHeader{Address: p.inv.To().Address, Params: sip.NewParams()}
-	from.Params.Add("tag", "peertag")
-	tag, _ := p.inv.From().Params.Get("tag")
-	to := &sip.ToHeader{Address: p.inv.From().Address, Params: sip.NewParams()}
-	to.Params.Add("tag", tag)
+	cid := sip.CallIDHeader(p.callID)
 	req.AppendHeader(via)
-	req.AppendHeader(from)
-	req.AppendHeader(to)
-	req.AppendHeader(sip.HeaderClone(p.inv.CallID()))
+	req.AppendHeader(sip.HeaderClone(p.local))
+	req.AppendHeader(sip.HeaderClone(p.remote))
+	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: p.cseq, MethodName: method})
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
@@ -129,7 +161,8 @@ func (p *rawPeer) inDialog(method sip.RequestMethod, contentType, body string) *
 	return req
 }
 
-// ack acknowledges a final response to our INVITE req.
+// ack acknowledges a non-2xx final response to our INVITE req (same transaction, RFC 3261
+// §17.1.1.3).
 func (p *rawPeer) ack(req *sip.Request) {
 	ack := sip.NewRequest(sip.ACK, req.Recipient)
 	for _, name := range []string{"Via", "From", "To", "Call-ID", "Max-Forwards"} {
@@ -234,4 +267,40 @@ func TestUpdateAnswered(t *testing.T) {
 		t.Fatalf("session refresh answered %d with %q", res.StatusCode, res.Body())
 	}
 	p.hangUp(a)
+}
+
+// ack2xx acknowledges the user agent's 2xx to our INVITE with CSeq seq (a request of its own in
+// the dialog, RFC 3261 §13.2.2.4).
+func (p *rawPeer) ack2xx(seq uint32) {
+	ack := p.inDialog(sip.ACK, "", "")
+	p.cseq--
+	ack.CSeq().SeqNo = seq
+	p.send(ack)
+}
+
+// A re-INVITE that overtakes the ACK of our 2xx on its way to the call (sipgo hands each message
+// to its own goroutine) is no glare: the far end sends it only after its ACK. It is answered,
+// and the late ACK changes nothing.
+func TestReInviteOvertakingAck(t *testing.T) {
+	u, ev, _ := startUA(t, "ua")
+	p := newRawPeer(t, u)
+	p.call(u)
+	ev.want(t, "incoming in-1")
+	u.Answer("in-1")
+	ok := p.response(sip.INVITE, 1)
+	if ok.StatusCode != 200 {
+		t.Fatalf("INVITE answered %d", ok.StatusCode)
+	}
+	p.answered(ok)
+	hold := p.inDialog(sip.INVITE, "application/sdp", strings.Replace(peerSDP, "sendrecv", "sendonly", 1))
+	p.send(hold) // before the ACK
+	if res := p.response(sip.INVITE, hold.CSeq().SeqNo); res.StatusCode != 200 {
+		t.Fatalf("re-INVITE before the ACK answered %d, want 200", res.StatusCode)
+	}
+	p.ack2xx(1)
+	p.ack2xx(hold.CSeq().SeqNo)
+	ev.wantAll(t, "answered in-1", "remotehold in-1 true")
+	u.Hangup("in-1")
+	p.answer(p.request(sip.BYE), 200, "OK", "")
+	ev.want(t, "ended in-1 hangup")
 }

@@ -1,7 +1,6 @@
 package sipua
 
 import (
-	"context"
 	"errors"
 	"net"
 	"strings"
@@ -45,15 +44,8 @@ func fakeRegistrar(t *testing.T, answer func(n int, req *sip.Request) *sip.Respo
 func registerWith(t *testing.T, user, registrar string) string {
 	t.Helper()
 	ev := newEvents()
-	u, err := New(Config{Listen: "127.0.0.1:0", Extension: user, Password: "pw", Registrar: registrar,
-		BackoffMin: time.Hour, NewMedia: func(string) (MediaSession, error) { return nil, errors.New("no media") }}, ev, testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { u.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runUA(t, Config{Listen: "127.0.0.1:0", Extension: user, Password: "pw", Registrar: registrar,
+		BackoffMin: time.Hour, NewMedia: func(string) (MediaSession, error) { return nil, errors.New("no media") }}, ev)
 	return strings.TrimPrefix(ev.want(t, "reg failed "), "reg failed ")
 }
 

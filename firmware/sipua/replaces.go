@@ -1,7 +1,6 @@
 package sipua
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -97,24 +96,16 @@ func (u *UA) onReplacingInvite(req *sip.Request, tx sip.ServerTransaction, value
 		tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil))
 		return
 	}
-	u.mu.Lock()
-	u.seq++
-	id := "in-" + strconv.Itoa(u.seq)
-	u.mu.Unlock()
-	c := u.newCall(id, true, peerOf(req))
-	c.log = c.log.With("call_id", callIDOf(req), "from", c.peer)
-	answer, ok := c.acceptInvite(req, tx)
-	if !ok {
+	c, cancelled := u.newIncoming(req, tx)
+	if c == nil {
 		return
 	}
-	c.answerWith = func() { c.answer(answer, req.Body()) }
-	cancelled := c.ss.Context().Done()
 	c.log.Info("call replaces another (attended transfer)", "replaces", old.id)
 	u.start(c, func() {
-		u.lis.CallReplaced(id, old.id, c.peer)
+		u.lis.CallReplaced(c.id, old.id, c.peer)
 		c.answerWith()
 		old.post(func() {
-			old.log.Info("call replaced", "by", id)
+			old.log.Info("call replaced", "by", c.id)
 			old.bye()
 			old.end("replaced", 0)
 		})

@@ -127,9 +127,8 @@ func (c *call) transferFailed(detail string) {
 
 // onNotify takes the progress reports of a transfer we asked for (RFC 3515 §2.4.5).
 func (u *UA) onNotify(req *sip.Request, tx sip.ServerTransaction) {
-	c := u.bySIP(req)
+	c := u.callOf(req, tx)
 	if c == nil {
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
 		return
 	}
 	c.serve(req, tx, func() {
@@ -173,9 +172,8 @@ func sipfragStatus(body []byte) (int, string) {
 // onRefer accepts a transfer from the far end (RFC 3515): 202, a NOTIFY "100 Trying", and the
 // phone places the new call; referDone reports its result.
 func (u *UA) onRefer(req *sip.Request, tx sip.ServerTransaction) {
-	c := u.bySIP(req)
+	c := u.callOf(req, tx)
 	if c == nil {
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
 		return
 	}
 	h := req.GetHeader("Refer-To")

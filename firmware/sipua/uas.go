@@ -30,21 +30,30 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden (calls come through the registrar)", nil))
 		return
 	}
+	c, cancelled := u.newIncoming(req, tx)
+	if c == nil {
+		return
+	}
+	c.log.Info("incoming call")
+	u.start(c, func() { u.lis.CallIncoming(c.id, c.peer) })
+	c.holdInvite(cancelled)
+}
+
+// newIncoming makes the call of a new INVITE: media, dialog, 100 Trying, the answer it will give.
+// It returns nil after answering a refusal; cancelled closes on the caller's CANCEL.
+func (u *UA) newIncoming(req *sip.Request, tx sip.ServerTransaction) (c *call, cancelled <-chan struct{}) {
 	u.mu.Lock()
 	u.seq++
 	id := "in-" + strconv.Itoa(u.seq)
 	u.mu.Unlock()
-	c := u.newCall(id, true, peerOf(req))
+	c = u.newCall(id, true, peerOf(req))
 	c.log = c.log.With("call_id", callIDOf(req), "from", c.peer)
 	answer, ok := c.acceptInvite(req, tx)
 	if !ok {
-		return
+		return nil, nil
 	}
 	c.answerWith = func() { c.answer(answer, req.Body()) }
-	cancelled := c.ss.Context().Done()
-	c.log.Info("incoming call")
-	u.start(c, func() { u.lis.CallIncoming(id, c.peer) })
-	c.holdInvite(cancelled)
+	return c, c.ss.Context().Done()
 }
 
 // acceptInvite opens the media and the dialog of an incoming INVITE and answers 100; false when
@@ -153,6 +162,7 @@ func (c *call) answer(sdp, remoteOffer []byte) {
 		c.log.Warn("dialog not confirmed", "err", err)
 	}
 	lateOffer := len(remoteOffer) == 0
+	c.lateOffer = lateOffer
 	if !c.respond2xx(ss.InviteRequest, c.inviteTx, res, func(ackSDP []byte) {
 		if lateOffer {
 			if err := c.media.AcceptAnswer(ackSDP); err != nil {
