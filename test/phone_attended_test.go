@@ -8,14 +8,8 @@ import (
 	"time"
 )
 
-// Attended transfer with the Pi as its target (RFC 5589 §7, RFC 3891): linphone A talks to
-// linphone B, then calls the Pi (B is put on hold), then hands B over to the Pi. B gets A's REFER
-// naming the Pi and, in Replaces, A's call with the Pi; B's INVITE with Replaces takes that call
-// over at once, no ringing: the Pi ends up talking to B, hangs up on A, and logs A's call as
-// transferred. The Pi's phone uses TCP: linphone's INVITE with Replaces is larger than the UDP
-// MTU, so the registrar must forward it over TCP (RFC 3261 §18.1.1).
-func TestPhoneAttendedTransferTarget(t *testing.T) {
-	e := startPhone(t, phoneOptions{phoneTOML: "transport = \"tcp\"\n", extra: `
+// twoLinphones are the registrar accounts of the two linphones of the attended-transfer tests.
+const twoLinphones = `
 [[registrar.accounts]]
 extension = "5005"
 username = "linphone"
@@ -25,7 +19,16 @@ password = "linphone-pass-5005"
 extension = "5006"
 username = "linphone2"
 password = "linphone-pass-5006"
-`})
+`
+
+// Attended transfer with the Pi as its target (RFC 5589 §7, RFC 3891): linphone A talks to
+// linphone B, then calls the Pi (B is put on hold), then hands B over to the Pi. B gets A's REFER
+// naming the Pi and, in Replaces, A's call with the Pi; B's INVITE with Replaces takes that call
+// over at once, no ringing: the Pi ends up talking to B, hangs up on A, and logs A's call as
+// transferred. The Pi's phone uses TCP: linphone's INVITE with Replaces is larger than the UDP
+// MTU, so the registrar must forward it over TCP (RFC 3261 §18.1.1).
+func TestPhoneAttendedTransferTarget(t *testing.T) {
+	e := startPhone(t, phoneOptions{phoneTOML: "transport = \"tcp\"\n", extra: twoLinphones})
 	reg := fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort)
 	a := startLinphone(t, "linphone", "linphone-pass-5005", reg)
 	b := startLinphone(t, "linphone2", "linphone-pass-5006", reg)
@@ -80,17 +83,7 @@ password = "linphone-pass-5006"
 // the request returns once A reported success. The linphones use TCP: their INVITE with Replaces
 // is larger than the UDP MTU.
 func TestPhoneAttendedTransferor(t *testing.T) {
-	e := startPhone(t, phoneOptions{extra: `
-[[registrar.accounts]]
-extension = "5005"
-username = "linphone"
-password = "linphone-pass-5005"
-
-[[registrar.accounts]]
-extension = "5006"
-username = "linphone2"
-password = "linphone-pass-5006"
-`})
+	e := startPhone(t, phoneOptions{extra: twoLinphones})
 	reg := fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort)
 	a := startLinphoneOn(t, "linphone", "linphone-pass-5005", reg, "tcp")
 	b := startLinphoneOn(t, "linphone2", "linphone-pass-5006", reg, "tcp")

@@ -85,14 +85,21 @@ func TestPhoneCallsSIPpDTMF101(t *testing.T) {
 	e.requireLastCall(t, "out", "5003", "answered", 2)
 }
 
+// sippCallsPi starts SIPp as account 5003 calling the Pi through the registrar with scenario
+// (keys aor, rtpport = the media peer's port, dtmfpt 101).
+func (e *phoneEnv) sippCallsPi(t *testing.T, scenario string, p *mediaPeer) *sippRun {
+	t.Helper()
+	return startSIPpIn(t, fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort), "-sf", sippScenario(t, scenario),
+		"-s", "5002", "-key", "aor", "5003", "-au", "softphone", "-ap", softphonePassword,
+		"-key", "rtpport", strconv.Itoa(p.port()), "-key", "dtmfpt", "101", "-i", "127.0.0.1")
+}
+
 // The far end puts the Pi on hold and back (re-INVITEs with sendonly then sendrecv): the Pi
 // answers recvonly then sendrecv (SIPp checks the SDP) and the status shows the remote hold.
 func TestPhoneRemoteHoldResume(t *testing.T) {
 	e := startPhone(t, phoneOptions{})
 	p := newMediaPeer(t)
-	s := startSIPpIn(t, fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort), "-sf", sippScenario(t, "phone_uac_hold.xml"),
-		"-s", "5002", "-key", "aor", "5003", "-au", "softphone", "-ap", softphonePassword,
-		"-key", "rtpport", strconv.Itoa(p.port()), "-key", "dtmfpt", "101", "-i", "127.0.0.1")
+	s := e.sippCallsPi(t, "phone_uac_hold.xml", p)
 	e.waitStatus(t, "call", "ringing", 15*time.Second)
 	e.mustPost(t, "answer", "")
 	e.streamTo(t, p, 700)
@@ -110,9 +117,7 @@ func TestPhoneRemoteHoldResume(t *testing.T) {
 func TestPhoneAnswersUpdate(t *testing.T) {
 	e := startPhone(t, phoneOptions{})
 	p := newMediaPeer(t)
-	s := startSIPpIn(t, fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort), "-sf", sippScenario(t, "phone_uac_update.xml"),
-		"-s", "5002", "-key", "aor", "5003", "-au", "softphone", "-ap", softphonePassword,
-		"-key", "rtpport", strconv.Itoa(p.port()), "-key", "dtmfpt", "101", "-i", "127.0.0.1")
+	s := e.sippCallsPi(t, "phone_uac_update.xml", p)
 	e.waitStatus(t, "call", "ringing", 15*time.Second)
 	e.mustPost(t, "answer", "")
 	e.streamTo(t, p, 700)

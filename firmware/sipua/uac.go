@@ -14,6 +14,9 @@ import (
 // end asked for this one with REFER: it gets NOTIFYs about this call's progress and is hung up
 // when this one is answered.
 func (u *UA) Dial(id, to, referredBy string) {
+	if u.ctx.Err() != nil {
+		return // shutting down: Run no longer waits for new calls
+	}
 	c := u.newCall(id, false, to)
 	c.referredBy = referredBy
 	c.cancel = func() {}
