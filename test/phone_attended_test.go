@@ -122,3 +122,43 @@ func TestPhoneAttendedTransferor(t *testing.T) {
 		t.Fatal("the Pi did not log the transfer's success")
 	}
 }
+
+// Attended transfer with the Pi as the transferee: linphone A talks to the Pi, puts it on hold,
+// calls linphone B, then hands the Pi to B. The Pi follows A's REFER: its INVITE to B carries
+// Replaces, B swaps its call with A for the Pi's, and the Pi ends up talking to B with A's call
+// logged as transferred. Everyone uses TCP: linphone's INVITEs are larger than the UDP MTU.
+func TestPhoneAttendedTransferee(t *testing.T) {
+	e := startPhone(t, phoneOptions{phoneTOML: "transport = \"tcp\"\n", extra: twoLinphones})
+	reg := fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort)
+	a := startLinphoneOn(t, "linphone", "linphone-pass-5005", reg, "tcp")
+	b := startLinphoneOn(t, "linphone2", "linphone-pass-5006", reg, "tcp")
+	e.WaitLog(t, "extension=5005", 30*time.Second)
+	e.WaitLog(t, "extension=5006", 30*time.Second)
+
+	a.send(t, "call sip:5002@127.0.0.1")
+	e.waitStatus(t, "call", "ringing", 15*time.Second)
+	e.mustPost(t, "answer", "")
+	a.waitOutput(t, "connected", 10*time.Second)
+	a.send(t, "pause 1")
+	e.waitStatus(t, "remote_hold", "true", 10*time.Second)
+	a.send(t, "call sip:5006@127.0.0.1")
+	b.waitOutput(t, "Receiving new incoming call", 15*time.Second)
+	b.send(t, "answer")
+	a.waitOutput(t, "Call 2 with sip:5006@127.0.0.1 connected", 10*time.Second)
+
+	a.send(t, "transfer 1 --to-call 2")
+	e.WaitLog(t, "far end transfers us", 10*time.Second)
+	waitFor(t, "the Pi talking to linphone2", 20*time.Second, func() bool {
+		st := e.status(t)
+		return st["call"] == "in_call" && strings.Contains(fmt.Sprint(st["peer"]), "5006") && st["direction"] == "out"
+	})
+	if !strings.Contains(e.Logs(), "replaces=") {
+		t.Fatal("the Pi's INVITE to linphone2 carried no Replaces")
+	}
+	calls := e.callLog(t)
+	if len(calls) == 0 || calls[0]["outcome"] != "transferred" || calls[0]["peer"] != "linphone" {
+		t.Fatalf("call log %v", calls)
+	}
+	e.mustPost(t, "hangup", "")
+	e.waitStatus(t, "call", "idle", 10*time.Second)
+}

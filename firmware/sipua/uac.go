@@ -50,7 +50,10 @@ func (c *call) invite(to string) {
 	ctx, cancel := context.WithCancel(u.ctx)
 	c.cancel = cancel
 	replaces := replacesIn(to)
-	c.log.Info("calling", "replaces", replaces)
+	if replaces != "" {
+		c.log = c.log.With("replaces", replaces)
+	}
+	c.log.Info("calling")
 	from := u.from()
 	build := func(cseq uint32) *sip.Request {
 		req := sip.NewRequest(sip.INVITE, uri)
