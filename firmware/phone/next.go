@@ -353,6 +353,10 @@ func referred(s State, ev Event) (State, []Action) {
 	s.Call = CallIdle
 	s.Active = Call{}
 	s, more := dial(s, ev, ev.To)
+	// An attended transfer's target carries the call to replace ("sip:5004@pbx?Replaces=…"): the
+	// INVITE needs it, the status and a redial do not.
+	s.Active.Peer, _, _ = strings.Cut(ev.To, "?")
+	s.LastDialed = s.Active.Peer
 	acts = append(acts, more...)
 	for i := range acts {
 		if acts[i].Kind == ActDial {

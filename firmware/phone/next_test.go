@@ -155,6 +155,15 @@ func TestNext(t *testing.T) {
 			with(idle(), func(s *State) { s.OffHook = true }),
 			[]Action{{Kind: ActAudio},
 				{Kind: ActRecord, Record: Record{Direction: Incoming, Peer: "5001", Start: t0, Duration: 30 * time.Second, Outcome: "transferred"}}, tone(ToneBusy)}},
+		{talking(Incoming), Event{Kind: EvReferred, ID: "c1", To: "sip:5003@pbx?Replaces=a%3Bto-tag%3Db%3Bfrom-tag%3Dc", At: t1},
+			with(idle(), func(s *State) {
+				s.OffHook, s.Call, s.seq, s.LastDialed, s.Counters.Outgoing = true, CallCalling, 1, "sip:5003@pbx", 1
+				s.Active = Call{ID: "out-1", Peer: "sip:5003@pbx", Direction: Outgoing, Start: t1}
+			}),
+			[]Action{{Kind: ActAudio},
+				{Kind: ActRecord, Record: Record{Direction: Incoming, Peer: "5001", Start: t0, Duration: 30 * time.Second, Outcome: "transferred"}},
+				stopTimer(TimerOffHook), stopTimer(TimerInterDigit), tone(ToneNone),
+				{Kind: ActDial, ID: "out-1", To: "sip:5003@pbx?Replaces=a%3Bto-tag%3Db%3Bfrom-tag%3Dc", Of: "c1"}}},
 		{talking(Incoming), Event{Kind: EvReferred, ID: "c1", To: "5003", At: t1},
 			with(idle(), func(s *State) {
 				s.OffHook, s.Call, s.seq, s.LastDialed, s.Counters.Outgoing = true, CallCalling, 1, "5003", 1
