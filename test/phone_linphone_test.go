@@ -19,13 +19,23 @@ type linphone struct {
 
 func startLinphone(t *testing.T, ext, pass, registrar string) *linphone {
 	t.Helper()
+	return startLinphoneOn(t, ext, pass, registrar, "udp")
+}
+
+// startLinphoneOn is startLinphone with the transport to the registrar: udp or tcp.
+func startLinphoneOn(t *testing.T, ext, pass, registrar, transport string) *linphone {
+	t.Helper()
 	requireTool(t, "linphonec", "linphone-cli")
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
 	os.MkdirAll(filepath.Join(home, ".local", "share", "linphone"), 0o755)
+	udpPort, tcpPort, proxy := freePort(t, "both"), -1, registrar
+	if transport == "tcp" {
+		udpPort, tcpPort, proxy = -1, freePort(t, "tcp"), registrar+";transport=tcp"
+	}
 	rc := fmt.Sprintf(`[sip]
 sip_port=%d
-sip_tcp_port=-1
+sip_tcp_port=%d
 sip_tls_port=-1
 default_proxy=0
 [rtp]
@@ -43,7 +53,7 @@ reg_sendregister=1
 username=%s
 passwd=%s
 realm=deskphone
-`, freePort(t, "both"), rtpBase(freePort(t, "udp"))+60, registrar, ext, ext, pass)
+`, udpPort, tcpPort, rtpBase(freePort(t, "udp"))+60, proxy, ext, ext, pass)
 	os.WriteFile(filepath.Join(dir, "rc"), []byte(rc), 0o600)
 	l := &linphone{out: &syncBuffer{}}
 	cmd := exec.Command("linphonec", "-c", filepath.Join(dir, "rc"), "-d", "0")

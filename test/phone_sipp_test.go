@@ -109,20 +109,45 @@ func TestPhoneCallsSIPpDTMF101(t *testing.T) {
 	e.requireLastCall(t, "out", "5003", "answered", 2)
 }
 
+// sippCallsPi starts SIPp as account 5003 calling the Pi through the registrar with scenario
+// (keys aor, rtpport = the media peer's port, dtmfpt 101).
+func (e *phoneEnv) sippCallsPi(t *testing.T, scenario string, p *mediaPeer) *sippRun {
+	t.Helper()
+	return startSIPpIn(t, fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort), "-sf", sippScenario(t, scenario),
+		"-s", "5002", "-key", "aor", "5003", "-au", "softphone", "-ap", softphonePassword,
+		"-key", "rtpport", strconv.Itoa(p.port()), "-key", "dtmfpt", "101", "-i", "127.0.0.1")
+}
+
 // The far end puts the Pi on hold and back (re-INVITEs with sendonly then sendrecv): the Pi
 // answers recvonly then sendrecv (SIPp checks the SDP) and the status shows the remote hold.
 func TestPhoneRemoteHoldResume(t *testing.T) {
 	e := startPhone(t, phoneOptions{})
 	p := newMediaPeer(t)
-	s := startSIPpIn(t, fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort), "-sf", sippScenario(t, "phone_uac_hold.xml"),
-		"-s", "5002", "-key", "aor", "5003", "-au", "softphone", "-ap", softphonePassword,
-		"-key", "rtpport", strconv.Itoa(p.port()), "-key", "dtmfpt", "101", "-i", "127.0.0.1")
+	s := e.sippCallsPi(t, "phone_uac_hold.xml", p)
 	e.waitStatus(t, "call", "ringing", 15*time.Second)
 	e.mustPost(t, "answer", "")
 	e.streamTo(t, p, 700)
 	e.waitStatus(t, "remote_hold", "true", 10*time.Second)
 	e.waitStatus(t, "remote_hold", "<nil>", 10*time.Second) // omitted when false
 	time.Sleep(time.Second)
+	e.mustPost(t, "hangup", "")
+	s.wait(t)
+	requireTone(t, e.Speaker, 700)
+}
+
+// UPDATE (RFC 3311) from the far end, as re-INVITE's lighter twin: hold (sendonly offered,
+// recvonly answered, the status shows remote_hold), resume, and a session refresh without a body,
+// each answered 200; the audio keeps flowing to the Pi.
+func TestPhoneAnswersUpdate(t *testing.T) {
+	e := startPhone(t, phoneOptions{})
+	p := newMediaPeer(t)
+	s := e.sippCallsPi(t, "phone_uac_update.xml", p)
+	e.waitStatus(t, "call", "ringing", 15*time.Second)
+	e.mustPost(t, "answer", "")
+	e.streamTo(t, p, 700)
+	e.waitStatus(t, "remote_hold", "true", 10*time.Second)
+	e.waitStatus(t, "remote_hold", "<nil>", 10*time.Second) // omitted when false
+	e.WaitLog(t, "session refreshed (UPDATE)", 10*time.Second)
 	e.mustPost(t, "hangup", "")
 	s.wait(t)
 	requireTone(t, e.Speaker, 700)
@@ -148,7 +173,7 @@ func TestPhoneCancelsRingingCall(t *testing.T) {
 	e.registerSIPp(t, uas, "5003", "softphone")
 	s := startSIPpIn(t, "-sf", sippScenario(t, "uas_ring.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uas))
 	e.mustPost(t, "dial", `{"to":"5003"}`)
-	e.WaitLog(t, "event=Progress", 10*time.Second) // 180 Ringing reached the phone
+	e.WaitLog(t, "event=progress", 10*time.Second) // 180 Ringing reached the phone
 	time.Sleep(1600 * time.Millisecond)            // one ringback burst: 1.5 s of 440 Hz in France
 	e.mustPost(t, "hangup", "")
 	s.wait(t)

@@ -145,6 +145,7 @@ func ctl(args []string, stdout, stderr io.Writer) int {
 		if !need(1, "give the number: deskphone ctl transfer 5003") {
 			return 2
 		}
+		c.http = &http.Client{Timeout: 60 * time.Second} // the answer waits for the far end's verdict
 		err = c.post("transfer", map[string]any{"to": argv[0]})
 	case "calls":
 		err = c.calls()

@@ -94,7 +94,7 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, log *slog.
 	snd := &sound{aud: aud, ua: ua}
 	meter := &qualityMeter{session: snd.session}
 	ph := phone.New(phone.Config{CallWaiting: p.CallWaiting, DND: p.DND, AutoAnswer: p.AutoAnswer, SpeedDial: p.SpeedDial},
-		ua, snd, ringerOf(dev), callRecorder{calls, log, meter}, nil, log.With("component", "phone"))
+		ua, snd, ringerOf(dev), callRecorder{calls, log, meter}, log.With("component", "phone"))
 	ev.p = ph
 
 	srv, err := newWeb(f, ph, calls, log)
@@ -174,6 +174,12 @@ func (e *phoneEvents) CallReferred(id, to string) {
 }
 func (e *phoneEvents) DTMFReceived(id string, d rune) {
 	e.p.Post(phone.Event{Kind: phone.EvRemoteDTMF, ID: id, Digits: string(d)})
+}
+func (e *phoneEvents) CallReplaced(id, old, peer string) {
+	e.p.Post(phone.Event{Kind: phone.EvReplaced, ID: id, Old: old, Peer: peer})
+}
+func (e *phoneEvents) TransferFailed(id, detail string) {
+	e.p.Post(phone.Event{Kind: phone.EvTransferFailed, ID: id, Reason: detail})
 }
 func (e *phoneEvents) RegistrationChanged(state, detail string) {
 	e.p.Post(phone.Event{Kind: phone.EvRegistration, Reg: phone.Registration(state), Reason: detail})

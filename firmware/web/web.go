@@ -42,6 +42,7 @@ type Phone interface {
 	Resume(ctx context.Context) error
 	DTMF(ctx context.Context, digits string) error
 	Transfer(ctx context.Context, to string) error
+	TransferAttended(ctx context.Context) error
 	SetDND(ctx context.Context, on bool) error
 }
 
@@ -125,6 +126,7 @@ func New(cfg Config, ph Phone, calls CallLog, log *slog.Logger) (*Server, error)
 	s.mux.HandleFunc("POST /api/v1/hold", s.hold)
 	s.mux.HandleFunc("POST /api/v1/dtmf", s.dtmf)
 	s.mux.HandleFunc("POST /api/v1/transfer", s.withNumber("5003", func(ctx context.Context, p Phone, to string) error { return p.Transfer(ctx, to) }))
+	s.mux.HandleFunc("POST /api/v1/transfer/attended", s.simple(func(ctx context.Context, p Phone) error { return p.TransferAttended(ctx) }))
 	s.mux.HandleFunc("POST /api/v1/dnd", s.dnd)
 	s.mux.HandleFunc("GET /api/v1/bans", s.listBans)
 	s.mux.HandleFunc("DELETE /api/v1/bans/{source}", s.unban)

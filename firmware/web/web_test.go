@@ -34,11 +34,13 @@ func (s *sig) Hold(id string, on bool)    { s.add("hold") }
 func (s *sig) SendDTMF(id, d string)      { s.add("dtmf " + d) }
 func (s *sig) Transfer(id, to string)     { s.add("transfer " + to) }
 
+func (s *sig) AttendedTransfer(id, with string) { s.add("transfer " + id + " to " + with) }
+
 func setup(t *testing.T, token string) (*Server, *phone.Phone, *sig) {
 	t.Helper()
 	sg := &sig{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := phone.New(phone.Config{}, sg, nil, nil, nil, nil, log)
+	p := phone.New(phone.Config{}, sg, nil, nil, nil, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
@@ -202,7 +204,7 @@ func FuzzAPI(f *testing.F) {
 	f.Add("GET", "/api/v1/calls?limit=-1", ``)
 	sg := &sig{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := phone.New(phone.Config{}, sg, nil, nil, nil, nil, log)
+	p := phone.New(phone.Config{}, sg, nil, nil, nil, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go p.Run(ctx)
