@@ -1,0 +1,451 @@
+package webrtcbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// side is who made the offer being negotiated.
+type side uint8
+
+const (
+	nobody side = iota
+	browser
+	phone
+)
+
+// call is one bridged call: a peer connection toward the browser, an RTP port pair toward the
+// phone, and the goroutines relaying between them, which close ends and waits for.
+type call struct {
+	id      string
+	log     *slog.Logger
+	pc      *webrtc.PeerConnection
+	track   *relayTrack
+	rtp     *net.UDPConn
+	rtcp    *net.UDPConn // bound so RTCP toward us is not refused; never read
+	local   netip.AddrPort
+	session uint64
+	created time.Time
+
+	relay   atomic.Pointer[relayState]
+	latched atomic.Pointer[netip.AddrPort] // where the phone's RTP really comes from
+
+	life   sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+
+	mu            sync.Mutex // serialises negotiation; guards what follows
+	tags          [2]string  // the caller's tag, then the callee's once answered
+	version       uint64
+	answered      bool
+	offerer       side
+	phoneOffer    audioDesc // the phone's pending offer
+	codec         uint8     // the G.711 law in use
+	browserDTMF   int       // telephone-event payload types on each side, -1 if none
+	phoneDTMF     int
+	browserAnswer []byte // prepared answer to a browser's re-offer
+	lastAnswer    []byte // the answer returned last, repeated to later forks
+	lastFrom      side
+}
+
+// relayState is how packets are relayed; replaced as a whole on each negotiation.
+type relayState struct {
+	dst         netip.AddrPort // the phone's RTP address from its SDP
+	browserDTMF int
+	phoneDTMF   int
+}
+
+func (c *call) start() {
+	c.wg.Add(1)
+	go c.fromPhone()
+	c.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if !c.own() {
+			return
+		}
+		defer c.wg.Done()
+		c.fromBrowser(tr)
+	})
+	c.pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		c.log.Debug("webrtc bridge: browser connection", "state", s.String())
+	})
+}
+
+// own registers one more goroutine of the call unless it is closing.
+func (c *call) own() bool {
+	c.life.Lock()
+	defer c.life.Unlock()
+	if c.closed {
+		return false
+	}
+	c.wg.Add(1)
+	return true
+}
+
+func (c *call) close() {
+	c.life.Lock()
+	c.closed = true
+	c.life.Unlock()
+	if err := c.pc.Close(); err != nil {
+		c.log.Debug("webrtc bridge: closing the peer connection", "err", err)
+	}
+	c.rtp.Close()
+	c.rtcp.Close()
+	c.wg.Wait()
+}
+
+func (c *call) unanswered(now time.Time, limit time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.answered && now.Sub(c.created) > limit
+}
+
+// matches says whether the tags of a message belong to the call's dialog (either order).
+func (c *call) matches(fromTag, toTag string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	other := toTag
+	switch c.tags[0] {
+	case fromTag:
+	case toTag:
+		other = fromTag
+	default:
+		return false
+	}
+	// A later fork's answer (another callee tag) is let through to get the first answer again.
+	return c.tags[1] == "" || other == "" || other == c.tags[1] || c.offerer == nobody
+}
+
+// offer handles the call's first offer.
+func (c *call) offer(ctx context.Context, fromBrowser bool, body []byte) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, err := parseSide(body, fromBrowser)
+	if err != nil {
+		return nil, err
+	}
+	if fromBrowser {
+		sender, err := c.pc.AddTrack(c.track)
+		if err != nil {
+			return nil, fmt.Errorf("webrtc bridge: %w", err)
+		}
+		c.drainRTCP(sender)
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(body)}); err != nil {
+			return nil, fmt.Errorf("webrtc bridge: the browser's offer: %w", err)
+		}
+		c.browserDTMF, c.phoneDTMF = d.dtmfPT, d.dtmfPT
+		c.offerer = browser
+		return plainDesc(c.local, c.session, c.version, d.codecs, d.dtmfPT, d.dir), nil
+	}
+	tr, err := c.pc.AddTransceiverFromTrack(c.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
+	if err != nil {
+		return nil, fmt.Errorf("webrtc bridge: %w", err)
+	}
+	c.drainRTCP(tr.Sender())
+	prefs := make([]webrtc.RTPCodecParameters, 0, len(d.codecs)+1)
+	for _, pt := range d.codecs {
+		prefs = append(prefs, audioCodec(pt))
+	}
+	if d.dtmfPT >= 0 {
+		prefs = append(prefs, dtmfCodec(d.dtmfPT))
+	}
+	if err := tr.SetCodecPreferences(prefs); err != nil {
+		return nil, fmt.Errorf("webrtc bridge: %w", err)
+	}
+	c.browserDTMF, c.phoneDTMF = d.dtmfPT, d.dtmfPT
+	c.phoneOffer = d
+	c.codec = d.codecs[0]
+	c.setRelay(d.addr)
+	sdpText, err := c.localOffer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.offerer = phone
+	return withDirection(sdpText, d.dir), nil
+}
+
+// reoffer handles an offer inside the dialog (hold, resume, a new address).
+func (c *call) reoffer(ctx context.Context, fromBrowser bool, body []byte) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.offerer != nobody {
+		return nil, errors.New("webrtc bridge: an offer crossed another one still unanswered")
+	}
+	d, err := parseSide(body, fromBrowser)
+	if err != nil {
+		return nil, err
+	}
+	c.version++
+	if fromBrowser {
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(body)}); err != nil {
+			return nil, fmt.Errorf("webrtc bridge: the browser's offer: %w", err)
+		}
+		answer, err := c.localAnswer(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.browserAnswer = []byte(answer)
+		c.browserDTMF = d.dtmfPT
+		dtmf := c.phoneDTMF
+		if d.dtmfPT < 0 {
+			dtmf = -1
+		}
+		c.offerer = browser
+		return plainDesc(c.local, c.session, c.version, []uint8{c.codec}, dtmf, d.dir), nil
+	}
+	c.phoneOffer = d
+	if d.dtmfPT >= 0 {
+		c.phoneDTMF = d.dtmfPT
+	}
+	c.setRelay(d.addr)
+	sdpText, err := c.localOffer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.offerer = phone
+	return withDirection(sdpText, d.dir), nil
+}
+
+// answer handles the answer to the pending offer.
+func (c *call) answer(ctx context.Context, fromTag, toTag string, fromBrowser bool, body []byte) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	from := phone
+	if fromBrowser {
+		from = browser
+	}
+	if c.offerer == nobody && c.lastAnswer != nil && c.lastFrom == from {
+		return c.lastAnswer, nil // a retransmitted 2xx, or another fork's
+	}
+	if c.offerer == nobody || c.offerer == from {
+		return nil, fmt.Errorf("webrtc bridge: call %s: answer without an offer from the other side", c.id)
+	}
+	d, err := parseSide(body, fromBrowser)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	if fromBrowser {
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+			return nil, fmt.Errorf("webrtc bridge: the browser's answer: %w", err)
+		}
+		c.codec = d.codecs[0]
+		dtmf := c.phoneDTMF
+		if d.dtmfPT < 0 {
+			dtmf = -1
+		}
+		c.browserDTMF = d.dtmfPT
+		out = plainDesc(c.local, c.session, c.version, []uint8{c.codec}, dtmf, answerDirection(c.phoneOffer.dir))
+	} else {
+		c.codec = d.codecs[0]
+		c.phoneDTMF = d.dtmfPT
+		c.setRelay(d.addr)
+		if c.answered {
+			out = c.browserAnswer
+		} else {
+			tr := c.audioTransceiver()
+			if tr == nil {
+				return nil, errors.New("webrtc bridge: the browser's offer has no audio stream")
+			}
+			prefs := []webrtc.RTPCodecParameters{audioCodec(c.codec)}
+			if c.browserDTMF >= 0 && c.phoneDTMF >= 0 {
+				prefs = append(prefs, dtmfCodec(c.browserDTMF))
+			}
+			if err := tr.SetCodecPreferences(prefs); err != nil {
+				return nil, fmt.Errorf("webrtc bridge: %w", err)
+			}
+			answer, err := c.localAnswer(ctx)
+			if err != nil {
+				return nil, err
+			}
+			out = []byte(answer)
+		}
+	}
+	c.setRelay(netip.AddrPort{})
+	if !c.answered && c.tags[1] == "" {
+		c.tags[1] = toTag
+		if toTag == c.tags[0] {
+			c.tags[1] = fromTag
+		}
+	}
+	c.answered = true
+	c.offerer = nobody
+	c.lastAnswer, c.lastFrom = out, from
+	c.log.Info("webrtc bridge: call negotiated", "codec", codecName(c.codec), "browser_dtmf_pt", c.browserDTMF, "phone_dtmf_pt", c.phoneDTMF)
+	return out, nil
+}
+
+func parseSide(body []byte, fromBrowser bool) (audioDesc, error) {
+	d, err := parseAudio(body)
+	if err != nil {
+		return d, fmt.Errorf("webrtc bridge: %w", err)
+	}
+	if fromBrowser && !d.secure {
+		return d, errors.New("webrtc bridge: the browser's SDP is not WebRTC (no UDP/TLS/RTP/SAVPF with a fingerprint)")
+	}
+	if !fromBrowser && d.secure {
+		return d, errors.New("webrtc bridge: the phone's SDP is WebRTC; calls between two browsers need no bridge")
+	}
+	return d, nil
+}
+
+func (c *call) audioTransceiver() *webrtc.RTPTransceiver {
+	for _, tr := range c.pc.GetTransceivers() {
+		if tr.Kind() == webrtc.RTPCodecTypeAudio {
+			return tr
+		}
+	}
+	return nil
+}
+
+// localOffer makes, sets and returns an offer toward the browser with every candidate in it
+// (SIP does not trickle).
+func (c *call) localOffer(ctx context.Context) (string, error) {
+	offer, err := c.pc.CreateOffer(nil)
+	if err != nil {
+		return "", fmt.Errorf("webrtc bridge: offer: %w", err)
+	}
+	return c.setLocal(ctx, offer)
+}
+
+func (c *call) localAnswer(ctx context.Context) (string, error) {
+	answer, err := c.pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("webrtc bridge: answer: %w", err)
+	}
+	return c.setLocal(ctx, answer)
+}
+
+func (c *call) setLocal(ctx context.Context, desc webrtc.SessionDescription) (string, error) {
+	gathered := webrtc.GatheringCompletePromise(c.pc)
+	if err := c.pc.SetLocalDescription(desc); err != nil {
+		return "", fmt.Errorf("webrtc bridge: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return "", fmt.Errorf("webrtc bridge: gathering candidates: %w", ctx.Err())
+	}
+	return c.pc.LocalDescription().SDP, nil
+}
+
+// setRelay publishes the relay state; an invalid dst keeps the current one (held calls carry an
+// unspecified address, which stops sending).
+func (c *call) setRelay(dst netip.AddrPort) {
+	st := relayState{browserDTMF: c.browserDTMF, phoneDTMF: c.phoneDTMF}
+	if old := c.relay.Load(); old != nil {
+		st.dst = old.dst
+	}
+	if dst.IsValid() {
+		if st.dst != dst {
+			c.latched.Store(nil)
+		}
+		st.dst = dst
+	}
+	c.relay.Store(&st)
+}
+
+// withDirection sets the audio direction of a browser-bound SDP to the phone's.
+func withDirection(sdpText, dir string) []byte {
+	lines := strings.SplitAfter(sdpText, "\n")
+	for i, l := range lines {
+		switch strings.TrimRight(l, "\r\n") {
+		case "a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive":
+			lines[i] = "a=" + dir + "\r\n"
+		}
+	}
+	return []byte(strings.Join(lines, ""))
+}
+
+func (c *call) drainRTCP(s *webrtc.RTPSender) {
+	if s == nil {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := s.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// fromPhone relays the phone's RTP to the browser, keeping payload types except the
+// telephone-event one, which is mapped to the browser's.
+func (c *call) fromPhone() {
+	defer c.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, src, err := c.rtp.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		st := c.relay.Load()
+		if st == nil || !st.dst.IsValid() || src.Addr().Unmap() != st.dst.Addr() {
+			continue // not from the phone the SDP names
+		}
+		if l := c.latched.Load(); l == nil || *l != src {
+			c.latched.Store(&src)
+		}
+		var p rtp.Packet
+		if p.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		if int(p.PayloadType) == st.phoneDTMF && st.browserDTMF >= 0 {
+			p.PayloadType = uint8(st.browserDTMF)
+		} else if p.PayloadType != ptPCMU && p.PayloadType != ptPCMA {
+			continue
+		}
+		if err := c.track.write(&p.Header, p.Payload); err != nil && errors.Is(err, net.ErrClosed) {
+			return
+		}
+	}
+}
+
+// fromBrowser relays the browser's RTP, already decrypted, to the phone.
+func (c *call) fromBrowser(tr *webrtc.TrackRemote) {
+	buf := make([]byte, 1500)
+	for {
+		p, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		st := c.relay.Load()
+		if st == nil {
+			continue
+		}
+		dst := st.dst
+		if l := c.latched.Load(); l != nil {
+			dst = *l
+		}
+		if !dst.IsValid() || dst.Addr().IsUnspecified() || dst.Port() == 0 {
+			continue
+		}
+		if int(p.PayloadType) == st.browserDTMF && st.phoneDTMF >= 0 {
+			p.PayloadType = uint8(st.phoneDTMF)
+		} else if p.PayloadType != ptPCMU && p.PayloadType != ptPCMA {
+			continue
+		}
+		n, err := p.MarshalTo(buf)
+		if err != nil {
+			continue
+		}
+		c.rtp.WriteToUDPAddrPort(buf[:n], dst)
+	}
+}
