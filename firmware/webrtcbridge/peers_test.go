@@ -41,6 +41,7 @@ type received struct {
 	events []uint8 // event codes of end-of-event packets, once each
 	pts    map[uint8]int
 	lastTS uint32
+	notify chan struct{} // if set, signalled on each packet (benchmarks)
 }
 
 func (r *received) add(p *rtp.Packet, dtmfPT uint8) {
@@ -50,6 +51,12 @@ func (r *received) add(p *rtp.Packet, dtmfPT uint8) {
 		r.pts = map[uint8]int{}
 	}
 	r.pts[p.PayloadType]++
+	if r.notify != nil {
+		select {
+		case r.notify <- struct{}{}:
+		default:
+		}
+	}
 	switch p.PayloadType {
 	case ptPCMU:
 		for _, s := range g711.DecodeULawFrame(make([]int16, len(p.Payload)), p.Payload) {
