@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/deskphone/deskphone/firmware/media"
+	"github.com/deskphone/deskphone/firmware/softphone"
 	"github.com/deskphone/deskphone/firmware/webrtcbridge"
 	"github.com/deskphone/deskphone/test/tone"
 )
@@ -295,4 +297,31 @@ func TestWebRTCPhoneCallsBrowser(t *testing.T) {
 	}
 	runChromium(t, r.url+"?mode=answer", chromiumMicWAV(t))
 	r.check(t)
+}
+
+// The /phone/ page loads in Chromium under its own Content-Security-Policy, and the embedded
+// JsSIP bundle defines the global JsSIP the page runs on.
+func TestSoftphonePageLoads(t *testing.T) {
+	bin := requireTool(t, "chromium", "chromium")
+	srv := httptest.NewServer(softphone.Handler())
+	t.Cleanup(srv.Close)
+	var out syncBuffer
+	cmd := exec.Command(bin, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--user-data-dir="+t.TempDir(), "--dump-dom", srv.URL+softphone.Prefix)
+	cmd.Stdout = &out
+	p := startPeer(t, cmd)
+	select {
+	case <-p.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("Chromium did not finish loading the page within 30 s")
+	}
+	dom := out.String()
+	if !strings.Contains(dom, `data-jssip="3.13.8"`) {
+		t.Fatalf("the page did not run with JsSIP 3.13.8 loaded; its DOM:\n%.2000s", dom)
+	}
+	for _, id := range []string{`id="pad"`, `id="call"`, `id="hold"`, `id="transfer"`, `id="mute"`, `id="level"`, `id="quality"`} {
+		if !strings.Contains(dom, id) {
+			t.Errorf("the page lacks %s", id)
+		}
+	}
 }
