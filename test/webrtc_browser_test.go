@@ -170,6 +170,7 @@ func newBridgeRig(t *testing.T) *bridgeRig {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, browserPage)
 	})
+	mux.Handle(softphone.Prefix, softphone.Handler())
 	mux.HandleFunc("POST /offer", func(w http.ResponseWriter, req *http.Request) { // browser calls the phone
 		body, _ := io.ReadAll(req.Body)
 		plainOffer, err := br.Offer(req.Context(), "browser-call", "tagB", "", true, body)

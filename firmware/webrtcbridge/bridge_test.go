@@ -95,18 +95,22 @@ func TestBrowserCallsPhone(t *testing.T) {
 		t.Error("an answer from the browser with no offer pending was accepted")
 	}
 
-	// A re-offer from the browser keeps the phone's RTP port; the phone's answer, sent by the
-	// callee with the tags the other way round, comes back to the browser.
-	hold, err := br.Offer(ctx, "call-1", "tagB", "tagP", true, b.offer(t))
+	// Hold from the browser (a sendonly re-offer, as JsSIP sends) reaches the phone as
+	// sendonly on the same RTP port; the phone's recvonly answer, sent by the callee with the
+	// tags the other way round, reaches the browser as recvonly.
+	hold, err := br.Offer(ctx, "call-1", "tagB", "tagP", true, bytes.Replace(b.offer(t), []byte("a=sendrecv"), []byte("a=sendonly"), 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d2, _ := parseAudio(hold); d2.addr != d.addr {
-		t.Errorf("the re-offer moved the RTP port from %v to %v", d.addr, d2.addr)
+	if d2, _ := parseAudio(hold); d2.addr != d.addr || d2.dir != "sendonly" {
+		t.Errorf("the hold re-offer to the phone is %s at %v, want sendonly at %v", d2.dir, d2.addr, d.addr)
 	}
-	reanswer, err := br.Answer(ctx, "call-1", "tagP", "tagB", false, ph.sdp("8", 101, "sendrecv"))
+	reanswer, err := br.Answer(ctx, "call-1", "tagP", "tagB", false, ph.sdp("8", 101, "recvonly"))
 	if err != nil {
 		t.Fatalf("the re-INVITE's answer, tags the other way round: %v", err)
+	}
+	if d3, _ := parseAudio(reanswer); d3.dir != "recvonly" {
+		t.Errorf("the browser's hold is answered %s, want recvonly", d3.dir)
 	}
 	b.accept(t, reanswer)
 	if _, err := br.Offer(ctx, "call-1", "tagX", "tagP", true, first); err == nil {

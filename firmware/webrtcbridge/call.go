@@ -194,7 +194,9 @@ func (c *call) reoffer(ctx context.Context, fromBrowser bool, body []byte) ([]by
 		if err != nil {
 			return nil, err
 		}
-		c.browserAnswer = []byte(answer)
+		// pion answers a renegotiation with its transceiver's sendrecv; the browser must
+		// hear the answer to its own direction (RFC 3264 §6.1), or it refuses a hold.
+		c.browserAnswer = withDirection(answer, answerDirection(d.dir))
 		c.browserDTMF = d.dtmfPT
 		dtmf := c.phoneDTMF
 		if d.dtmfPT < 0 {

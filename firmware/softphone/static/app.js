@@ -141,7 +141,18 @@ $("mute").addEventListener("click", () => {
 });
 $("hold").addEventListener("click", () => {
   if (!session) return;
-  if (session.isOnHold().local) session.unhold(); else session.hold();
+  const s = session;
+  const resume = s.isOnHold().local;
+  // The button waits for the re-INVITE to complete: another one cannot start before.
+  const done = () => {
+    $("hold").disabled = false;
+    if (session === s) status(resume ? "connected" : "on hold");
+  };
+  $("hold").disabled = true;
+  if (!(resume ? s.unhold({}, done) : s.hold({}, done))) {
+    $("hold").disabled = false;
+    say("The call is busy; try again in a moment.");
+  }
 });
 $("transfer").addEventListener("click", () => {
   if (!session) return;
@@ -182,8 +193,12 @@ function attach(s, from) {
     startMeter();
     quality = setInterval(showQuality, 2000);
   });
-  s.on("hold", (e) => { if (e.originator === "local") press("hold", true); status(e.originator === "local" ? "on hold" : "held by the other side"); });
-  s.on("unhold", (e) => { if (e.originator === "local") press("hold", false); status("connected"); });
+  s.on("hold", (e) => {
+    if (e.originator === "local") { press("hold", true); status("putting on hold…"); } else status("held by the other side");
+  });
+  s.on("unhold", (e) => {
+    if (e.originator === "local") { press("hold", false); status("resuming…"); } else status("connected");
+  });
   s.on("muted", () => press("mute", true));
   s.on("unmuted", () => press("mute", false));
   s.on("ended", () => finish(""));
@@ -206,6 +221,7 @@ function finish(why) {
   $("incoming").hidden = true;
   $("incall").hidden = true;
   $("hangup").disabled = true;
+  $("hold").disabled = false;
   $("call").disabled = false;
   press("mute", false);
   press("hold", false);

@@ -1,0 +1,198 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/deskphone/deskphone/test/tone"
+)
+
+// wsProxy is a stand-in for the registrar's SIP WebSocket side, enough for one browser: it
+// accepts any REGISTER and answers the browser's INVITEs with the plain phone of the rig,
+// passing each SDP through the bridge as the proxy does.
+type wsProxy struct {
+	addr string
+	mu   sync.Mutex
+	errs []string
+}
+
+func (p *wsProxy) fail(format string, args ...any) {
+	p.mu.Lock()
+	p.errs = append(p.errs, fmt.Sprintf(format, args...))
+	p.mu.Unlock()
+}
+
+func startWSProxy(t *testing.T, r *bridgeRig) *wsProxy {
+	t.Helper()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("deskphone-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &wsProxy{addr: ln.Addr().String()}
+	uriParams := sip.NewParams()
+	uriParams.Add("transport", "ws")
+	contact := sip.ContactHeader{Address: sip.Uri{User: "pi", Host: "127.0.0.1", UriParams: uriParams}}
+
+	srv.OnRegister(func(req *sip.Request, tx sip.ServerTransaction) {
+		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+		if c := req.Contact(); c != nil {
+			echo := c.Clone()
+			echo.Params.Add("expires", "600")
+			res.AppendHeader(echo)
+		}
+		tx.Respond(res)
+	})
+	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		ctx := context.Background()
+		callID := req.CallID().Value()
+		fromTag, _ := req.From().Params.Get("tag")
+		toTag, inDialog := req.To().Params.Get("tag") // "" for the initial INVITE
+		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+		plainOffer, err := r.bridge.Offer(ctx, callID, fromTag, toTag, true, req.Body())
+		if err != nil {
+			p.fail("bridge offer: %v", err)
+			tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+			return
+		}
+		var plainAnswer []byte
+		if inDialog {
+			plainAnswer, err = r.phone.Update(plainOffer)
+		} else {
+			plainAnswer, err = r.phone.AcceptOffer(plainOffer)
+		}
+		if err != nil {
+			p.fail("phone: %v", err)
+			tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+			return
+		}
+		resTag, _ := res.To().Params.Get("tag")
+		answer, err := r.bridge.Answer(ctx, callID, fromTag, resTag, false, plainAnswer)
+		if err != nil {
+			p.fail("bridge answer: %v", err)
+			tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+			return
+		}
+		res.SetBody(answer)
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		res.AppendHeader(contact.Clone())
+		tx.Respond(res)
+	})
+	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		r.bridge.Close(req.CallID().Value())
+		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	go srv.ServeWS(ln)
+	t.Cleanup(func() { srv.Close(); ln.Close(); ua.Close() })
+	return p
+}
+
+// The /phone/ page, as a user drives it: sign in, dial, talk (tones both ways), press 5, hold,
+// resume, hang up. JsSIP speaks SIP over a WebSocket to a stand-in proxy; media goes through
+// the bridge to a plain RTP phone.
+func TestSoftphonePageCallsPhone(t *testing.T) {
+	bin := requireTool(t, "chromium", "chromium")
+	r := newBridgeRig(t)
+	proxy := startWSProxy(t, r)
+	profile := t.TempDir()
+	startPeer(t, exec.Command(bin, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--user-data-dir="+profile, "--remote-debugging-port=0",
+		"--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+		"--use-file-for-fake-audio-capture="+chromiumMicWAV(t),
+		"--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
+		r.url+"phone/"))
+	page := openDevtools(t, profile)
+	page.waitFor(t, "the page loads", `document.documentElement.dataset.jssip === "3.13.8"`, 15*time.Second)
+
+	page.eval(t, fmt.Sprintf(`$("user").value = "alice"; $("password").value = "secret";
+		$("server").value = "ws://%s"; $("login").requestSubmit()`, proxy.addr), nil)
+	page.waitFor(t, "registered", `$("reg").classList.contains("on") && !$("phone").hidden`, 15*time.Second)
+
+	page.eval(t, `$("number").value = "5002"; $("call").click()`, nil)
+	page.waitFor(t, "the call connects", `$("status").textContent === "connected"`, 15*time.Second)
+
+	// The browser hears the phone's 440 Hz.
+	var peak float64
+	page.eval(t, `(async () => {
+		const ctx = new AudioContext(); await ctx.resume();
+		const an = ctx.createAnalyser(); an.fftSize = 8192;
+		ctx.createMediaStreamSource($("remote").srcObject).connect(an);
+		await new Promise(r => setTimeout(r, 2000));
+		const bins = new Float32Array(an.frequencyBinCount); an.getFloatFrequencyData(bins);
+		let best = 1; for (let i = 2; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+		ctx.close();
+		return best * ctx.sampleRate / an.fftSize;
+	})()`, &peak)
+	if peak < 420 || peak > 460 {
+		t.Errorf("the page plays %.0f Hz loudest, want the phone's 440 Hz", peak)
+	}
+	// The phone hears the browser's 1 kHz.
+	if hz, rms := tone.Dominant(r.dev.heard(), 8000); hz < 980 || hz > 1020 || rms < 0.01 {
+		t.Errorf("the phone hears %.0f Hz at level %.3f, want the browser's 1 kHz", hz, rms)
+	}
+	// The microphone meter moves and the quality line names the codec.
+	page.waitFor(t, "the microphone level shows", `$("level").value > 0.05`, 5*time.Second)
+	page.waitFor(t, "the call quality shows", `/^good · PCM[AU]/.test($("quality").textContent)`, 5*time.Second)
+
+	// Pressing 5 on the pad reaches the phone as an RFC 4733 event.
+	page.eval(t, `document.querySelector('[data-key="5"]').click()`, nil)
+	select {
+	case d := <-r.phone.DTMF():
+		if d != '5' {
+			t.Errorf("the phone received DTMF %q, want '5'", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("pressing 5 during the call sent no DTMF to the phone")
+	}
+
+	// Hold and resume go through the bridge as re-INVITEs.
+	page.eval(t, `$("hold").click()`, nil)
+	page.waitFor(t, "on hold", `$("status").textContent === "on hold" && $("hold").getAttribute("aria-pressed") === "true"`, 10*time.Second)
+	page.eval(t, `$("hold").click()`, nil)
+	page.waitFor(t, "resumed", `$("status").textContent === "connected" && $("hold").getAttribute("aria-pressed") === "false"`, 10*time.Second)
+
+	// Mute and hang up.
+	page.eval(t, `$("mute").click()`, nil)
+	page.waitFor(t, "muted", `$("mute").getAttribute("aria-pressed") === "true"`, 5*time.Second)
+	page.eval(t, `$("hangup").click()`, nil)
+	page.waitFor(t, "the call ends", `$("incall").hidden && $("hangup").disabled`, 10*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for r.bridge.Calls() != 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := r.bridge.Calls(); n != 0 {
+		t.Errorf("%d bridged calls left after the page hung up", n)
+	}
+	proxy.mu.Lock()
+	defer proxy.mu.Unlock()
+	for _, e := range proxy.errs {
+		t.Error(e)
+	}
+	if strings.Contains(page.text(t), "failed") {
+		t.Errorf("the page reports a failure: %s", page.text(t))
+	}
+}
+
+func (d *devtools) text(t *testing.T) string {
+	var s string
+	d.eval(t, `$("message").textContent`, &s)
+	return s
+}
