@@ -133,4 +133,3 @@ func (d *devtools) waitFor(t *testing.T, what, expr string, timeout time.Duratio
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-
