@@ -196,13 +196,8 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestRunEndsCalls(t *testing.T) {
-	br, err := New(Config{IP: loopback, RTPPortMin: 42000, RTPPortMax: 42003})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { br.Run(ctx); close(done) }()
+	br, stop := runBridge(t, Config{IP: loopback, RTPPortMin: 42000, RTPPortMax: 42003})
+	ctx := context.Background()
 	ph := newPhone(t, 101)
 	for _, id := range []string{"a", "b"} {
 		if _, err := br.Offer(ctx, id, "t", "", false, ph.sdp("0", 101, "sendrecv")); err != nil {
@@ -212,24 +207,18 @@ func TestRunEndsCalls(t *testing.T) {
 	if _, err := br.Offer(ctx, "c", "t", "", false, ph.sdp("0", 101, "sendrecv")); err == nil || !strings.Contains(err.Error(), "no free RTP port") {
 		t.Errorf("a third call in a two-call port range: %v, want a clear port exhaustion error", err)
 	}
-	cancel()
-	<-done
+	stop()
 	if n := br.Calls(); n != 0 {
 		t.Errorf("%d calls survive the bridge's context", n)
 	}
 	if _, err := br.Offer(context.Background(), "d", "t", "", false, ph.sdp("0", 101, "sendrecv")); err == nil {
 		t.Error("a stopped bridge accepted an offer")
 	}
-	// The ports are free again.
-	br2, err := New(Config{IP: loopback, ICEPort: int(br.ICEAddr().Port()), RTPPortMin: 42000, RTPPortMax: 42003})
-	if err != nil {
-		t.Fatalf("the ICE port stays bound after Run returned: %v", err)
-	}
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	done2 := make(chan struct{})
-	go func() { br2.Run(ctx2); close(done2) }()
-	defer func() { cancel2(); <-done2 }()
-	if _, err := br2.Offer(ctx2, "a", "t", "", false, ph.sdp("0", 101, "sendrecv")); err != nil {
+	// The ports are free again: a new bridge binds the same ICE port (runBridge fails the test
+	// otherwise) and RTP ports.
+	br2, stop2 := runBridge(t, Config{IP: loopback, ICEPort: int(br.ICEAddr().Port()), RTPPortMin: 42000, RTPPortMax: 42003})
+	defer stop2()
+	if _, err := br2.Offer(ctx, "a", "t", "", false, ph.sdp("0", 101, "sendrecv")); err != nil {
 		t.Errorf("the RTP ports stay bound after Run returned: %v", err)
 	}
 }

@@ -163,8 +163,13 @@ func (c *call) offer(ctx context.Context, fromBrowser bool, body []byte) ([]byte
 		return nil, fmt.Errorf("webrtc bridge: %w", err)
 	}
 	c.browserDTMF, c.phoneDTMF = d.dtmfPT, d.dtmfPT
-	c.phoneOffer = d
 	c.codec = d.codecs[0]
+	return c.offerToBrowser(ctx, d)
+}
+
+// offerToBrowser turns the phone's offer d into one for the browser, with the phone's direction.
+func (c *call) offerToBrowser(ctx context.Context, d audioDesc) ([]byte, error) {
+	c.phoneOffer = d
 	c.setRelay(d.addr)
 	sdpText, err := c.localOffer(ctx)
 	if err != nil {
@@ -172,6 +177,15 @@ func (c *call) offer(ctx context.Context, fromBrowser bool, body []byte) ([]byte
 	}
 	c.offerer = phone
 	return withDirection(sdpText, d.dir), nil
+}
+
+// phoneDTMFFor is the telephone-event type to offer or answer the phone when the browser's
+// description d has (or lacks) one.
+func (c *call) phoneDTMFFor(d audioDesc) int {
+	if d.dtmfPT < 0 {
+		return -1
+	}
+	return c.phoneDTMF
 }
 
 // reoffer handles an offer inside the dialog (hold, resume, a new address).
@@ -198,24 +212,13 @@ func (c *call) reoffer(ctx context.Context, fromBrowser bool, body []byte) ([]by
 		// hear the answer to its own direction (RFC 3264 §6.1), or it refuses a hold.
 		c.browserAnswer = withDirection(answer, answerDirection(d.dir))
 		c.browserDTMF = d.dtmfPT
-		dtmf := c.phoneDTMF
-		if d.dtmfPT < 0 {
-			dtmf = -1
-		}
 		c.offerer = browser
-		return plainDesc(c.local, c.session, c.version, []uint8{c.codec}, dtmf, d.dir), nil
+		return plainDesc(c.local, c.session, c.version, []uint8{c.codec}, c.phoneDTMFFor(d), d.dir), nil
 	}
-	c.phoneOffer = d
 	if d.dtmfPT >= 0 {
 		c.phoneDTMF = d.dtmfPT
 	}
-	c.setRelay(d.addr)
-	sdpText, err := c.localOffer(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c.offerer = phone
-	return withDirection(sdpText, d.dir), nil
+	return c.offerToBrowser(ctx, d)
 }
 
 // answer handles the answer to the pending offer.
@@ -242,12 +245,8 @@ func (c *call) answer(ctx context.Context, fromTag, toTag string, fromBrowser bo
 			return nil, fmt.Errorf("webrtc bridge: the browser's answer: %w", err)
 		}
 		c.codec = d.codecs[0]
-		dtmf := c.phoneDTMF
-		if d.dtmfPT < 0 {
-			dtmf = -1
-		}
 		c.browserDTMF = d.dtmfPT
-		out = plainDesc(c.local, c.session, c.version, []uint8{c.codec}, dtmf, answerDirection(c.phoneOffer.dir))
+		out = plainDesc(c.local, c.session, c.version, []uint8{c.codec}, c.phoneDTMFFor(d), answerDirection(c.phoneOffer.dir))
 	} else {
 		c.codec = d.codecs[0]
 		c.phoneDTMF = d.dtmfPT

@@ -23,15 +23,22 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 // startBridge runs a bridge on loopback for the test's lifetime.
 func startBridge(t testing.TB) *Bridge {
 	t.Helper()
-	b, err := New(Config{IP: loopback, RTPPortMin: 41000, RTPPortMax: 41999})
+	b, stop := runBridge(t, Config{IP: loopback, RTPPortMin: 41000, RTPPortMax: 41999})
+	t.Cleanup(stop)
+	return b
+}
+
+// runBridge runs a bridge until stop, which returns once Run has.
+func runBridge(t testing.TB, cfg Config) (b *Bridge, stop func()) {
+	t.Helper()
+	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { b.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return b
+	return b, func() { cancel(); <-done }
 }
 
 // received collects what one peer got: decoded audio and telephone-events.
