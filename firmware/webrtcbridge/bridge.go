@@ -197,6 +197,13 @@ func (b *Bridge) Offer(ctx context.Context, callID, fromTag, toTag string, fromB
 		return nil, errClosed
 	}
 	c, ok := b.calls[callID]
+	if ok && toTag == "" && !c.isAnswered() {
+		// A new initial INVITE of the same call (sent again with credentials after a
+		// challenge, say) replaces the offer the proxy never saw answered.
+		delete(b.calls, callID)
+		defer c.close()
+		ok = false
+	}
 	b.mu.Unlock()
 	if ok {
 		if !c.matches(fromTag, toTag) {

@@ -163,6 +163,48 @@ func TestPhoneCallsBrowser(t *testing.T) {
 	if d, _ := parseAudio(ans); d.dir != "recvonly" {
 		t.Errorf("the phone's hold is answered %s, want recvonly", d.dir)
 	}
+
+	// The phone's resume gets no answer (the browser refused it with a 491, say); its next
+	// one replaces it. A browser offer crossing it is glare and refused.
+	if _, err := br.Offer(ctx, "call-2", "tagP", "tagB", false, ph.sdp("0", 96, "sendrecv")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := br.Offer(ctx, "call-2", "tagB", "tagP", true, []byte(b.pc.LocalDescription().SDP)); err == nil {
+		t.Error("a browser offer crossing the phone's was accepted")
+	}
+	resume, err := br.Offer(ctx, "call-2", "tagP", "tagB", false, ph.sdp("0", 96, "sendrecv"))
+	if err != nil {
+		t.Fatalf("the phone's second resume after an unanswered one: %v", err)
+	}
+	if _, err := br.Answer(ctx, "call-2", "tagB", "tagP", true, b.answer(t, resume)); err != nil {
+		t.Fatal(err)
+	}
+	if n := br.Calls(); n != 1 {
+		t.Errorf("%d calls after renegotiations, want 1", n)
+	}
+}
+
+// An initial INVITE sent again (with credentials after a 407) replaces the unanswered offer.
+func TestInitialOfferAgain(t *testing.T) {
+	br := startBridge(t)
+	ph := newPhone(t, 101)
+	ctx := context.Background()
+	first, err := br.Offer(ctx, "call-3", "tagP", "", false, ph.sdp("0", 101, "sendrecv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := br.Offer(ctx, "call-3", "tagP", "", false, ph.sdp("0", 101, "sendrecv"))
+	if err != nil {
+		t.Fatalf("the initial offer again: %v", err)
+	}
+	if bytes.Equal(first, second) || br.Calls() != 1 {
+		t.Errorf("the second initial offer did not replace the first (%d calls)", br.Calls())
+	}
+	b := newBrowser(t, 101)
+	if _, err := br.Answer(ctx, "call-3", "tagP", "tagB", true, b.answer(t, second)); err != nil {
+		t.Fatal(err)
+	}
+	b.waitConnected(t)
 }
 
 func TestBadInput(t *testing.T) {

@@ -105,9 +105,13 @@ func (c *call) close() {
 }
 
 func (c *call) unanswered(now time.Time, limit time.Duration) bool {
+	return !c.isAnswered() && now.Sub(c.created) > limit
+}
+
+func (c *call) isAnswered() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return !c.answered && now.Sub(c.created) > limit
+	return c.answered
 }
 
 // matches says whether the tags of a message belong to the call's dialog (either order).
@@ -171,9 +175,16 @@ func (c *call) offer(ctx context.Context, fromBrowser bool, body []byte) ([]byte
 func (c *call) offerToBrowser(ctx context.Context, d audioDesc) ([]byte, error) {
 	c.phoneOffer = d
 	c.setRelay(d.addr)
-	sdpText, err := c.localOffer(ctx)
-	if err != nil {
-		return nil, err
+	var sdpText string
+	if pending := c.pc.PendingLocalDescription(); pending != nil && c.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
+		// The last offer to the browser went unanswered and pion cannot roll it back: offer
+		// it again (same ICE and DTLS parameters), with the new direction.
+		sdpText = pending.SDP
+	} else {
+		var err error
+		if sdpText, err = c.localOffer(ctx); err != nil {
+			return nil, err
+		}
 	}
 	c.offerer = phone
 	return withDirection(sdpText, d.dir), nil
@@ -192,8 +203,18 @@ func (c *call) phoneDTMFFor(d audioDesc) int {
 func (c *call) reoffer(ctx context.Context, fromBrowser bool, body []byte) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.offerer != nobody {
-		return nil, errors.New("webrtc bridge: an offer crossed another one still unanswered")
+	from := phone
+	if fromBrowser {
+		from = browser
+	}
+	switch c.offerer {
+	case nobody:
+	case from:
+		// A side sends a new offer only once its last one's transaction has ended, so that
+		// one failed (a 488 or 491 the bridge never sees): this one takes its place.
+		c.offerer = nobody
+	default:
+		return nil, errors.New("webrtc bridge: offers from both sides crossed (glare); the later one fails with 491")
 	}
 	d, err := parseSide(body, fromBrowser)
 	if err != nil {
