@@ -30,6 +30,23 @@
 // answered by several phones, the first answer's phone gets the media and later answers get the
 // same SDP back.
 //
+// What the proxy does, message by message:
+//
+//   - INVITE with SDP between a browser and a phone: Offer (toTag "" for the initial INVITE);
+//     forward the returned SDP. The 2xx (or a 183 with SDP) coming back: Answer; forward the
+//     returned SDP. Retransmitted 2xx may be passed again: they get the same answer.
+//   - An initial INVITE that fails (3xx–6xx, CANCEL, timeout): Close. One sent again with the
+//     same Call-ID (after a 401/407 challenge) replaces the unanswered offer anyway.
+//   - A re-INVITE that fails needs nothing: the same side's next offer replaces it. Offers from
+//     both sides at once (glare) get an error for the later one; answer it 491.
+//   - BYE, or the dialog's end for any reason: Close.
+//   - An error from Offer or Answer: answer the request 488 (the error says why) and Close if
+//     it was the initial INVITE.
+//
 // Re-INVITEs (hold, resume) renegotiate on the same peer connection and the same RTP port; the
-// direction attributes are carried across.
+// direction attributes are carried across. Late offers (an INVITE without SDP, the offer in
+// the 2xx and the answer in the ACK) work the same way: Offer on the 2xx, Answer on the ACK.
+//
+// New binds the ICE port; Run owns the bridge until its context ends, then closes every call
+// and the port. Calls whose offer is never answered are closed after Config.SetupTimeout.
 package webrtcbridge
