@@ -211,10 +211,8 @@ func (b *Bridge) Offer(ctx context.Context, callID, fromTag, toTag string, fromB
 		}
 		return c.reoffer(ctx, fromBrowser, body)
 	}
-	if toTag != "" {
-		return nil, fmt.Errorf("webrtc bridge: re-offer for unknown call %s", callID)
-	}
-	c, err := b.newCall(callID, fromTag, fromBrowser)
+	// A first offer with both tags is a late offer (in a 2xx to an INVITE without SDP).
+	c, err := b.newCall(callID, fromTag, toTag)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +268,7 @@ func (b *Bridge) Close(callID string) {
 }
 
 // newCall creates the call's peer connection and binds its RTP port pair.
-func (b *Bridge) newCall(callID, fromTag string, fromBrowser bool) (*call, error) {
+func (b *Bridge) newCall(callID, fromTag, toTag string) (*call, error) {
 	rtpConn, rtcpConn, err := b.bindPair()
 	if err != nil {
 		return nil, err
@@ -283,7 +281,7 @@ func (b *Bridge) newCall(callID, fromTag string, fromBrowser bool) (*call, error
 	}
 	c := &call{
 		id:      callID,
-		tags:    [2]string{fromTag},
+		tags:    [2]string{fromTag, toTag},
 		log:     b.log.With("call_id", callID),
 		pc:      pc,
 		track:   &relayTrack{},

@@ -184,6 +184,28 @@ func TestPhoneCallsBrowser(t *testing.T) {
 	}
 }
 
+// A late offer: the phone's INVITE had no SDP, the browser offers in its 2xx (both tags known)
+// and the phone answers in the ACK.
+func TestLateOffer(t *testing.T) {
+	br := startBridge(t)
+	b := newBrowser(t, 101)
+	ph := newPhone(t, 101)
+	ctx := context.Background()
+	plainOffer, err := br.Offer(ctx, "call-4", "tagP", "tagB", true, b.offer(t))
+	if err != nil {
+		t.Fatalf("a late offer from the browser: %v", err)
+	}
+	if d, err := parseAudio(plainOffer); err != nil || d.secure {
+		t.Fatalf("the phone gets %v:\n%s", err, plainOffer)
+	}
+	answer, err := br.Answer(ctx, "call-4", "tagP", "tagB", false, ph.sdp("0", 101, "sendrecv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.accept(t, answer)
+	b.waitConnected(t)
+}
+
 // An initial INVITE sent again (with credentials after a 407) replaces the unanswered offer.
 func TestInitialOfferAgain(t *testing.T) {
 	br := startBridge(t)
