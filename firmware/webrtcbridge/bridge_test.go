@@ -3,6 +3,7 @@ package webrtcbridge
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -84,6 +85,18 @@ func TestBrowserCallsPhone(t *testing.T) {
 	}
 	b.accept(t, answer)
 	b.waitConnected(t)
+	// Garbage on the RTP and ICE ports changes nothing.
+	for _, to := range []netip.AddrPort{d.addr, br.ICEAddr()} {
+		junk, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(to))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range [][]byte{{0x80}, []byte("\x80\x08garbage that is not RTP"), bytes.Repeat([]byte{0xff}, 1400),
+			{0, 1, 0, 8, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 6, 0, 4}} {
+			junk.Write(p)
+		}
+		junk.Close()
+	}
 	exchange(t, b, ph, d.addr, ptPCMA, 101)
 
 	// A repeated 2xx gets the same answer; a stray answer with no offer pending is refused.
