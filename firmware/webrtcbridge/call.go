@@ -406,9 +406,11 @@ func (c *call) drainRTCP(s *webrtc.RTPSender) {
 }
 
 // fromPhone relays the phone's RTP to the browser, keeping payload types except the
-// telephone-event one, which is mapped to the browser's.
+// telephone-event one, which is mapped to the browser's, and keeping the browser's stream one
+// continuous sequence (see renumber).
 func (c *call) fromPhone() {
 	defer c.wg.Done()
+	var seq renumber
 	buf := make([]byte, 1500)
 	for {
 		n, src, err := c.rtp.ReadFromUDPAddrPort(buf)
@@ -434,6 +436,7 @@ func (c *call) fromPhone() {
 		} else if p.PayloadType != ptPCMU && p.PayloadType != ptPCMA {
 			continue
 		}
+		seq.apply(&p.Header)
 		if err := c.track.write(&p.Header, p.Payload); err != nil && errors.Is(err, net.ErrClosed) {
 			return
 		}
@@ -470,4 +473,42 @@ func (c *call) fromBrowser(tr *webrtc.TrackRemote) {
 		}
 		c.rtp.WriteToUDPAddrPort(buf[:n], dst)
 	}
+}
+
+// renumber keeps the sequence numbers and timestamps sent to the browser continuous when the
+// phone's stream restarts (a new SSRC after a re-INVITE, a jump in its numbering): SRTP's replay
+// protection would otherwise drop every packet numbered behind the last one it saw (RFC 3711
+// §3.3.2), and the browser would go silent. Within one stream, numbers keep their gaps, so the
+// browser still sees loss and jitter as they are.
+type renumber struct {
+	started  bool
+	ssrc     uint32
+	lastIn   uint16
+	seqShift uint16
+	tsShift  uint32
+	lastSeq  uint16 // last sequence number and timestamp sent
+	lastTS   uint32
+}
+
+// maxJump is how far a stream's sequence number may move before it counts as restarted.
+const maxJump = 500
+
+func (r *renumber) apply(h *rtp.Header) {
+	d := int16(h.SequenceNumber - r.lastIn)
+	switch {
+	case !r.started:
+		r.started = true
+	case h.SSRC != r.ssrc || d > maxJump || d < -maxJump:
+		r.seqShift = r.lastSeq + 1 - h.SequenceNumber
+		r.tsShift = r.lastTS + 160 - h.Timestamp
+		h.Marker = true
+	case d <= 0:
+		h.SequenceNumber += r.seqShift // late or repeated: pass it, behind the last
+		h.Timestamp += r.tsShift
+		return
+	}
+	r.ssrc, r.lastIn = h.SSRC, h.SequenceNumber
+	h.SequenceNumber += r.seqShift
+	h.Timestamp += r.tsShift
+	r.lastSeq, r.lastTS = h.SequenceNumber, h.Timestamp
 }
