@@ -29,6 +29,7 @@ type wsProxy struct {
 	// where the browser registered: its Contact and the WebSocket connection it came on
 	contact *sip.ContactHeader
 	source  string
+	referTo string // the Refer-To of the last REFER
 }
 
 func (p *wsProxy) fail(format string, args ...any) {
@@ -109,6 +110,14 @@ func startWSProxy(t *testing.T, r *bridgeRig) *wsProxy {
 		tx.Respond(res)
 	})
 	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	srv.OnRefer(func(req *sip.Request, tx sip.ServerTransaction) {
+		if h := req.GetHeader("Refer-To"); h != nil {
+			p.mu.Lock()
+			p.referTo = h.Value()
+			p.mu.Unlock()
+		}
+		tx.Respond(sip.NewResponseFromRequest(req, 202, "Accepted", nil))
+	})
 	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
 		r.bridge.Close(req.CallID().Value())
 		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
@@ -119,7 +128,7 @@ func startWSProxy(t *testing.T, r *bridgeRig) *wsProxy {
 }
 
 // The /phone/ page, as a user drives it: sign in, dial, talk (tones both ways), press 5, hold,
-// resume, hang up. JsSIP speaks SIP over a WebSocket to a stand-in proxy; media goes through
+// resume, mute, transfer. JsSIP speaks SIP over a WebSocket to a stand-in proxy; media goes through
 // the bridge to a plain RTP phone.
 func TestSoftphonePageCallsPhone(t *testing.T) {
 	r := newBridgeRig(t)
@@ -158,11 +167,17 @@ func TestSoftphonePageCallsPhone(t *testing.T) {
 	page.eval(t, `$("hold").click()`, nil)
 	page.waitFor(t, "resumed", `$("status").textContent === "connected" && $("hold").getAttribute("aria-pressed") === "false"`, 10*time.Second)
 
-	// Mute and hang up.
+	// Mute, then a blind transfer to 5003: a REFER, and the page leaves the call.
 	page.eval(t, `$("mute").click()`, nil)
 	page.waitFor(t, "muted", `$("mute").getAttribute("aria-pressed") === "true"`, 5*time.Second)
-	page.eval(t, `$("hangup").click()`, nil)
-	page.waitFor(t, "the call ends", `$("incall").hidden && $("hangup").disabled`, 10*time.Second)
+	page.eval(t, `$("number").value = "5003"; $("transfer").click()`, nil)
+	page.waitFor(t, "the call ends after the transfer", `$("incall").hidden && $("hangup").disabled`, 10*time.Second)
+	proxy.mu.Lock()
+	referTo := proxy.referTo
+	proxy.mu.Unlock()
+	if !strings.Contains(referTo, "sip:5003@") {
+		t.Errorf("the transfer sent Refer-To %q, want 5003", referTo)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for r.bridge.Calls() != 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
@@ -237,7 +252,8 @@ func (p *wsProxy) callBrowser(callID, fromTag string, offer []byte, answered fun
 	}
 }
 
-// The page rings for an incoming call, shows the caller, answers, and talks both ways.
+// The page rings for an incoming call, shows the caller, answers, talks both ways and hangs
+// up; the next call it rejects.
 func TestSoftphonePageAnswersPhone(t *testing.T) {
 	r := newBridgeRig(t)
 	proxy := startWSProxy(t, r)
@@ -278,6 +294,23 @@ func TestSoftphonePageAnswersPhone(t *testing.T) {
 	}
 	page.eval(t, `$("hangup").click()`, nil)
 	page.waitFor(t, "the call ends", `$("incall").hidden && $("hangup").disabled`, 10*time.Second)
+
+	// A second call is rejected with the Reject button: 486 Busy Here.
+	offer, err = r.bridge.Offer(context.Background(), "incoming-2", "tagPi2", "", false,
+		[]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		called <- proxy.callBrowser("incoming-2", "tagPi2", offer, func(*sip.Response) error { return nil })
+	}()
+	page.waitFor(t, "the second call rings", `!$("incoming").hidden`, 15*time.Second)
+	page.eval(t, `$("reject").click()`, nil)
+	if err := <-called; err == nil || !strings.Contains(err.Error(), "486") {
+		t.Errorf("rejecting the call: %v, want 486 Busy Here", err)
+	}
+	r.bridge.Close("incoming-2")
+	page.waitFor(t, "the ringing stops", `$("incoming").hidden && !$("call").disabled`, 5*time.Second)
 }
 
 // signIn opens /phone/ in Chromium (its microphone playing 1 kHz) and signs in as alice at

@@ -154,14 +154,22 @@ $("hold").addEventListener("click", () => {
     say("The call is busy; try again in a moment.");
   }
 });
+// Blind transfer: the number typed in the number field (the pad sends DTMF during a call, the
+// keyboard still types there).
 $("transfer").addEventListener("click", () => {
   if (!session) return;
-  const target = prompt("Transfer the call to:");
-  if (!target) return;
-  session.refer(target.trim(), {
+  const target = $("number").value.trim();
+  if (!target) {
+    say("Type the number to transfer to, then press Transfer.");
+    $("number").focus();
+    return;
+  }
+  say("Transferring to " + target + "…");
+  session.refer(target, {
     eventHandlers: {
-      accepted: () => session && session.terminate(),
-      failed: (e) => say("Transfer failed: " + (e.cause || "refused")),
+      // A blind transfer leaves the call once the REFER is accepted (RFC 5589 §6).
+      requestSucceeded: () => { say(""); if (session) session.terminate(); },
+      requestFailed: (e) => say("Transfer refused: " + (e.cause || "")),
     },
   });
 });
