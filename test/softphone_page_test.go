@@ -143,7 +143,7 @@ func TestSoftphonePageCallsPhone(t *testing.T) {
 		t.Errorf("the page plays %.0f Hz loudest, want the phone's 440 Hz", peak)
 	}
 	// The phone hears the browser's 1 kHz.
-	if hz, rms := tone.Dominant(r.dev.heard(), 8000); hz < 980 || hz > 1020 || rms < 0.01 {
+	if hz, rms := tone.Dominant(r.heard(), 8000); hz < 980 || hz > 1020 || rms < 0.01 {
 		t.Errorf("the phone hears %.0f Hz at level %.3f, want the browser's 1 kHz", hz, rms)
 	}
 	// The microphone meter moves and the quality line names the codec.
@@ -289,7 +289,7 @@ func TestSoftphonePageAnswersPhone(t *testing.T) {
 	if peak := page.remotePeak(t); peak < 420 || peak > 460 {
 		t.Errorf("the page plays %.0f Hz loudest, want the phone's 440 Hz", peak)
 	}
-	if hz, rms := tone.Dominant(r.dev.heard(), 8000); hz < 980 || hz > 1020 || rms < 0.01 {
+	if hz, rms := tone.Dominant(r.heard(), 8000); hz < 980 || hz > 1020 || rms < 0.01 {
 		t.Errorf("the phone hears %.0f Hz at level %.3f, want the browser's 1 kHz", hz, rms)
 	}
 	page.eval(t, `$("hangup").click()`, nil)

@@ -20,6 +20,7 @@ import (
 	"github.com/deskphone/deskphone/firmware/media"
 	"github.com/deskphone/deskphone/firmware/softphone"
 	"github.com/deskphone/deskphone/firmware/webrtcbridge"
+	"github.com/deskphone/deskphone/hw/audio/audiotest"
 	"github.com/deskphone/deskphone/test/tone"
 )
 
@@ -86,50 +87,11 @@ type browserResult struct {
 	Error   string  `json:"error"`
 }
 
-// toneDevice is the phone's handset: its microphone plays a sine, its speaker is recorded.
-type toneDevice struct {
-	mic  []int16
-	pos  int
-	tick *time.Ticker
-	mu   sync.Mutex
-	got  []int16
-}
-
-func (d *toneDevice) ReadFrame(ctx context.Context, frame []int16) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-d.tick.C:
-	}
-	for i := range frame {
-		frame[i] = d.mic[d.pos%len(d.mic)]
-		d.pos++
-	}
-	return nil
-}
-
-func (d *toneDevice) WriteFrame(frame []int16) error {
-	d.mu.Lock()
-	d.got = append(d.got, frame...)
-	d.mu.Unlock()
-	return nil
-}
-
-func (d *toneDevice) heard() []float64 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make([]float64, len(d.got))
-	for i, s := range d.got {
-		out[i] = float64(s) / 32768
-	}
-	return out
-}
-
 // bridgeRig is a bridge, a plain phone and a page server on loopback.
 type bridgeRig struct {
 	bridge *webrtcbridge.Bridge
 	phone  *media.Session
-	dev    *toneDevice
+	dev    *audiotest.Device
 	url    string
 	result chan browserResult
 	// what the browser fetches with GET /offer (mode=answer)
@@ -157,8 +119,8 @@ func newBridgeRig(t *testing.T) *bridgeRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { phone.Close() })
-	dev := &toneDevice{mic: tone.Sine(440, 8000, time.Second, 10000), tick: time.NewTicker(20 * time.Millisecond)}
-	t.Cleanup(dev.tick.Stop)
+	dev := &audiotest.Device{Source: audiotest.Sine(440, 10000)}
+	t.Cleanup(func() { dev.Close() })
 	audio := media.NewAudio(dev, log)
 	audio.Connect(phone)
 	wg.Add(1)
@@ -245,6 +207,16 @@ func chromiumMicWAV(t *testing.T) string {
 	return wav
 }
 
+// heard is what the phone's speaker played, as samples in [-1, 1].
+func (r *bridgeRig) heard() []float64 {
+	played := r.dev.Played()
+	out := make([]float64, len(played))
+	for i, s := range played {
+		out[i] = float64(s) / 32768
+	}
+	return out
+}
+
 func (r *bridgeRig) check(t *testing.T) {
 	t.Helper()
 	var res browserResult
@@ -263,8 +235,7 @@ func (r *bridgeRig) check(t *testing.T) {
 	if res.Peak < 420 || res.Peak > 460 {
 		t.Errorf("the browser hears %.0f Hz loudest, want the phone's 440 Hz", res.Peak)
 	}
-	heard := r.dev.heard()
-	if hz, rms := tone.Dominant(heard, 8000); hz < 980 || hz > 1020 || rms < 0.01 {
+	if hz, rms := tone.Dominant(r.heard(), 8000); hz < 980 || hz > 1020 || rms < 0.01 {
 		t.Errorf("the phone hears %.0f Hz at level %.3f, want the browser's 1 kHz", hz, rms)
 	}
 	select {
