@@ -42,6 +42,8 @@ async function main() {
   const pc = new RTCPeerConnection({iceServers: []});
   const sender = pc.addTrack(mic.getAudioTracks()[0], mic);
   const remote = new Promise(r => pc.ontrack = e => r(e.streams[0] || new MediaStream([e.track])));
+  const t0 = performance.now();
+  const connected = new Promise(r => pc.onconnectionstatechange = () => pc.connectionState === "connected" && r(performance.now() - t0));
   if (mode === "offer") {
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
@@ -56,6 +58,7 @@ async function main() {
     const r2 = await fetch("/answer", {method: "POST", body: pc.localDescription.sdp});
     if (!r2.ok) throw new Error("answer refused: " + await r2.text());
   }
+  const setupMs = await connected;
   const stream = await remote;
   const sink = new Audio(); sink.muted = true; sink.srcObject = stream; sink.play();
   const ctx = new AudioContext(); await ctx.resume();
@@ -73,7 +76,7 @@ async function main() {
     if (s.type === "inbound-rtp" && s.kind === "audio") packets = s.packetsReceived;
     if (s.type === "codec" && s.mimeType.match(/PCM[AU]/)) codec = s.mimeType;
   });
-  return {peak: best * ctx.sampleRate / an.fftSize, packets, codec, canDTMF: sender.dtmf.canInsertDTMF};
+  return {peak: best * ctx.sampleRate / an.fftSize, packets, codec, canDTMF: sender.dtmf.canInsertDTMF, setupMs};
 }
 main().then(r => fetch("/result", {method: "POST", body: JSON.stringify(r)}),
             e => fetch("/result", {method: "POST", body: JSON.stringify({error: String(e)})}));
@@ -84,6 +87,7 @@ type browserResult struct {
 	Packets int     `json:"packets"`
 	Codec   string  `json:"codec"`
 	CanDTMF bool    `json:"canDTMF"`
+	SetupMs float64 `json:"setupMs"` // from creating the offer (or fetching it) to DTLS connected
 	Error   string  `json:"error"`
 }
 
@@ -229,6 +233,7 @@ func (r *bridgeRig) check(t *testing.T) {
 		t.Fatalf("the browser failed: %s", res.Error)
 	}
 	t.Logf("browser: %+v", res)
+	t.Logf("setup: Chromium connected %.1f ms after starting the offer/answer", res.SetupMs)
 	if res.Packets < 100 || !strings.HasPrefix(res.Codec, "audio/PCM") {
 		t.Errorf("the browser received %d packets of %q, want a G.711 stream", res.Packets, res.Codec)
 	}
