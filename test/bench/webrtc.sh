@@ -3,7 +3,7 @@
 # answer, ICE-lite checks, DTLS handshake) and the CPU it costs, then the CPU of relaying one
 # call's G.711 both ways (20 ms packets, SRTP toward the browser). The browser side is a pion peer
 # in the same process, so both CPU figures include it: the bridge's own share is lower. The
-# setup time is mostly the pion browser's 200 ms connectivity-check interval; the bridge's own
+# setup time is mostly connectivity checks and the DTLS handshake; the bridge's own
 # part is the Offer + Answer line.
 #
 # Usage: test/bench/webrtc.sh [setups] [packet pairs]   (default 30 setups, 5000 pairs; the
