@@ -19,7 +19,7 @@ type Device struct {
 	Source func(n int, frame []int16)
 	// Tick paces ReadFrame; nil means a real 20 ms ticker started on the first read.
 	Tick <-chan time.Time
-	// OnWrite, if set, sees every played frame as it is written (before it is recorded).
+	// OnWrite, if set, sees every played frame once it is recorded (Played includes it).
 	OnWrite func(frame []int16)
 
 	mu       sync.Mutex
@@ -57,12 +57,12 @@ func (d *Device) ReadFrame(ctx context.Context, frame []int16) error {
 
 // WriteFrame records frame.
 func (d *Device) WriteFrame(frame []int16) error {
-	if d.OnWrite != nil {
-		d.OnWrite(frame)
-	}
 	d.mu.Lock()
 	d.played = append(d.played, frame...)
 	d.mu.Unlock()
+	if d.OnWrite != nil {
+		d.OnWrite(frame)
+	}
 	return nil
 }
 
