@@ -23,6 +23,7 @@ type Phone struct {
 	DisplayName     string   `toml:"display_name"`
 	Realm           string   `toml:"realm"`             // digest realm credentials may be sent to; empty = the registrar's first challenge
 	Transport       string   `toml:"transport"`         // udp | tcp
+	SRTP            string   `toml:"srtp"`              // off | optional | mandatory; keys go only over TLS
 	Expires         Duration `toml:"expires"`           // asked registration time
 	ToneCountry     string   `toml:"tone_country"`      // fr | us | uk | de
 	Codecs          []string `toml:"codecs"`            // order of preference; default PCMA,PCMU in Europe
@@ -47,6 +48,7 @@ func defaultPhone() Phone {
 		Username:        "rpi",
 		DisplayName:     "Raspberry Pi",
 		Transport:       "udp",
+		SRTP:            m.SRTP,
 		Expires:         Duration{3600 * time.Second},
 		ToneCountry:     "fr",
 		DTMFPayloadType: m.DTMFPayloadType,
@@ -65,6 +67,7 @@ func (p Phone) Media() media.Config {
 	m.DTMFPayloadType = p.DTMFPayloadType
 	m.PortMin, m.PortMax = p.RTPPortMin, p.RTPPortMax
 	m.JitterMin, m.JitterMax = p.JitterMin.Duration, p.JitterMax.Duration
+	m.SRTP = p.SRTP
 	return m
 }
 
@@ -116,6 +119,10 @@ func (p Phone) validate(c *checker, r Registrar) {
 	case "fr", "us", "uk", "de":
 	default:
 		c.bad("phone.tone_country", "must be one of fr, us, uk, de (got %q)", p.ToneCountry)
+	}
+	if p.SRTP != media.SRTPOff && p.Transport != "tls" {
+		// RFC 4568 §8.1: the SDES keys are in the SDP; over UDP or TCP anyone on the LAN reads them.
+		c.bad("phone.srtp", "needs transport = \"tls\": the SRTP keys travel in the SIP messages")
 	}
 	for _, mp := range p.Media().Check() {
 		c.bad("phone."+mp.Setting, "%s", mp.Msg)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
+	"github.com/deskphone/deskphone/firmware/media"
 	"github.com/deskphone/deskphone/firmware/registrar"
 )
 
@@ -48,6 +49,9 @@ type Account struct {
 	Password    string `toml:"password"`
 	DisplayName string `toml:"display_name"`
 	MAC         string `toml:"mac"` // an Alcatel phone that gets this account when it asks
+	// SRTP is the media encryption this account's calls need: "off" (or empty), "optional",
+	// "mandatory" (calls to or from it without SRTP are refused).
+	SRTP string `toml:"srtp"`
 }
 
 // MinPasswordLength is the shortest password `check` accepts for a registrar account.
@@ -159,6 +163,11 @@ func (a Account) validate(c *checker, p string) {
 	}
 	if a.MAC != "" && accounts.NormalizeMAC(a.MAC) == "" {
 		c.bad(p+".mac", "%q is not a MAC address (12 hex digits)", a.MAC)
+	}
+	switch a.SRTP {
+	case "", media.SRTPOff, media.SRTPOptional, media.SRTPMandatory:
+	default:
+		c.bad(p+".srtp", "must be \"off\", \"optional\" or \"mandatory\" (got %q)", a.SRTP)
 	}
 }
 

@@ -104,7 +104,9 @@ func freeUDPPort(t *testing.T, even bool) int {
 	return 0
 }
 
-func startBaresip(t *testing.T, toneHz float64) *baresipPeer {
+// startBaresip starts baresip answering calls with a tone of toneHz; mediaenc ("", "srtp",
+// "srtp-mand") is its account's media encryption.
+func startBaresip(t *testing.T, toneHz float64, mediaenc string) *baresipPeer {
 	t.Helper()
 	bin, err := exec.LookPath("baresip")
 	if err != nil {
@@ -133,10 +135,15 @@ module aubridge.so
 module_app account.so
 module_app menu.so
 `, port, wav, rtp, rtp+39)
+	acctParams := ""
+	if mediaenc != "" {
+		conf += "module srtp.so\n"
+		acctParams = ";mediaenc=" + mediaenc
+	}
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	acct := fmt.Sprintf("<sip:b@127.0.0.1:%d>;regint=0;answermode=auto;audio_codecs=PCMA,PCMU\n", port)
+	acct := fmt.Sprintf("<sip:b@127.0.0.1:%d>;regint=0;answermode=auto;audio_codecs=PCMA,PCMU%s\n", port, acctParams)
 	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(acct), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +239,7 @@ func (c *sipCall) request(method, uri string, cseq int, to, ctype string, body [
 }
 
 func TestInteropWithBaresip(t *testing.T) {
-	peer := startBaresip(t, 700)
+	peer := startBaresip(t, 700, "")
 	cfg := DefaultConfig()
 	cfg.DTMFPayloadType = 96 // as an Alcatel would offer
 	s := newTestSession(t, cfg)

@@ -148,6 +148,14 @@ func (s *Session) handleRTP(b []byte, src netip.AddrPort, now time.Time) {
 		s.counters.malformedRTP++
 		return
 	}
+	if s.neg.srtp != nil {
+		d, err := s.neg.srtp.decryptRTP(b)
+		if err != nil {
+			s.srtpRejected(src, err)
+			return
+		}
+		b = d
+	}
 	if err := p.Unmarshal(b); err != nil {
 		s.counters.malformedRTP++
 		return
