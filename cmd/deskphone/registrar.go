@@ -1,14 +1,18 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"os"
 	"strings"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/config"
 	"github.com/deskphone/deskphone/firmware/registrar"
+	"github.com/deskphone/deskphone/firmware/tlscert"
 )
 
 // newRegistrar maps the [registrar] section to registrar.Config. A zero value in the file means
@@ -66,5 +70,38 @@ func newRegistrar(f *config.File, dir *accounts.Directory, log *slog.Logger) (*r
 		}
 		cfg.NeverBan = append(cfg.NeverBan, p.Masked())
 	}
+	if c.TLSListen != "" {
+		conf, err := sipTLSConfig(c, f.DataDir, log)
+		if err != nil {
+			return nil, err
+		}
+		cfg.TLSListen, cfg.TLS = c.TLSListen, conf
+	}
 	return registrar.New(cfg, dir, log.With("component", "registrar"))
+}
+
+// sipTLSConfig is the registrar's certificate: the configured files, or the self-signed one in
+// data_dir, made for this host's names and addresses on first start.
+func sipTLSConfig(c config.Registrar, dataDir string, log *slog.Logger) (*tls.Config, error) {
+	var hosts []string
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h, h+".local")
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				hosts = append(hosts, n.IP.String())
+			}
+		}
+	}
+	cert, created, err := tlscert.LoadOrCreate(c.TLSCert, c.TLSKey, dataDir, hosts)
+	if err != nil {
+		return nil, fmt.Errorf("registrar: %w", err)
+	}
+	msg := "SIP over TLS certificate"
+	if created {
+		msg = "SIP over TLS certificate created"
+	}
+	log.Info(msg, "sha256", tlscert.Fingerprint(cert.Certificate[0]))
+	return &tls.Config{Certificates: []tls.Certificate{cert}}, nil
 }

@@ -17,7 +17,12 @@ import (
 type Registrar struct {
 	Enabled bool   `toml:"enabled"`
 	Listen  string `toml:"listen"` // UDP and TCP, "0.0.0.0:5060"
-	Realm   string `toml:"realm"`  // digest realm
+	// SIP over TLS, "0.0.0.0:5061"; "" = off. Without tls_cert and tls_key, a self-signed
+	// certificate is made in data_dir (its SHA-256 fingerprint is logged, for phones to pin).
+	TLSListen string `toml:"tls_listen"`
+	TLSCert   string `toml:"tls_cert"` // PEM certificate (chain) file
+	TLSKey    string `toml:"tls_key"`  // PEM private key file
+	Realm     string `toml:"realm"`    // digest realm
 	// Domains the registrar owns besides its IP addresses, its hostname and the realm.
 	Domains []string `toml:"domains"`
 
@@ -69,6 +74,7 @@ func defaultRegistrar() Registrar {
 	return Registrar{
 		Enabled:         true,
 		Listen:          d.Listen,
+		TLSListen:       registrar.DefaultTLSListen,
 		Realm:           d.Realm,
 		DefaultExpires:  Duration{d.DefaultExpires},
 		MinExpires:      Duration{d.MinExpires},
@@ -87,6 +93,13 @@ func defaultRegistrar() Registrar {
 
 func (r Registrar) validate(c *checker) {
 	c.listen("registrar.listen", r.Listen, r.Enabled)
+	c.listen("registrar.tls_listen", r.TLSListen, false)
+	if r.Enabled && r.TLSListen != "" && samePort(r.TLSListen, r.Listen) {
+		c.bad("registrar.tls_listen", "uses the same port as registrar.listen (TCP); SIP over TLS takes its own, 5061")
+	}
+	if (r.TLSCert == "") != (r.TLSKey == "") {
+		c.bad("registrar.tls_cert", "tls_cert and tls_key go together (or leave both out for a self-signed certificate)")
+	}
 	if !realmRE.MatchString(r.Realm) {
 		c.bad("registrar.realm", "must be 1-64 letters, digits, '.', '_' or '-' (got %q)", r.Realm)
 	}

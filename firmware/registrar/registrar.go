@@ -54,6 +54,7 @@ type Registrar struct {
 	udp        net.PacketConn
 	listenIP   net.IP // nil when listening on every address
 	listenPort int
+	tlsPort    int                   // 0: no TLS listener (tls.go)
 	routeFrom  map[netip.Addr]string // local address used to reach a peer (localHost)
 
 	ready   chan struct{}
@@ -183,6 +184,12 @@ func (r *Registrar) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	tlsL, err := r.listenTLS()
+	if err != nil {
+		udp.Close()
+		tcp.Close()
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r.mu.Lock()
@@ -191,9 +198,13 @@ func (r *Registrar) Run(ctx context.Context) error {
 	r.mu.Unlock()
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	wg.Go(func() { errc <- r.srv.ServeUDP(udp) })
 	wg.Go(func() { errc <- r.srv.ServeTCP(newBannedListener(tcp, r.guard, ctx.Done())) })
+	if tlsL != nil {
+		wg.Go(func() { errc <- r.serveTLS(tlsL, ctx.Done()) })
+		r.log.Info("registrar listening for SIP over TLS", "tls", tlsL.Addr().String())
+	}
 	wg.Go(func() { r.store.run(ctx) })
 	wg.Go(func() { r.housekeeping(ctx) })
 	if r.cfg.QualifyInterval > 0 {
@@ -211,6 +222,9 @@ func (r *Registrar) Run(ctx context.Context) error {
 	cancel()
 	udp.Close()
 	tcp.Close()
+	if tlsL != nil {
+		tlsL.Close()
+	}
 	r.workers.Wait()
 	r.ua.Close()
 	wg.Wait()
