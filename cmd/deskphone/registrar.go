@@ -80,9 +80,42 @@ func newRegistrar(f *config.File, dir *accounts.Directory, log *slog.Logger) (*r
 	return registrar.New(cfg, dir, log.With("component", "registrar"))
 }
 
+// ownRegistrarPin is the certificate fingerprint the phone trusts over TLS: the configured one,
+// or, when it registers over loopback to the built-in registrar and trusts nothing else, that
+// registrar's own certificate.
+func ownRegistrarPin(f *config.File, registrarAddr string) (string, error) {
+	p := f.Phone
+	if p.Transport != "tls" || p.TLSFingerprint != "" || p.TLSCA != "" || !f.Registrar.Enabled || f.Registrar.TLSListen == "" {
+		return p.TLSFingerprint, nil
+	}
+	host, _, _ := net.SplitHostPort(registrarAddr)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return "", nil
+	}
+	cert, _, err := registrarCert(f.Registrar, f.DataDir)
+	if err != nil {
+		return "", err
+	}
+	return tlscert.Fingerprint(cert.Certificate[0]), nil
+}
+
 // sipTLSConfig is the registrar's certificate: the configured files, or the self-signed one in
 // data_dir, made for this host's names and addresses on first start.
 func sipTLSConfig(c config.Registrar, dataDir string, log *slog.Logger) (*tls.Config, error) {
+	cert, created, err := registrarCert(c, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	msg := "SIP over TLS certificate"
+	if created {
+		msg = "SIP over TLS certificate created"
+	}
+	log.Info(msg, "sha256", tlscert.Fingerprint(cert.Certificate[0]))
+	return &tls.Config{Certificates: []tls.Certificate{cert}}, nil
+}
+
+// registrarCert loads (or on first start makes) the registrar's certificate.
+func registrarCert(c config.Registrar, dataDir string) (tls.Certificate, bool, error) {
 	var hosts []string
 	if h, err := os.Hostname(); err == nil {
 		hosts = append(hosts, h, h+".local")
@@ -96,12 +129,7 @@ func sipTLSConfig(c config.Registrar, dataDir string, log *slog.Logger) (*tls.Co
 	}
 	cert, created, err := tlscert.LoadOrCreate(c.TLSCert, c.TLSKey, dataDir, hosts)
 	if err != nil {
-		return nil, fmt.Errorf("registrar: %w", err)
+		return cert, false, fmt.Errorf("registrar: %w", err)
 	}
-	msg := "SIP over TLS certificate"
-	if created {
-		msg = "SIP over TLS certificate created"
-	}
-	log.Info(msg, "sha256", tlscert.Fingerprint(cert.Certificate[0]))
-	return &tls.Config{Certificates: []tls.Certificate{cert}}, nil
+	return cert, created, nil
 }

@@ -3,11 +3,13 @@ package config
 import (
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/deskphone/deskphone/firmware/media"
+	"github.com/deskphone/deskphone/firmware/tlscert"
 )
 
 // Phone is the Pi's own SIP user agent. Its media settings (codecs, dtmf_payload_type, RTP ports,
@@ -22,7 +24,9 @@ type Phone struct {
 	Password        string   `toml:"password"` // empty with the built-in registrar: generated and stored
 	DisplayName     string   `toml:"display_name"`
 	Realm           string   `toml:"realm"`             // digest realm credentials may be sent to; empty = the registrar's first challenge
-	Transport       string   `toml:"transport"`         // udp | tcp
+	Transport       string   `toml:"transport"`         // udp | tcp | tls
+	TLSCA           string   `toml:"tls_ca"`            // with tls: PEM file of the authorities to trust ("" = the system's)
+	TLSFingerprint  string   `toml:"tls_fingerprint"`   // with tls: the registrar's pinned certificate (SHA-256)
 	SRTP            string   `toml:"srtp"`              // off | optional | mandatory; keys go only over TLS
 	Expires         Duration `toml:"expires"`           // asked registration time
 	ToneCountry     string   `toml:"tone_country"`      // fr | us | uk | de
@@ -112,8 +116,18 @@ func (p Phone) validate(c *checker, r Registrar) {
 	if hasControl(p.DisplayName) || strings.ContainsAny(p.DisplayName, `"\`) {
 		c.bad("phone.display_name", "must not contain quotes, backslashes or control characters")
 	}
-	if p.Transport != "udp" && p.Transport != "tcp" {
-		c.bad("phone.transport", "must be \"udp\" or \"tcp\" (got %q)", p.Transport)
+	if p.Transport != "udp" && p.Transport != "tcp" && p.Transport != "tls" {
+		c.bad("phone.transport", "must be \"udp\", \"tcp\" or \"tls\" (got %q)", p.Transport)
+	}
+	if p.TLSFingerprint != "" {
+		if _, err := tlscert.ParseFingerprint(p.TLSFingerprint); err != nil {
+			c.bad("phone.tls_fingerprint", "%v", err)
+		}
+	}
+	if p.TLSCA != "" {
+		if _, err := os.Stat(p.TLSCA); err != nil {
+			c.bad("phone.tls_ca", "cannot be read: %v", err)
+		}
 	}
 	switch p.ToneCountry {
 	case "fr", "us", "uk", "de":

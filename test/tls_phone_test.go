@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deskphone/deskphone/firmware/tlscert"
+)
+
+// The Pi's phone over TLS with SRTP: it registers to the built-in registrar's TLS port (trusting
+// its certificate by fingerprint), a softphone over TLS with SRTP calls it and is called by it,
+// and a capture of the loopback interface finds neither SIP nor audio in the clear.
+
+// startTLSPhone runs registrar + phone with the phone on TLS and srtp = policy.
+func startTLSPhone(t *testing.T, policy string) (e *phoneEnv, tlsAddr string, tlsPort int) {
+	t.Helper()
+	tlsPort = freePort(t, "tcp")
+	tlsAddr = fmt.Sprintf("127.0.0.1:%d", tlsPort)
+	e = startPhone(t, phoneOptions{
+		regTOML:   fmt.Sprintf("tls_listen = %q\n", tlsAddr),
+		registrar: tlsAddr,
+		phoneTOML: fmt.Sprintf("transport = \"tls\"\nsrtp = %q\n", policy),
+		micHz:     1000,
+	})
+	return e, tlsAddr, tlsPort
+}
+
+// mediaField is a field of the status's media section.
+func mediaField(st map[string]any, key string) any {
+	m, _ := st["media"].(map[string]any)
+	return m[key]
+}
+
+// tlsSoftphone is baresip registered over TLS to addr with mediaenc (srtp, srtp-mand).
+func tlsSoftphone(t *testing.T, e *phoneEnv, addr, mediaenc string) baresipOptions {
+	return baresipOptions{ext: "5003", user: "softphone", pass: softphonePassword, registrar: addr, toneHz: 600,
+		transport: "tls", extraAccount: ";mediaenc=" + mediaenc,
+		extraConfig: fmt.Sprintf("sip_cafile %s\nmodule srtp.so\n", filepath.Join(e.DataDir, tlscert.CertFile))}
+}
+
+func TestTLSPhoneAnswersSRTPSoftphone(t *testing.T) {
+	e, tlsAddr, tlsPort := startTLSPhone(t, "mandatory")
+	if !strings.Contains(e.Logs(), "transport=tls") {
+		t.Fatalf("the phone does not say it uses TLS:\n%s", e.Logs())
+	}
+	capt := startCapture(t, fmt.Sprintf("tcp port %d or (udp and portrange 20000-60000)", tlsPort))
+	b := startBaresip(t, tlsSoftphone(t, e, tlsAddr, "srtp-mand"))
+
+	b.Command(t, "dial", "sip:5002@"+tlsAddr+";transport=tls")
+	e.waitStatus(t, "call", "ringing", 10*time.Second)
+	e.mustPost(t, "answer", "")
+	b.WaitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
+	time.Sleep(talkTime)
+	st := e.status(t)
+	if got := mediaStat(st, "packets_received"); got < 50 {
+		t.Fatalf("the phone received %v RTP packets in %s", got, talkTime)
+	}
+	if fmt.Sprint(mediaField(st, "srtp")) != "AES_CM_128_HMAC_SHA1_80" {
+		t.Fatalf("the call is not encrypted: status %v", st)
+	}
+	e.mustPost(t, "hangup", "")
+	b.WaitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+
+	requireTone(t, e.Speaker, 600)
+	requireTone(t, b.Received(t), 1000)
+	pkts := capt.packets(t)
+	requireNoPlainSIP(t, pkts, tlsPort)
+	share, f, n := wireAudio(pkts, 20000, 60000)
+	if n < 100 || share > 0.1 {
+		t.Fatalf("the wire carries %d RTP packets, the clearest %.0f Hz at %.0f%% of the power: audio in the clear", n, f, share*100)
+	}
+	t.Logf("wire: %d RTP packets, strongest %.0f Hz at %.1f%% (noise)", n, f, share*100)
+}
+
+func TestTLSPhoneCallsSRTPSoftphone(t *testing.T) {
+	e, tlsAddr, _ := startTLSPhone(t, "optional")
+	b := startBaresip(t, tlsSoftphone(t, e, tlsAddr, "srtp"))
+	e.ctl(t, "dial", "5003")
+	b.WaitEvent(t, "CALL_INCOMING", 0, 10*time.Second)
+	b.Command(t, "accept", "")
+	e.waitStatus(t, "call", "in_call", 10*time.Second)
+	time.Sleep(talkTime)
+	st := e.status(t)
+	if fmt.Sprint(mediaField(st, "srtp")) != "AES_CM_128_HMAC_SHA1_80" {
+		t.Fatalf("the call is not encrypted: status %v", st)
+	}
+	b.Command(t, "hangup", "")
+	e.waitStatus(t, "call", "idle", 10*time.Second)
+	requireTone(t, e.Speaker, 600)
+	requireTone(t, b.Received(t), 1000)
+}
+
+// A phone pinned to another certificate refuses the registrar and says why.
+func TestTLSPhoneRefusesWrongCertificate(t *testing.T) {
+	tlsPort := freePort(t, "tcp")
+	tlsAddr := fmt.Sprintf("127.0.0.1:%d", tlsPort)
+	wrong := strings.Repeat("AB:", 31) + "AB"
+	e := startPhone(t, phoneOptions{
+		regTOML:   fmt.Sprintf("tls_listen = %q\n", tlsAddr),
+		registrar: tlsAddr,
+		phoneTOML: fmt.Sprintf("transport = \"tls\"\ntls_fingerprint = %q\n", wrong),
+		noWait:    true,
+	})
+	e.WaitLog(t, "not the pinned "+wrong, 15*time.Second)
+	t.Logf("%s", lastLines(e.Logs(), 3))
+	if st := e.status(t); fmt.Sprint(st["registration"]) == "registered" {
+		t.Fatalf("registered through a certificate it should refuse: %v", st)
+	}
+}
