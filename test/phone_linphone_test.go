@@ -20,6 +20,12 @@ type linphone struct {
 
 func startLinphone(t *testing.T, ext, pass, registrar string) *linphone {
 	t.Helper()
+	return startLinphoneWith(t, ext, pass, registrar, "")
+}
+
+// startLinphoneWith is startLinphone with more [sip] settings (sipExtra, one per line).
+func startLinphoneWith(t *testing.T, ext, pass, registrar, sipExtra string) *linphone {
+	t.Helper()
 	requireTool(t, "linphonec", "linphone-cli")
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
@@ -29,7 +35,7 @@ sip_port=%d
 sip_tcp_port=-1
 sip_tls_port=-1
 default_proxy=0
-[rtp]
+%s[rtp]
 audio_rtp_port=%d
 [sound]
 echocancellation=0
@@ -44,7 +50,7 @@ reg_sendregister=1
 username=%s
 passwd=%s
 realm=deskphone
-`, freePort(t, "both"), rtpBase(freePort(t, "udp"))+60, registrar, ext, ext, pass)
+`, freePort(t, "both"), sipExtra, rtpBase(freePort(t, "udp"))+60, registrar, ext, ext, pass)
 	os.WriteFile(filepath.Join(dir, "rc"), []byte(rc), 0o600)
 	l := &linphone{out: &syncBuffer{}}
 	cmd := exec.Command("linphonec", "-c", filepath.Join(dir, "rc"), "-d", "0")

@@ -113,19 +113,21 @@ func requireNoPlainSIP(t *testing.T, pkts []capPacket, port int) {
 	}
 }
 
-// wireAudio decodes the RTP payloads sent from each UDP source port in [lo, hi] as G.711 µ-law
-// (PCMU; the encrypted payloads decode to noise) and returns the strongest share of one
-// frequency among the streams, with that frequency, and the number of RTP packets seen.
+// wireAudio decodes the RTP payloads sent to or from a UDP port in [lo, hi] as G.711 µ-law
+// (PCMU; the encrypted payloads decode to noise), one stream per SSRC, and returns the strongest
+// share of one frequency among the streams, with that frequency, and the number of RTP packets.
 func wireAudio(pkts []capPacket, lo, hi int) (share, freq float64, n int) {
-	streams := map[int][]int16{}
+	streams := map[uint32][]int16{}
+	in := func(port int) bool { return port >= lo && port <= hi }
 	for _, p := range pkts {
-		if !p.udp || p.srcPort < lo || p.srcPort > hi || p.srcPort%2 != 0 || len(p.payload) < 12+160 || p.payload[0]>>6 != 2 {
+		if !p.udp || !(in(p.srcPort) || in(p.dstPort)) || len(p.payload) < 12+160 || p.payload[0]>>6 != 2 {
 			continue
 		}
 		n++
 		pcm := make([]int16, 160)
 		g711.DecodeULawFrame(pcm, p.payload[12:12+160])
-		streams[p.srcPort] = append(streams[p.srcPort], pcm...)
+		ssrc := binary.BigEndian.Uint32(p.payload[8:])
+		streams[ssrc] = append(streams[ssrc], pcm...)
 	}
 	for _, x := range streams {
 		f, s := dominantShare(x)

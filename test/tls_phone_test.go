@@ -15,7 +15,7 @@ import (
 // and a capture of the loopback interface finds neither SIP nor audio in the clear.
 
 // startTLSPhone runs registrar + phone with the phone on TLS and srtp = policy.
-func startTLSPhone(t *testing.T, policy string) (e *phoneEnv, tlsAddr string, tlsPort int) {
+func startTLSPhone(t *testing.T, policy string, extra ...string) (e *phoneEnv, tlsAddr string, tlsPort int) {
 	t.Helper()
 	tlsPort = freePort(t, "tcp")
 	tlsAddr = fmt.Sprintf("127.0.0.1:%d", tlsPort)
@@ -24,6 +24,7 @@ func startTLSPhone(t *testing.T, policy string) (e *phoneEnv, tlsAddr string, tl
 		registrar: tlsAddr,
 		phoneTOML: fmt.Sprintf("transport = \"tls\"\nsrtp = %q\n", policy),
 		micHz:     1000,
+		extra:     strings.Join(extra, ""),
 	})
 	return e, tlsAddr, tlsPort
 }
@@ -46,7 +47,8 @@ func TestTLSPhoneAnswersSRTPSoftphone(t *testing.T) {
 	if !strings.Contains(e.Logs(), "transport=tls") {
 		t.Fatalf("the phone does not say it uses TLS:\n%s", e.Logs())
 	}
-	capt := startCapture(t, fmt.Sprintf("tcp port %d or (udp and portrange 20000-60000)", tlsPort))
+	rtpMin := rtpBase(e.PhonePort) // the phone's RTP ports (startPhone); the loopback is shared with other tests
+	capt := startCapture(t, fmt.Sprintf("tcp port %d or (udp and portrange %d-%d)", tlsPort, rtpMin, rtpMin+98))
 	b := startBaresip(t, tlsSoftphone(t, e, tlsAddr, "srtp-mand"))
 
 	b.Command(t, "dial", "sip:5002@"+tlsAddr+";transport=tls")
@@ -68,7 +70,7 @@ func TestTLSPhoneAnswersSRTPSoftphone(t *testing.T) {
 	requireTone(t, b.Received(t), 1000)
 	pkts := capt.packets(t)
 	requireNoPlainSIP(t, pkts, tlsPort)
-	share, f, n := wireAudio(pkts, 20000, 60000)
+	share, f, n := wireAudio(pkts, rtpMin, rtpMin+98)
 	if n < 100 || share > 0.1 {
 		t.Fatalf("the wire carries %d RTP packets, the clearest %.0f Hz at %.0f%% of the power: audio in the clear", n, f, share*100)
 	}
@@ -109,4 +111,60 @@ func TestTLSPhoneRefusesWrongCertificate(t *testing.T) {
 	if st := e.status(t); fmt.Sprint(st["registration"]) == "registered" {
 		t.Fatalf("registered through a certificate it should refuse: %v", st)
 	}
+}
+
+// linphone-cli over TLS with SRTP (trusting the registrar's certificate, checking its name)
+// registers to the Pi, calls the Pi's phone (encrypted both ways) and a UDP softphone (plain RTP
+// on that leg: the UDP phone has no SRTP), and the capture finds no SIP in the clear.
+func TestTLSLinphoneCallsPhoneAndUDPPhone(t *testing.T) {
+	e, tlsAddr, tlsPort := startTLSPhone(t, "optional", `
+[[registrar.accounts]]
+extension = "5005"
+username = "linphone"
+password = "linphone-pass-5005"
+`)
+	capt := startCapture(t, fmt.Sprintf("tcp port %d", tlsPort))
+	l := startLinphoneWith(t, "linphone", "linphone-pass-5005", tlsAddr+";transport=tls",
+		// linphone's TLS library matches only names, not IP addresses: the chain is checked,
+		// the name is not (docs/tls.md).
+		fmt.Sprintf("root_ca=%s\nverify_server_certs=1\nverify_server_cn=0\nmedia_encryption=srtp\nmedia_encryption_mandatory=0\n",
+			filepath.Join(e.DataDir, tlscert.CertFile)))
+	e.WaitLog(t, "extension=5005", 30*time.Second)
+	if !strings.Contains(e.Logs(), "transport=TLS") {
+		t.Fatalf("linphone's binding is not over TLS:\n%s", e.Logs())
+	}
+
+	l.send(t, "call sip:5002@"+tlsAddr+";transport=tls")
+	e.waitStatus(t, "call", "ringing", 15*time.Second)
+	e.mustPost(t, "answer", "")
+	l.waitOutput(t, "connected", 10*time.Second)
+	wav := filepath.Join(t.TempDir(), "tone.wav")
+	micWAV(t, wav, 600, 5*time.Second)
+	l.send(t, "play "+wav)
+	waitFor(t, "SRTP from linphone", 10*time.Second, func() bool { return mediaStat(e.status(t), "packets_received") > 100 })
+	if st := e.status(t); fmt.Sprint(mediaField(st, "srtp")) == "" || mediaStat(st, "srtp_rejected") > 0 {
+		t.Fatalf("the call with linphone is not encrypted: %v", st)
+	}
+	e.mustPost(t, "hangup", "")
+	l.waitOutput(t, "ended", 10*time.Second)
+	e.waitStatus(t, "call", "idle", 5*time.Second)
+	requireTone(t, e.Speaker, 600)
+
+	udp := startBaresip(t, baresipOptions{ext: "5003", user: "softphone", pass: softphonePassword,
+		registrar: fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort), toneHz: 440})
+	rx := filepath.Join(t.TempDir(), "linphone-rx.wav")
+	l.send(t, "record "+rx)
+	l.send(t, "call sip:5003@"+tlsAddr+";transport=tls")
+	udp.WaitEvent(t, "CALL_INCOMING", 0, 15*time.Second)
+	udp.Command(t, "accept", "")
+	udp.WaitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
+	l.send(t, "play "+wav)
+	time.Sleep(talkTime)
+	udp.Command(t, "hangup", "")
+	udp.WaitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+	l.waitOutput(t, "Call 2 with", 10*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	// linphone offered RTP/SAVP, got 488 from the phone without SRTP and called again with RTP/AVP.
+	requireRegTone(t, "linphone (caller, TLS) from the UDP phone", rx, 440)
+	requireNoPlainSIP(t, capt.packets(t), tlsPort)
 }

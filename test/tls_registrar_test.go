@@ -66,7 +66,7 @@ func (b *regBaresip) useTLS(t *testing.T, e *tlsRegEnv, user, pass, mediaenc str
 // through the registrar; both hear the other's tone.
 func TestTLSSoftphoneCallsUDPPhone(t *testing.T) {
 	e := startTLSRegistrar(t, "")
-	capt := startCapture(t, fmt.Sprintf("tcp port %d or udp", e.TLSPort))
+	capt := startCapture(t, fmt.Sprintf("tcp port %d", e.TLSPort))
 	tlsPhone := newRegBaresip(t, e.regEnv, "guillaume", "guillaume-secret-3", 440)
 	tlsPhone.useTLS(t, e, "guillaume", "guillaume-secret-3", "srtp")
 	udpPhone := newRegBaresip(t, e.regEnv, "alcatel", "alcatel-secret-1", 1000)
@@ -84,12 +84,8 @@ func TestTLSSoftphoneCallsUDPPhone(t *testing.T) {
 	requireRegTone(t, "TLS phone (caller)", tlsPhone.decoded(t), 1000)
 	requireRegTone(t, "UDP phone (callee)", udpPhone.decoded(t), 440)
 
-	// The TLS leg's signalling is unreadable; the UDP phone cannot do SRTP, so the softphone's
-	// optional SRTP falls back to RTP and the audio is in the clear (docs/tls.md) — which also
-	// shows the capture would catch it.
+	// The TLS leg's signalling is unreadable. (The UDP phone cannot do SRTP, so the softphone's
+	// optional SRTP fell back to RTP: that leg's audio is in the clear, docs/tls.md.)
 	pkts := capt.packets(t)
 	requireNoPlainSIP(t, pkts, e.TLSPort)
-	if share, f, n := wireAudio(pkts, 1024, 65535); share < 0.5 {
-		t.Fatalf("the plain RTP leg: %d packets, strongest %.0f Hz at %.0f%%: the capture does not see the tone", n, f, share*100)
-	}
 }

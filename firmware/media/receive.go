@@ -151,7 +151,7 @@ func (s *Session) handleRTP(b []byte, src netip.AddrPort, now time.Time) {
 	if s.neg.srtp != nil {
 		d, err := s.neg.srtp.decryptRTP(b)
 		if err != nil {
-			s.srtpRejected(src, err)
+			s.srtpRejected(src, b, err)
 			return
 		}
 		b = d

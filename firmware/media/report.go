@@ -200,10 +200,14 @@ func (s *Session) handleRTCP(b []byte, src netip.AddrPort, now time.Time) {
 		s.counters.malformedRTCP++
 		return
 	}
+	if s.neg.srtp != nil && (len(b) < 8 || b[0]>>6 != 2) { // not RTCP (a STUN probe, RFC 7983)
+		s.counters.malformedRTCP++
+		return
+	}
 	if s.neg.srtp != nil {
 		d, err := s.neg.srtp.decryptRTCP(b)
 		if err != nil {
-			s.srtpRejected(src, err)
+			s.srtpRejected(src, b, err)
 			return
 		}
 		b = d

@@ -228,10 +228,11 @@ func (s *Session) answeredCrypto(ra remoteAudio, offered []cryptoAttr) (local, r
 
 // srtpRejected counts a packet that fails SRTP authentication or the replay check: forged,
 // replayed, or plain RTP on an encrypted call. Called with s.mu held.
-func (s *Session) srtpRejected(src fmt.Stringer, err error) {
+func (s *Session) srtpRejected(src fmt.Stringer, b []byte, err error) {
 	s.counters.srtpRejected++
-	if s.counters.srtpRejected == 1 || s.counters.srtpRejected%1000 == 0 {
-		s.log.Info("SRTP packet rejected", "src", src.String(), "err", err, "count", s.counters.srtpRejected)
+	if s.counters.srtpRejected <= 3 || s.counters.srtpRejected%1000 == 0 {
+		s.log.Info("SRTP packet rejected", "src", src.String(), "err", err, "len", len(b),
+			"head", fmt.Sprintf("%x", b[:min(len(b), 8)]), "count", s.counters.srtpRejected)
 	}
 }
 
