@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -167,4 +168,40 @@ password = "linphone-pass-5005"
 	// linphone offered RTP/SAVP, got 488 from the phone without SRTP and called again with RTP/AVP.
 	requireRegTone(t, "linphone (caller, TLS) from the UDP phone", rx, 440)
 	requireNoPlainSIP(t, capt.packets(t), tlsPort)
+}
+
+// A phone on TLS refuses a call reaching it over plain UDP, even from the registrar's address:
+// its answer would carry the SRTP keys in the clear.
+func TestTLSPhoneRefusesPlainUDPCall(t *testing.T) {
+	e, _, _ := startTLSPhone(t, "mandatory")
+	c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", e.PhonePort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/SAVP 0\r\n" +
+		"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\r\n"
+	fmt.Fprintf(c, "INVITE sip:5002@127.0.0.1:%d SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-plain1\r\n"+
+		"From: <sip:5003@127.0.0.1>;tag=a1\r\nTo: <sip:5002@127.0.0.1>\r\nCall-ID: plain-udp-1\r\nCSeq: 1 INVITE\r\n"+
+		"Contact: <sip:5003@%s>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
+		e.PhonePort, c.LocalAddr(), c.LocalAddr(), len(sdp), sdp)
+	buf := make([]byte, 4096)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("no final answer to a plain INVITE: %v", err)
+		}
+		msg := string(buf[:n])
+		if strings.HasPrefix(msg, "SIP/2.0 1") {
+			continue
+		}
+		if !strings.HasPrefix(msg, "SIP/2.0 403") || strings.Contains(msg, "a=crypto") {
+			t.Fatalf("a plain INVITE got:\n%s", msg)
+		}
+		break
+	}
+	if st := e.status(t); fmt.Sprint(st["call"]) != "idle" {
+		t.Fatalf("the phone rings for a plain call: %v", st)
+	}
 }

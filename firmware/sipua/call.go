@@ -435,6 +435,9 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil))
 		return
 	}
+	if u.plainOverTLS(req, tx) {
+		return
+	}
 	if !u.fromRegistrar(req.Source()) {
 		// With a registrar, calls come through it: a direct INVITE is a scanner's ghost call.
 		u.log.Info("call refused: not from the registrar", "src", req.Source(), "from", peerOf(req))

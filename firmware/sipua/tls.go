@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/deskphone/deskphone/firmware/tlscert"
 )
@@ -82,4 +85,15 @@ func noAnswer(addr string, err error) error {
 		return fmt.Errorf("refused the TLS connection to %s: %w", addr, err)
 	}
 	return fmt.Errorf("no answer from %s: %w", addr, err)
+}
+
+// plainOverTLS refuses a call that reaches a phone set to TLS over plain UDP or TCP: its answer
+// would carry the SRTP keys in the clear (RFC 4568 §8.3). It reports whether it answered.
+func (u *UA) plainOverTLS(req *sip.Request, tx sip.ServerTransaction) bool {
+	if u.cfg.Transport != "tls" || strings.EqualFold(req.Transport(), "TLS") {
+		return false
+	}
+	u.log.Info("call refused: not over TLS", "src", req.Source(), "transport", req.Transport(), "from", peerOf(req))
+	tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden (this phone takes calls over TLS only)", nil))
+	return true
 }
