@@ -238,24 +238,18 @@ func (c *sipCall) request(method, uri string, cseq int, to, ctype string, body [
 	return b.String()
 }
 
-func TestInteropWithBaresip(t *testing.T) {
-	peer := startBaresip(t, 700, "")
-	cfg := DefaultConfig()
-	cfg.DTMFPayloadType = 96 // as an Alcatel would offer
-	s := newTestSession(t, cfg)
+// callBaresip sends offer to peer in an INVITE from a fresh socket, ACKs the 200 OK and returns
+// the call (for its BYE) and baresip's answer.
+func callBaresip(t *testing.T, peer *baresipPeer, offer []byte) (*sipCall, []byte) {
+	t.Helper()
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	c := &sipCall{conn: conn, to: &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: peer.port},
 		callID: randHex(8) + "@127.0.0.1", fromTag: randHex(4), local: conn.LocalAddr().String()}
 	target := fmt.Sprintf("sip:b@127.0.0.1:%d", peer.port)
-
-	offer, err := s.Offer()
-	if err != nil {
-		t.Fatal(err)
-	}
 	c.send(t, c.request("INVITE", target, 1, "<"+target+">", "application/sdp", offer))
 	code, h, answer := c.response(t, "INVITE")
 	if code != 200 {
@@ -267,6 +261,52 @@ func TestInteropWithBaresip(t *testing.T) {
 		c.contactURI = c.contactURI[:i]
 	}
 	c.send(t, c.request("ACK", c.contactURI, 1, c.toHeader, "", nil))
+	return c, answer
+}
+
+// hangup sends BYE and expects 200.
+func (c *sipCall) hangup(t *testing.T) {
+	t.Helper()
+	c.send(t, c.request("BYE", c.contactURI, 2, c.toHeader, "", nil))
+	if code, _, _ := c.response(t, "BYE"); code != 200 {
+		t.Errorf("BYE answered %d", code)
+	}
+}
+
+// waitBaresipDigits waits until baresip logs each of digits as received.
+func waitBaresipDigits(t *testing.T, peer *baresipPeer, digits string) {
+	t.Helper()
+	waitFor(t, 5*time.Second, "baresip to receive our digits", func() bool {
+		log := peer.log.String()
+		for _, d := range digits {
+			if !strings.Contains(log, fmt.Sprintf("received event: '%c'", d)) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitReportAboutUs waits for an RTCP receiver report block about our stream.
+func waitReportAboutUs(t *testing.T, s *Session) {
+	t.Helper()
+	waitFor(t, 15*time.Second, "an RTCP report from baresip about our stream", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.tx.haveRemote && s.tx.remote.highestSeq != 0
+	})
+}
+
+func TestInteropWithBaresip(t *testing.T) {
+	peer := startBaresip(t, 700, "")
+	cfg := DefaultConfig()
+	cfg.DTMFPayloadType = 96 // as an Alcatel would offer
+	s := newTestSession(t, cfg)
+	offer, err := s.Offer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, answer := callBaresip(t, peer, offer)
 	if err := s.AcceptAnswer(answer); err != nil {
 		t.Fatalf("baresip's answer: %v\n%s", err, answer)
 	}
@@ -279,20 +319,8 @@ func TestInteropWithBaresip(t *testing.T) {
 	}
 	fmt.Fprint(peer.stdin, "7") // a key pressed on baresip's console during a call sends DTMF
 	got := collectDigitsUntil(s, 1, 5*time.Second)
-	waitFor(t, 5*time.Second, "baresip to receive our digits", func() bool {
-		log := peer.log.String()
-		for _, d := range "159#" {
-			if !strings.Contains(log, fmt.Sprintf("received event: '%c'", d)) {
-				return false
-			}
-		}
-		return true
-	})
-	waitFor(t, 15*time.Second, "an RTCP report from baresip about our stream", func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.tx.haveRemote && s.tx.remote.highestSeq != 0
-	})
+	waitBaresipDigits(t, peer, "159#")
+	waitReportAboutUs(t, s)
 
 	st := s.Stats()
 	checkTone(t, "we hear baresip", e.playedSince(8000), 700)
@@ -302,10 +330,7 @@ func TestInteropWithBaresip(t *testing.T) {
 	if got != "7" {
 		t.Errorf("digits from baresip: %q, want \"7\"", got)
 	}
-	c.send(t, c.request("BYE", c.contactURI, 2, c.toHeader, "", nil))
-	if code, _, _ := c.response(t, "BYE"); code != 200 {
-		t.Errorf("BYE answered %d", code)
-	}
+	c.hangup(t)
 	t.Logf("stats: %+v", st)
 }
 

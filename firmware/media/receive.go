@@ -148,13 +148,9 @@ func (s *Session) handleRTP(b []byte, src netip.AddrPort, now time.Time) {
 		s.counters.malformedRTP++
 		return
 	}
-	if s.neg.srtp != nil {
-		d, err := s.neg.srtp.decryptRTP(b)
-		if err != nil {
-			s.srtpRejected(src, b, err)
-			return
-		}
-		b = d
+	b, ok := s.unprotect(b, src, false)
+	if !ok {
+		return
 	}
 	if err := p.Unmarshal(b); err != nil {
 		s.counters.malformedRTP++

@@ -204,13 +204,9 @@ func (s *Session) handleRTCP(b []byte, src netip.AddrPort, now time.Time) {
 		s.counters.malformedRTCP++
 		return
 	}
-	if s.neg.srtp != nil {
-		d, err := s.neg.srtp.decryptRTCP(b)
-		if err != nil {
-			s.srtpRejected(src, b, err)
-			return
-		}
-		b = d
+	b, ok := s.unprotect(b, src, true)
+	if !ok {
+		return
 	}
 	info, err := parseRTCP(b)
 	if err != nil {

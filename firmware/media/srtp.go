@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -226,9 +227,30 @@ func (s *Session) answeredCrypto(ra remoteAudio, offered []cryptoAttr) (local, r
 	return local, remote, false, nil
 }
 
+// unprotect authenticates and decrypts an SRTP (or, with rtcp, SRTCP) packet of an encrypted
+// call; a plain call's packet passes as it is. ok is false for a packet to drop. Called with
+// s.mu held.
+func (s *Session) unprotect(b []byte, src netip.AddrPort, rtcp bool) (out []byte, ok bool) {
+	st := s.neg.srtp
+	if st == nil {
+		return b, true
+	}
+	var err error
+	if rtcp {
+		out, err = st.decryptRTCP(b)
+	} else {
+		out, err = st.decryptRTP(b)
+	}
+	if err != nil {
+		s.srtpRejected(src, b, err)
+		return nil, false
+	}
+	return out, true
+}
+
 // srtpRejected counts a packet that fails SRTP authentication or the replay check: forged,
 // replayed, or plain RTP on an encrypted call. Called with s.mu held.
-func (s *Session) srtpRejected(src fmt.Stringer, b []byte, err error) {
+func (s *Session) srtpRejected(src netip.AddrPort, b []byte, err error) {
 	s.counters.srtpRejected++
 	if s.counters.srtpRejected <= 3 || s.counters.srtpRejected%1000 == 0 {
 		s.log.Info("SRTP packet rejected", "src", src.String(), "err", err, "len", len(b),

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/pion/rtp"
 
@@ -117,13 +115,7 @@ func TestSRTPCallCarriesToneAndHidesIt(t *testing.T) {
 		{name: "off both", a: SRTPOff, b: SRTPOff, profile: "RTP/AVP"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ca, cb := DefaultConfig(), DefaultConfig()
-			ca.SRTP, cb.SRTP = c.a, c.b
-			a, b := newTestSession(t, ca), newTestSession(t, cb)
-			offer, err := a.Offer()
-			if err != nil {
-				t.Fatal(err)
-			}
+			a, b, offer := srtpPair(t, c.a, c.b)
 			if !bytes.Contains(offer, []byte("m=audio ")) || !strings.Contains(string(offer), " "+c.profile+" ") {
 				t.Fatalf("offer is not %s:\n%s", c.profile, offer)
 			}
@@ -159,6 +151,19 @@ func TestSRTPCallCarriesToneAndHidesIt(t *testing.T) {
 	}
 }
 
+// srtpPair makes two sessions with SRTP policies pa and pb and the first one's offer.
+func srtpPair(t *testing.T, pa, pb string) (a, b *Session, offer []byte) {
+	t.Helper()
+	ca, cb := DefaultConfig(), DefaultConfig()
+	ca.SRTP, cb.SRTP = pa, pb
+	a, b = newTestSession(t, ca), newTestSession(t, cb)
+	offer, err := a.Offer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, b, offer
+}
+
 func dropCryptoLine(suite string) func([]byte) []byte {
 	return func(sdp []byte) []byte {
 		var out []string
@@ -178,13 +183,7 @@ func TestSRTPPolicyMismatchIsRefused(t *testing.T) {
 		{"SAVP offer to off", SRTPMandatory, SRTPOff},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ca, cb := DefaultConfig(), DefaultConfig()
-			ca.SRTP, cb.SRTP = c.a, c.b
-			a, b := newTestSession(t, ca), newTestSession(t, cb)
-			offer, err := a.Offer()
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, b, offer := srtpPair(t, c.a, c.b)
 			if _, err := b.AcceptOffer(offer); !errors.Is(err, ErrNoCommonCrypto) {
 				t.Fatalf("AcceptOffer: %v, want ErrNoCommonCrypto (488)", err)
 			}
@@ -194,15 +193,7 @@ func TestSRTPPolicyMismatchIsRefused(t *testing.T) {
 		})
 	}
 	t.Run("mandatory offerer gets a plain answer", func(t *testing.T) {
-		ca := DefaultConfig()
-		ca.SRTP = SRTPOptional
-		ca2 := ca
-		ca2.SRTP = SRTPMandatory
-		a, plain := newTestSession(t, ca2), newTestSession(t, DefaultConfig())
-		offer, err := a.Offer()
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, plain, offer := srtpPair(t, SRTPMandatory, SRTPOff)
 		// A broken answerer that ignores the profile and answers plain RTP/AVP without a key.
 		ans, err := plain.AcceptOffer(bytes.Replace(offer, []byte("RTP/SAVP"), []byte("RTP/AVP"), 1))
 		if err != nil {
@@ -299,29 +290,11 @@ func TestSRTPInteropWithBaresip(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer relay.Close()
-			conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			call := &sipCall{conn: conn, to: &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: peer.port},
-				callID: randHex(8) + "@127.0.0.1", fromTag: randHex(4), local: conn.LocalAddr().String()}
-			target := fmt.Sprintf("sip:b@127.0.0.1:%d", peer.port)
 			offer, err := s.Offer()
 			if err != nil {
 				t.Fatal(err)
 			}
-			call.send(t, call.request("INVITE", target, 1, "<"+target+">", "application/sdp", impair.RewriteSDP(offer, relay.FaceB())))
-			code, h, answer := call.response(t, "INVITE")
-			if code != 200 {
-				t.Fatalf("INVITE answered %d", code)
-			}
-			call.toHeader = h["to"]
-			call.contactURI = strings.Trim(strings.SplitN(h["contact"], ";", 2)[0], "<>")
-			if i := strings.Index(call.contactURI, ">"); i >= 0 {
-				call.contactURI = call.contactURI[:i]
-			}
-			call.send(t, call.request("ACK", call.contactURI, 1, call.toHeader, "", nil))
+			call, answer := callBaresip(t, peer, impair.RewriteSDP(offer, relay.FaceB()))
 			if !bytes.Contains(answer, []byte("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:")) {
 				t.Fatalf("answer without our first suite's tag:\n%s", answer)
 			}
@@ -342,20 +315,8 @@ func TestSRTPInteropWithBaresip(t *testing.T) {
 			if err := s.SendDTMF("159#"); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 5*time.Second, "baresip to decrypt our digits", func() bool {
-				log := peer.log.String()
-				for _, d := range "159#" {
-					if !strings.Contains(log, fmt.Sprintf("received event: '%c'", d)) {
-						return false
-					}
-				}
-				return true
-			})
-			waitFor(t, 15*time.Second, "an SRTCP report from baresip about our stream", func() bool {
-				s.mu.Lock()
-				defer s.mu.Unlock()
-				return s.tx.haveRemote && s.tx.remote.highestSeq != 0
-			})
+			waitBaresipDigits(t, peer, "159#") // decrypted by baresip
+			waitReportAboutUs(t, s)            // over SRTCP
 			st := s.Stats()
 			checkTone(t, "we hear baresip", e.playedSince(8000), 700)
 			// baresip 1.0 sends one short RTCP packet before its SRTP starts; that one is
@@ -370,10 +331,7 @@ func TestSRTPInteropWithBaresip(t *testing.T) {
 			if tap.rtcpContains("deskphone@") {
 				t.Error("our CNAME is readable in RTCP on the wire")
 			}
-			call.send(t, call.request("BYE", call.contactURI, 2, call.toHeader, "", nil))
-			if code, _, _ := call.response(t, "BYE"); code != 200 {
-				t.Errorf("BYE answered %d", code)
-			}
+			call.hangup(t)
 			t.Logf("suite %s; wire: dominant %.0f Hz at %.1f%%; %d RTP packets captured", st.SRTP, f, share*100, tap.count())
 		})
 	}
