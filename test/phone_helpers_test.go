@@ -46,6 +46,9 @@ type phoneOptions struct {
 	extra     string  // appended at the end of the file
 	allIfaces bool    // registrar and phone listen on 0.0.0.0, as on the appliance
 	provKeys  string  // [provisioning] keys ("enabled = false" when empty)
+	regTOML   string  // extra [registrar] keys
+	registrar string  // [phone] registrar (default: the built-in one's UDP port)
+	noWait    bool    // do not wait for the phone to register
 }
 
 // startPhone runs deskphone as registrar + phone on free loopback ports, with accounts 5003 and
@@ -74,7 +77,7 @@ enabled = true
 listen = "%s:%d"
 realm = "deskphone"
 qualify_interval = "0s"
-
+%s
 [[registrar.accounts]]
 extension = "5003"
 username = "softphone"
@@ -84,8 +87,11 @@ password = %q
 extension = "5004"
 username = "softphone2"
 password = %q
-`, bind, e.RegistrarPort, softphonePassword, softphonePassword)
+`, bind, e.RegistrarPort, o.regTOML, softphonePassword, softphonePassword)
 	phoneReg := fmt.Sprintf("registrar = \"127.0.0.1:%d\"\n", e.RegistrarPort)
+	if o.registrar != "" {
+		phoneReg = fmt.Sprintf("registrar = %q\n", o.registrar)
+	}
 	if o.noRegistr {
 		reg, phoneReg = "[registrar]\nenabled = false\n", ""
 	}
@@ -113,7 +119,7 @@ https_listen = "127.0.0.1:0"
 %s%s`, phoneReg, bind, e.PhonePort, o.username, rtpBase(e.PhonePort), rtpBase(e.PhonePort)+98, o.phoneTOML, e.Mic, e.Speaker, e.WebPort, o.provKeys, o.extra)
 	e.Service = startService(t, cfg)
 	e.api = fmt.Sprintf("http://127.0.0.1:%d/api/v1/", e.WebPort)
-	if !o.noRegistr {
+	if !o.noRegistr && !o.noWait {
 		e.waitStatus(t, "registration", "registered", 10*time.Second)
 	}
 	return e
@@ -214,6 +220,8 @@ type baresipOptions struct {
 	toneHz          int    // its microphone: a sine (48 kHz source); 0 = 600 Hz
 	answer          string // answermode: manual | auto
 	extraAccount    string // appended to the account line
+	extraConfig     string // appended to its config
+	transport       string // "tls": register over TLS (registrar is then the TLS address)
 	listenIP        string // the address it listens on and puts in its SDP (127.0.0.1)
 }
 
@@ -233,10 +241,14 @@ func startBaresip(t *testing.T, o baresipOptions) *baresip.Phone {
 	}
 	sip := freePort(t, "both")
 	rtp := rtpBase(sip) + 50 // a range per instance: each call takes a new pair
+	uriParams := ""
+	if o.transport != "" {
+		uriParams = ";transport=" + o.transport
+	}
 	b := baresip.Start(t, baresip.Config{ListenIP: o.listenIP, SIPPort: sip, CtrlPort: freePort(t, "tcp"),
-		RTPMin: rtp, RTPMax: rtp + 19, ToneHz: o.toneHz,
-		Account: fmt.Sprintf("<sip:%s@%s>;auth_user=%s;auth_pass=%s;regint=600;answermode=%s%s",
-			o.ext, o.registrar, o.user, o.pass, o.answer, o.extraAccount)})
+		RTPMin: rtp, RTPMax: rtp + 19, ToneHz: o.toneHz, Extra: o.extraConfig,
+		Account: fmt.Sprintf("<sip:%s@%s%s>;auth_user=%s;auth_pass=%s;regint=600;answermode=%s%s",
+			o.ext, o.registrar, uriParams, o.user, o.pass, o.answer, o.extraAccount)})
 	b.WaitLog(t, "200 OK", 10*time.Second) // registered
 	return b
 }

@@ -19,6 +19,12 @@ type kamailio struct {
 // startKamailio runs Kamailio with accounts user:password from users.
 func startKamailio(t *testing.T, users map[string]string) *kamailio {
 	t.Helper()
+	return startKamailioWith(t, users, nil)
+}
+
+// startKamailioWith is startKamailio with the configuration passed through edit first.
+func startKamailioWith(t *testing.T, users map[string]string, edit func(cfg string) string) *kamailio {
+	t.Helper()
 	requireTool(t, "kamailio", "kamailio")
 	dir := t.TempDir()
 	db := filepath.Join(dir, "db")
@@ -39,6 +45,9 @@ func startKamailio(t *testing.T, users map[string]string) *kamailio {
 	port := freePort(t, "udp")
 	k := &kamailio{Addr: fmt.Sprintf("127.0.0.1:%d", port)}
 	cfg := strings.NewReplacer("LISTEN_ADDR", k.Addr, "DB_DIR", db).Replace(string(src))
+	if edit != nil {
+		cfg = edit(cfg)
+	}
 	cfgPath := filepath.Join(dir, "kamailio.cfg")
 	os.WriteFile(cfgPath, []byte(cfg), 0o644)
 	run := filepath.Join(dir, "run")

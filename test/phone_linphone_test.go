@@ -25,6 +25,13 @@ func startLinphone(t *testing.T, ext, pass, registrar string) *linphone {
 // startLinphoneOn is startLinphone with the transport to the registrar: udp or tcp.
 func startLinphoneOn(t *testing.T, ext, pass, registrar, transport string) *linphone {
 	t.Helper()
+	return startLinphoneWith(t, ext, pass, registrar, transport, "")
+}
+
+// startLinphoneWith is startLinphoneOn with more [sip] settings (sipExtra, one per line); a
+// transport other than udp or tcp (tls) is left to registrar's URI and sipExtra.
+func startLinphoneWith(t *testing.T, ext, pass, registrar, transport, sipExtra string) *linphone {
+	t.Helper()
 	requireTool(t, "linphonec", "linphone-cli")
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
@@ -38,7 +45,7 @@ sip_port=%d
 sip_tcp_port=%d
 sip_tls_port=-1
 default_proxy=0
-[rtp]
+%s[rtp]
 audio_rtp_port=%d
 [sound]
 echocancellation=0
@@ -53,7 +60,7 @@ reg_sendregister=1
 username=%s
 passwd=%s
 realm=deskphone
-`, udpPort, tcpPort, rtpBase(freePort(t, "udp"))+60, proxy, ext, ext, pass)
+`, udpPort, tcpPort, sipExtra, rtpBase(freePort(t, "udp"))+60, proxy, ext, ext, pass)
 	os.WriteFile(filepath.Join(dir, "rc"), []byte(rc), 0o600)
 	l := &linphone{out: &syncBuffer{}}
 	cmd := exec.Command("linphonec", "-c", filepath.Join(dir, "rc"), "-d", "0")

@@ -82,8 +82,13 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, log *slog.
 		return nil, err
 	}
 	ev := &phoneEvents{}
+	pin, err := ownRegistrarPin(f, registrarAddr)
+	if err != nil {
+		closeDev()
+		return nil, err
+	}
 	ua, err := sipua.New(sipua.Config{
-		Listen: listen, Transport: p.Transport, Registrar: registrarAddr, BackupRegistrar: p.BackupRegistrar,
+		Listen: listen, Transport: p.Transport, TLSCAFile: p.TLSCA, TLSFingerprint: pin, Registrar: registrarAddr, BackupRegistrar: p.BackupRegistrar,
 		Extension: p.Extension, Username: p.Username, Password: p.Password, DisplayName: p.DisplayName,
 		Realm: realm, Expires: p.Expires.Duration, UserAgent: "deskphone/" + version, NewMedia: newMedia,
 	}, ev, log.With("component", "sipua"))

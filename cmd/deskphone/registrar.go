@@ -1,14 +1,18 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"os"
 	"strings"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/config"
 	"github.com/deskphone/deskphone/firmware/registrar"
+	"github.com/deskphone/deskphone/firmware/tlscert"
 )
 
 // newRegistrar maps the [registrar] section to registrar.Config. A zero value in the file means
@@ -67,5 +71,66 @@ func newRegistrar(f *config.File, dir *accounts.Directory, log *slog.Logger) (*r
 		}
 		cfg.NeverBan = append(cfg.NeverBan, p.Masked())
 	}
+	if c.TLSListen != "" {
+		conf, err := sipTLSConfig(c, f.DataDir, log)
+		if err != nil {
+			return nil, err
+		}
+		cfg.TLSListen, cfg.TLS = c.TLSListen, conf
+	}
 	return registrar.New(cfg, dir, log.With("component", "registrar"))
+}
+
+// ownRegistrarPin is the certificate fingerprint the phone trusts over TLS: the configured one,
+// or, when it registers over loopback to the built-in registrar and trusts nothing else, that
+// registrar's own certificate.
+func ownRegistrarPin(f *config.File, registrarAddr string) (string, error) {
+	p := f.Phone
+	if p.Transport != "tls" || p.TLSFingerprint != "" || p.TLSCA != "" || !f.Registrar.Enabled || f.Registrar.TLSListen == "" {
+		return p.TLSFingerprint, nil
+	}
+	host, _, _ := net.SplitHostPort(registrarAddr)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return "", nil
+	}
+	cert, _, err := registrarCert(f.Registrar, f.DataDir)
+	if err != nil {
+		return "", err
+	}
+	return tlscert.Fingerprint(cert.Certificate[0]), nil
+}
+
+// sipTLSConfig is the registrar's certificate: the configured files, or the self-signed one in
+// data_dir, made for this host's names and addresses on first start.
+func sipTLSConfig(c config.Registrar, dataDir string, log *slog.Logger) (*tls.Config, error) {
+	cert, created, err := registrarCert(c, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	msg := "SIP over TLS certificate"
+	if created {
+		msg = "SIP over TLS certificate created"
+	}
+	log.Info(msg, "sha256", tlscert.Fingerprint(cert.Certificate[0]))
+	return &tls.Config{Certificates: []tls.Certificate{cert}}, nil
+}
+
+// registrarCert loads (or on first start makes) the registrar's certificate.
+func registrarCert(c config.Registrar, dataDir string) (tls.Certificate, bool, error) {
+	var hosts []string
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h, h+".local")
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				hosts = append(hosts, n.IP.String())
+			}
+		}
+	}
+	cert, created, err := tlscert.LoadOrCreate(c.TLSCert, c.TLSKey, dataDir, hosts)
+	if err != nil {
+		return cert, false, fmt.Errorf("registrar: %w", err)
+	}
+	return cert, created, nil
 }

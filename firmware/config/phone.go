@@ -3,11 +3,13 @@ package config
 import (
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/deskphone/deskphone/firmware/media"
+	"github.com/deskphone/deskphone/firmware/tlscert"
 )
 
 // Phone is the Pi's own SIP user agent. Its media settings (codecs, dtmf_payload_type, RTP ports,
@@ -22,7 +24,10 @@ type Phone struct {
 	Password        string   `toml:"password"` // empty with the built-in registrar: generated and stored
 	DisplayName     string   `toml:"display_name"`
 	Realm           string   `toml:"realm"`             // digest realm credentials may be sent to; empty = the registrar's first challenge
-	Transport       string   `toml:"transport"`         // udp | tcp
+	Transport       string   `toml:"transport"`         // udp | tcp | tls
+	TLSCA           string   `toml:"tls_ca"`            // with tls: PEM file of the authorities to trust ("" = the system's)
+	TLSFingerprint  string   `toml:"tls_fingerprint"`   // with tls: the registrar's pinned certificate (SHA-256)
+	SRTP            string   `toml:"srtp"`              // off | optional | mandatory; keys go only over TLS
 	Expires         Duration `toml:"expires"`           // asked registration time
 	ToneCountry     string   `toml:"tone_country"`      // fr | us | uk | de
 	Codecs          []string `toml:"codecs"`            // order of preference; default PCMA,PCMU in Europe
@@ -47,6 +52,7 @@ func defaultPhone() Phone {
 		Username:        "rpi",
 		DisplayName:     "Raspberry Pi",
 		Transport:       "udp",
+		SRTP:            m.SRTP,
 		Expires:         Duration{3600 * time.Second},
 		ToneCountry:     "fr",
 		DTMFPayloadType: m.DTMFPayloadType,
@@ -65,6 +71,7 @@ func (p Phone) Media() media.Config {
 	m.DTMFPayloadType = p.DTMFPayloadType
 	m.PortMin, m.PortMax = p.RTPPortMin, p.RTPPortMax
 	m.JitterMin, m.JitterMax = p.JitterMin.Duration, p.JitterMax.Duration
+	m.SRTP = p.SRTP
 	return m
 }
 
@@ -109,13 +116,27 @@ func (p Phone) validate(c *checker, r Registrar) {
 	if hasControl(p.DisplayName) || strings.ContainsAny(p.DisplayName, `"\`) {
 		c.bad("phone.display_name", "must not contain quotes, backslashes or control characters")
 	}
-	if p.Transport != "udp" && p.Transport != "tcp" {
-		c.bad("phone.transport", "must be \"udp\" or \"tcp\" (got %q)", p.Transport)
+	if p.Transport != "udp" && p.Transport != "tcp" && p.Transport != "tls" {
+		c.bad("phone.transport", "must be \"udp\", \"tcp\" or \"tls\" (got %q)", p.Transport)
+	}
+	if p.TLSFingerprint != "" {
+		if _, err := tlscert.ParseFingerprint(p.TLSFingerprint); err != nil {
+			c.bad("phone.tls_fingerprint", "%v", err)
+		}
+	}
+	if p.TLSCA != "" {
+		if _, err := os.Stat(p.TLSCA); err != nil {
+			c.bad("phone.tls_ca", "cannot be read: %v", err)
+		}
 	}
 	switch p.ToneCountry {
 	case "fr", "us", "uk", "de":
 	default:
 		c.bad("phone.tone_country", "must be one of fr, us, uk, de (got %q)", p.ToneCountry)
+	}
+	if p.SRTP != media.SRTPOff && p.Transport != "tls" {
+		// RFC 4568 §8.1: the SDES keys are in the SDP; over UDP or TCP anyone on the LAN reads them.
+		c.bad("phone.srtp", "needs transport = \"tls\": the SRTP keys travel in the SIP messages")
 	}
 	for _, mp := range p.Media().Check() {
 		c.bad("phone."+mp.Setting, "%s", mp.Msg)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
+	"github.com/deskphone/deskphone/firmware/media"
 	"github.com/deskphone/deskphone/firmware/registrar"
 )
 
@@ -16,7 +17,12 @@ import (
 type Registrar struct {
 	Enabled bool   `toml:"enabled"`
 	Listen  string `toml:"listen"` // UDP and TCP, "0.0.0.0:5060"
-	Realm   string `toml:"realm"`  // digest realm
+	// SIP over TLS, "0.0.0.0:5061"; "" = off. Without tls_cert and tls_key, a self-signed
+	// certificate is made in data_dir (its SHA-256 fingerprint is logged, for phones to pin).
+	TLSListen string `toml:"tls_listen"`
+	TLSCert   string `toml:"tls_cert"` // PEM certificate (chain) file
+	TLSKey    string `toml:"tls_key"`  // PEM private key file
+	Realm     string `toml:"realm"`    // digest realm
 	// Domains the registrar owns besides its IP addresses, its hostname and the realm.
 	Domains []string `toml:"domains"`
 
@@ -49,6 +55,9 @@ type Account struct {
 	Password    string `toml:"password"`
 	DisplayName string `toml:"display_name"`
 	MAC         string `toml:"mac"` // an Alcatel phone that gets this account when it asks
+	// SRTP is the media encryption this account's calls need: "off" (or empty), "optional",
+	// "mandatory" (calls to or from it without SRTP are refused).
+	SRTP string `toml:"srtp"`
 }
 
 // MinPasswordLength is the shortest password `check` accepts for a registrar account.
@@ -66,6 +75,7 @@ func defaultRegistrar() Registrar {
 	return Registrar{
 		Enabled:         true,
 		Listen:          d.Listen,
+		TLSListen:       registrar.DefaultTLSListen,
 		Realm:           d.Realm,
 		DefaultExpires:  Duration{d.DefaultExpires},
 		MinExpires:      Duration{d.MinExpires},
@@ -85,6 +95,13 @@ func defaultRegistrar() Registrar {
 
 func (r Registrar) validate(c *checker) {
 	c.listen("registrar.listen", r.Listen, r.Enabled)
+	c.listen("registrar.tls_listen", r.TLSListen, false)
+	if r.Enabled && r.TLSListen != "" && samePort(r.TLSListen, r.Listen) {
+		c.bad("registrar.tls_listen", "uses the same port as registrar.listen (TCP); SIP over TLS takes its own, 5061")
+	}
+	if (r.TLSCert == "") != (r.TLSKey == "") {
+		c.bad("registrar.tls_cert", "tls_cert and tls_key go together (or leave both out for a self-signed certificate)")
+	}
 	if !realmRE.MatchString(r.Realm) {
 		c.bad("registrar.realm", "must be 1-64 letters, digits, '.', '_' or '-' (got %q)", r.Realm)
 	}
@@ -162,6 +179,11 @@ func (a Account) validate(c *checker, p string) {
 	}
 	if a.MAC != "" && accounts.NormalizeMAC(a.MAC) == "" {
 		c.bad(p+".mac", "%q is not a MAC address (12 hex digits)", a.MAC)
+	}
+	switch a.SRTP {
+	case "", media.SRTPOff, media.SRTPOptional, media.SRTPMandatory:
+	default:
+		c.bad(p+".srtp", "must be \"off\", \"optional\" or \"mandatory\" (got %q)", a.SRTP)
 	}
 }
 

@@ -18,6 +18,12 @@ import (
 // Session (a bare SIP INVITE sent by the test), plays a 700 Hz WAV, and must receive our audio,
 // RTCP and DTMF. Skipped when baresip is not installed (Debian package baresip-core).
 
+// baresipPeer is baresip (test/baresip) answering calls to b@127.0.0.1:port itself.
+type baresipPeer struct {
+	*baresip.Phone
+	port int
+}
+
 // freeUDPPort returns a port free on 127.0.0.1 (with its neighbour when even is set).
 func freeUDPPort(t *testing.T, even bool) int {
 	t.Helper()
@@ -51,11 +57,11 @@ func freeUDPPort(t *testing.T, even bool) int {
 	return 0
 }
 
-// startBaresip runs baresip (test/baresip) answering calls to b@127.0.0.1:port itself and playing
-// a sine of toneHz.
-func startBaresip(t *testing.T, toneHz int) (peer *baresip.Phone, port int) {
+// startBaresip starts baresip answering calls with a sine of toneHz; mediaenc ("", "srtp",
+// "srtp-mand") is its account's media encryption.
+func startBaresip(t *testing.T, toneHz int, mediaenc string) *baresipPeer {
 	t.Helper()
-	port = freeUDPPort(t, false)
+	port := freeUDPPort(t, false)
 	ctrl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -63,10 +69,13 @@ func startBaresip(t *testing.T, toneHz int) (peer *baresip.Phone, port int) {
 	ctrlPort := ctrl.Addr().(*net.TCPAddr).Port
 	ctrl.Close()
 	rtp := freeUDPPort(t, true)
-	peer = baresip.Start(t, baresip.Config{ListenIP: "127.0.0.1", SIPPort: port, CtrlPort: ctrlPort,
-		RTPMin: rtp, RTPMax: rtp + 39, ToneHz: toneHz,
-		Account: fmt.Sprintf("<sip:b@127.0.0.1:%d>;regint=0;answermode=auto;audio_codecs=PCMA,PCMU", port)})
-	return peer, port
+	extra, acct := "", fmt.Sprintf("<sip:b@127.0.0.1:%d>;regint=0;answermode=auto;audio_codecs=PCMA,PCMU", port)
+	if mediaenc != "" {
+		extra, acct = "module srtp.so\n", acct+";mediaenc="+mediaenc
+	}
+	p := baresip.Start(t, baresip.Config{ListenIP: "127.0.0.1", SIPPort: port, CtrlPort: ctrlPort,
+		RTPMin: rtp, RTPMax: rtp + 39, ToneHz: toneHz, Account: acct, Extra: extra})
+	return &baresipPeer{Phone: p, port: port}
 }
 
 // sipCall is the smallest UAC that can set up and tear down one call (RFC 3261 §17.1 without
@@ -139,24 +148,18 @@ func (c *sipCall) request(method, uri string, cseq int, to, ctype string, body [
 	return b.String()
 }
 
-func TestInteropWithBaresip(t *testing.T) {
-	peer, port := startBaresip(t, 700)
-	cfg := DefaultConfig()
-	cfg.DTMFPayloadType = 96 // as an Alcatel would offer
-	s := newTestSession(t, cfg)
+// callBaresip sends offer to peer in an INVITE from a fresh socket, ACKs the 200 OK and returns
+// the call (for its BYE) and baresip's answer.
+func callBaresip(t *testing.T, peer *baresipPeer, offer []byte) (*sipCall, []byte) {
+	t.Helper()
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	c := &sipCall{conn: conn, to: &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: port},
+	t.Cleanup(func() { conn.Close() })
+	c := &sipCall{conn: conn, to: &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: peer.port},
 		callID: randHex(8) + "@127.0.0.1", fromTag: randHex(4), local: conn.LocalAddr().String()}
-	target := fmt.Sprintf("sip:b@127.0.0.1:%d", port)
-
-	offer, err := s.Offer()
-	if err != nil {
-		t.Fatal(err)
-	}
+	target := fmt.Sprintf("sip:b@127.0.0.1:%d", peer.port)
 	c.send(t, c.request("INVITE", target, 1, "<"+target+">", "application/sdp", offer))
 	code, h, answer := c.response(t, "INVITE")
 	if code != 200 {
@@ -168,6 +171,50 @@ func TestInteropWithBaresip(t *testing.T) {
 		c.contactURI = c.contactURI[:i]
 	}
 	c.send(t, c.request("ACK", c.contactURI, 1, c.toHeader, "", nil))
+	return c, answer
+}
+
+// hangup sends BYE and expects 200.
+func (c *sipCall) hangup(t *testing.T) {
+	t.Helper()
+	c.send(t, c.request("BYE", c.contactURI, 2, c.toHeader, "", nil))
+	if code, _, _ := c.response(t, "BYE"); code != 200 {
+		t.Errorf("BYE answered %d", code)
+	}
+}
+
+// waitBaresipDigits waits until baresip reports each of digits as received, in order.
+func waitBaresipDigits(t *testing.T, peer *baresipPeer, after int, digits string) {
+	t.Helper()
+	for _, d := range digits {
+		i, ev := peer.WaitEvent(t, "CALL_DTMF_START", after, 5*time.Second)
+		if ev["param"] != string(d) {
+			t.Errorf("baresip received digit %v, want %q (of %s)", ev["param"], d, digits)
+		}
+		after = i + 1
+	}
+}
+
+// waitReportAboutUs waits for an RTCP receiver report block about our stream.
+func waitReportAboutUs(t *testing.T, s *Session) {
+	t.Helper()
+	waitFor(t, 15*time.Second, "an RTCP report from baresip about our stream", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.tx.haveRemote && s.tx.remote.highestSeq != 0
+	})
+}
+
+func TestInteropWithBaresip(t *testing.T) {
+	peer := startBaresip(t, 700, "")
+	cfg := DefaultConfig()
+	cfg.DTMFPayloadType = 96 // as an Alcatel would offer
+	s := newTestSession(t, cfg)
+	offer, err := s.Offer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, answer := callBaresip(t, peer, offer)
 	if err := s.AcceptAnswer(answer); err != nil {
 		t.Fatalf("baresip's answer: %v\n%s", err, answer)
 	}
@@ -175,24 +222,14 @@ func TestInteropWithBaresip(t *testing.T) {
 
 	e := runAudio(t, s, 1000)
 	waitPlayed(t, 2*SampleRate, e)
+	events := peer.Events()
 	if err := s.SendDTMF("159#"); err != nil {
 		t.Fatal(err)
 	}
-	events := peer.Events()
 	peer.Command(t, "sndcode", "7") // a key pressed on baresip during a call sends DTMF
 	got := collectDigitsUntil(s, 1, 5*time.Second)
-	for _, d := range "159#" {
-		i, ev := peer.WaitEvent(t, "CALL_DTMF_START", events, 5*time.Second)
-		if ev["param"] != string(d) {
-			t.Errorf("baresip received digit %v, want %q (of 159#)", ev["param"], d)
-		}
-		events = i + 1
-	}
-	waitFor(t, 15*time.Second, "an RTCP report from baresip about our stream", func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.tx.haveRemote && s.tx.remote.highestSeq != 0
-	})
+	waitBaresipDigits(t, peer, events, "159#")
+	waitReportAboutUs(t, s)
 
 	st := s.Stats()
 	checkTone(t, "we hear baresip", e.playedSince(8000), 700)
@@ -202,10 +239,7 @@ func TestInteropWithBaresip(t *testing.T) {
 	if got != "7" {
 		t.Errorf("digits from baresip: %q, want \"7\"", got)
 	}
-	c.send(t, c.request("BYE", c.contactURI, 2, c.toHeader, "", nil))
-	if code, _, _ := c.response(t, "BYE"); code != 200 {
-		t.Errorf("BYE answered %d", code)
-	}
+	c.hangup(t)
 	t.Logf("stats: %+v", st)
 }
 

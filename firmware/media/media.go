@@ -47,6 +47,9 @@ type Config struct {
 	Latch bool
 	// CNAME for RTCP SDES (RFC 3550 §6.5.1); default "deskphone@<LocalIP>".
 	CNAME string
+	// SRTP is the media encryption policy: SRTPOff (default), SRTPOptional or SRTPMandatory.
+	// The keys go in the SDP (RFC 4568): set it only for calls signalled over TLS.
+	SRTP string
 }
 
 // DefaultConfig returns the defaults: loopback address, ports 16384–16482, PCMA then PCMU,
@@ -66,6 +69,7 @@ func DefaultConfig() Config {
 		JitterMin:       20 * time.Millisecond,
 		JitterMax:       200 * time.Millisecond,
 		PTime:           20 * time.Millisecond,
+		SRTP:            SRTPOff,
 	}
 }
 
@@ -100,6 +104,11 @@ func (c Config) Check() []Problem {
 	}
 	if c.JitterMin < 0 || c.JitterMax < c.JitterMin || c.JitterMax > time.Second {
 		bad("jitter_max", "jitter_min must be ≥ 0 and ≤ jitter_max, jitter_max ≤ 1s")
+	}
+	switch c.SRTP {
+	case "", SRTPOff, SRTPOptional, SRTPMandatory:
+	default:
+		bad("srtp", "must be \"off\", \"optional\" or \"mandatory\" (got %q)", c.SRTP)
 	}
 	if c.PTime != framePeriod {
 		bad("ptime", "%v is not supported (only 20ms)", c.PTime)

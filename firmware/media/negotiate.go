@@ -38,11 +38,14 @@ func (s *Session) Offer() ([]byte, error) {
 			}
 		}
 	}
-	body, err := s.render(localDesc{codecs: codecs, dtmfPT: s.cfg.DTMFPayloadType, dir: dir, audioIndex: -1})
+	savp, keys := s.cryptoOffer()
+	savp = savp || (s.neg != nil && s.neg.savp) // a call set up as RTP/SAVP stays so
+	body, err := s.render(localDesc{codecs: codecs, dtmfPT: s.cfg.DTMFPayloadType, dir: dir, audioIndex: -1,
+		savp: savp, crypto: keys})
 	if err != nil {
 		return nil, err
 	}
-	s.pending, s.offeredDir = true, dir
+	s.pending, s.offeredDir, s.offeredKeys = true, dir, keys
 	return body, nil
 }
 
@@ -92,18 +95,30 @@ func (s *Session) answer(remote []byte) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("remote offers %s: %w", codecNames(ra.codecs), ErrNoCommonCodec)
 	}
+	ours, theirs, encrypt, err := s.answerCrypto(ra)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.streams(ours, theirs, encrypt)
+	if err != nil {
+		return nil, err
+	}
+	var crypto []cryptoAttr
+	if encrypt {
+		crypto = []cryptoAttr{ours}
+	}
 	remoteSends := ra.dir.sends() && ra.rtp.Port() != 0
 	remoteRecvs := ra.dir.receives() && !ra.hold
 	dir := makeDirection(remoteRecvs, remoteSends && !s.localHold)
 	body, err := s.render(localDesc{codecs: []codec{chosen}, dtmfPT: ra.dtmfPT, dir: dir,
-		remote: ra.mlines, audioIndex: ra.index})
+		remote: ra.mlines, audioIndex: ra.index, savp: ra.savp, crypto: crypto})
 	if err != nil {
 		return nil, err
 	}
 	s.remoteHold = !remoteRecvs
 	s.pending, s.answered = false, false
 	s.apply(&negotiation{remoteRTP: ra.rtp, remoteRTCP: ra.rtcp, send: chosen,
-		dtmfSendPT: ra.dtmfPT, dtmfRecvPT: ra.dtmfPT, dir: dir})
+		dtmfSendPT: ra.dtmfPT, dtmfRecvPT: ra.dtmfPT, dir: dir, srtp: st, savp: ra.savp})
 	return body, nil
 }
 
@@ -130,12 +145,20 @@ func (s *Session) AcceptAnswer(remote []byte) error {
 	if !found {
 		return fmt.Errorf("answer has %s: %w", codecNames(ra.codecs), ErrNoCommonCodec)
 	}
+	ours, theirs, encrypt, err := s.answeredCrypto(ra, s.offeredKeys)
+	if err != nil {
+		return err
+	}
+	st, err := s.streams(ours, theirs, encrypt)
+	if err != nil {
+		return err
+	}
 	remoteRecvs := ra.dir.receives() && !ra.hold
 	dir := makeDirection(s.offeredDir.sends() && remoteRecvs, s.offeredDir.receives() && ra.dir.sends())
 	s.pending, s.answered = false, true
 	s.remoteHold = !remoteRecvs
 	s.apply(&negotiation{remoteRTP: ra.rtp, remoteRTCP: ra.rtcp, send: chosen,
-		dtmfSendPT: ra.dtmfPT, dtmfRecvPT: s.cfg.DTMFPayloadType, dir: dir})
+		dtmfSendPT: ra.dtmfPT, dtmfRecvPT: s.cfg.DTMFPayloadType, dir: dir, srtp: st, savp: ra.savp})
 	return nil
 }
 
@@ -150,7 +173,7 @@ func (s *Session) apply(n *negotiation) {
 	}
 	s.neg = n
 	s.log.Info("media negotiated", "codec", n.send.name, "remote", n.remoteRTP.String(),
-		"direction", n.dir.String(), "telephone_event_pt", n.dtmfSendPT)
+		"direction", n.dir.String(), "telephone_event_pt", n.dtmfSendPT, "srtp", n.suite())
 }
 
 // choose picks the first codec in the offerer's order that we are configured for, with the

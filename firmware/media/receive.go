@@ -148,6 +148,10 @@ func (s *Session) handleRTP(b []byte, src netip.AddrPort, now time.Time) {
 		s.counters.malformedRTP++
 		return
 	}
+	b, ok := s.unprotect(b, src, false)
+	if !ok {
+		return
+	}
 	if err := p.Unmarshal(b); err != nil {
 		s.counters.malformedRTP++
 		return

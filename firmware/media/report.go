@@ -200,6 +200,14 @@ func (s *Session) handleRTCP(b []byte, src netip.AddrPort, now time.Time) {
 		s.counters.malformedRTCP++
 		return
 	}
+	if s.neg.srtp != nil && (len(b) < 8 || b[0]>>6 != 2) { // not RTCP (a STUN probe, RFC 7983)
+		s.counters.malformedRTCP++
+		return
+	}
+	b, ok := s.unprotect(b, src, true)
+	if !ok {
+		return
+	}
 	info, err := parseRTCP(b)
 	if err != nil {
 		s.counters.malformedRTCP++
@@ -266,6 +274,12 @@ func (s *Session) sendReportLocked(bye bool) {
 		b = append(b, 0x81, rtcpBYE, 0, 1)
 		b = binary.BigEndian.AppendUint32(b, s.ssrc)
 	}
+	if s.neg.srtp != nil {
+		var err error
+		if b, err = s.neg.srtp.encryptRTCP(b); err != nil {
+			return
+		}
+	}
 	if _, err := s.rtcp.WriteToUDPAddrPort(b, dst); err == nil {
 		s.counters.rtcpSent++
 	}
@@ -274,6 +288,7 @@ func (s *Session) sendReportLocked(bye bool) {
 // Stats are the call's media counters, for the status API and tests.
 type Stats struct {
 	Codec                 string  `json:"codec"`
+	SRTP                  string  `json:"srtp,omitempty"` // crypto suite when the media is encrypted
 	RemoteAddr            string  `json:"remote_addr"`
 	Direction             string  `json:"direction"`
 	PacketsSent           uint64  `json:"packets_sent"`
@@ -289,6 +304,7 @@ type Stats struct {
 	ForeignSourceDropped  uint64  `json:"foreign_source_dropped"`
 	EarlyDropped          uint64  `json:"early_dropped"` // arrived before the SDP exchange completed
 	UnknownPayloadDropped uint64  `json:"unknown_payload_dropped"`
+	SRTPRejected          uint64  `json:"srtp_rejected"` // SRTP/SRTCP failing authentication or replayed
 	JitterMs              float64 `json:"jitter_ms"`
 	BufferTargetMs        float64 `json:"buffer_target_ms"`
 	BufferDepthMs         float64 `json:"buffer_depth_ms"`
@@ -319,14 +335,15 @@ func (s *Session) Stats() Stats {
 		Late: jb.late, Concealed: jb.concealed, JitterBufferDropped: jb.dropped, BufferResets: jb.resets,
 		MalformedDropped: s.counters.malformedRTP, RTCPMalformedDropped: s.counters.malformedRTCP,
 		ForeignSourceDropped: s.counters.foreign, UnknownPayloadDropped: s.counters.unknownPT,
-		EarlyDropped: s.counters.early,
-		JitterMs:     s.rx.jitter * 1000 / SampleRate, BufferTargetMs: jb.targetMs, BufferDepthMs: jb.depthMs,
+		EarlyDropped: s.counters.early, SRTPRejected: s.counters.srtpRejected,
+		JitterMs: s.rx.jitter * 1000 / SampleRate, BufferTargetMs: jb.targetMs, BufferDepthMs: jb.depthMs,
 		SSRCChanges: s.counters.ssrcChanges, DTMFSent: s.counters.dtmfSent, DTMFReceived: s.counters.dtmfReceived,
 		RTCPSent: s.counters.rtcpSent, RTCPReceived: s.counters.rtcpReceived,
 		RTTMs: float64(s.tx.rtt) / float64(time.Millisecond),
 	}
 	if s.neg != nil {
 		st.Codec, st.RemoteAddr, st.Direction = s.neg.send.name, s.neg.remoteRTP.String(), s.neg.dir.String()
+		st.SRTP = s.neg.suite()
 	}
 	if s.latched.IsValid() {
 		st.Latched = s.latched.String()

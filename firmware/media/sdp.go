@@ -81,6 +81,8 @@ type remoteAudio struct {
 	hold     bool // c=0.0.0.0 (RFC 2543 hold) or port 0
 	version  uint64
 	originID uint64
+	savp     bool         // RTP/SAVP: the remote requires SRTP
+	crypto   []cryptoAttr // usable a=crypto lines in the remote's order (RFC 4568)
 }
 
 // parseSDP checks raw input before pion sees it and returns the parsed description.
@@ -103,7 +105,7 @@ func parseSDP(b []byte) (*sdp.SessionDescription, error) {
 	return &sd, nil
 }
 
-// extractAudio finds the first usable RTP/AVP audio stream of a description (RFC 3264 §5).
+// extractAudio finds the first usable RTP/AVP or RTP/SAVP audio stream of a description (RFC 3264 §5).
 // It fails on absurd values (payload types beyond 127, unparseable addresses, missing c=).
 func extractAudio(sd *sdp.SessionDescription) (remoteAudio, error) {
 	ra := remoteAudio{index: -1, dtmfPT: -1, version: sd.Origin.SessionVersion, originID: sd.Origin.SessionID}
@@ -120,8 +122,21 @@ func extractAudio(sd *sdp.SessionDescription) (remoteAudio, error) {
 	for i, md := range sd.MediaDescriptions {
 		ra.mlines = append(ra.mlines, md.MediaName)
 		if ra.index >= 0 || md.MediaName.Media != "audio" || len(md.MediaName.Protos) != 2 ||
-			md.MediaName.Protos[0] != "RTP" || md.MediaName.Protos[1] != "AVP" {
+			md.MediaName.Protos[0] != "RTP" || (md.MediaName.Protos[1] != "AVP" && md.MediaName.Protos[1] != "SAVP") {
 			continue
+		}
+		ra.savp = md.MediaName.Protos[1] == "SAVP"
+		for _, a := range md.Attributes {
+			if a.Key != "crypto" {
+				continue
+			}
+			c, ok, err := parseCrypto(a.Value)
+			if err != nil {
+				return ra, err
+			}
+			if ok && len(ra.crypto) < len(suites)*4 {
+				ra.crypto = append(ra.crypto, c)
+			}
 		}
 		port := md.MediaName.Port.Value
 		if port < 0 || port > 65535 {
@@ -213,7 +228,7 @@ func extractAudio(sd *sdp.SessionDescription) (remoteAudio, error) {
 		ra.index = i
 	}
 	if ra.index < 0 {
-		return ra, fmt.Errorf("no RTP/AVP audio stream: %w", ErrNoCommonCodec)
+		return ra, fmt.Errorf("no RTP/AVP or RTP/SAVP audio stream: %w", ErrNoCommonCodec)
 	}
 	return ra, nil
 }
@@ -271,6 +286,8 @@ type localDesc struct {
 	codecs             []codec
 	dtmfPT             int // -1 = none
 	dir                direction
+	savp               bool            // RTP/SAVP rather than RTP/AVP
+	crypto             []cryptoAttr    // a=crypto lines (RFC 4568)
 	remote             []sdp.MediaName // in an answer: every offered m= line, audioIndex accepted
 	audioIndex         int
 }
@@ -289,8 +306,12 @@ func (l localDesc) build() ([]byte, error) {
 			Address: &sdp.Address{Address: l.ip.String()}},
 		TimeDescriptions: []sdp.TimeDescription{{}},
 	}
+	profile := "AVP"
+	if l.savp {
+		profile = "SAVP"
+	}
 	audio := &sdp.MediaDescription{MediaName: sdp.MediaName{Media: "audio", Port: sdp.RangedPort{Value: l.port},
-		Protos: []string{"RTP", "AVP"}}}
+		Protos: []string{"RTP", profile}}}
 	for _, c := range l.codecs {
 		audio.MediaName.Formats = append(audio.MediaName.Formats, strconv.Itoa(int(c.pt)))
 	}
@@ -304,6 +325,9 @@ func (l localDesc) build() ([]byte, error) {
 			sdp.NewAttribute("fmtp", fmt.Sprintf("%d 0-16", l.dtmfPT)))
 	}
 	audio.Attributes = append(audio.Attributes, sdp.NewAttribute("ptime", "20"), sdp.NewPropertyAttribute(l.dir.String()))
+	for _, c := range l.crypto {
+		audio.Attributes = append(audio.Attributes, sdp.NewAttribute("crypto", c.String()))
+	}
 	if l.remote == nil {
 		sd.MediaDescriptions = []*sdp.MediaDescription{audio}
 	} else {

@@ -83,7 +83,15 @@ func (s *Session) writeRTP(pt uint8, marker bool, ts uint32, payload []byte, dst
 	}
 	n += copy(s.txBuf[n:], payload)
 	s.seq++
-	if err := s.rtpSock.write(s.txBuf[:n], dst); err != nil {
+	pkt := s.txBuf[:n]
+	if s.neg.srtp != nil {
+		var err error
+		if pkt, err = s.neg.srtp.encryptRTP(s.srtpBuf[:0], pkt, &h); err != nil {
+			s.txErrors++
+			return
+		}
+	}
+	if err := s.rtpSock.write(pkt, dst); err != nil {
 		s.txErrors++
 		if s.txErrors == 1 || s.txErrors%500 == 0 {
 			s.log.Warn("sending RTP failed", "to", dst.String(), "err", err, "failures", s.txErrors)

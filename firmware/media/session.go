@@ -51,6 +51,8 @@ type Session struct {
 	offeredDir            direction
 	localHold, remoteHold bool
 	neg                   *negotiation
+	keys                  []cryptoAttr // our SRTP master keys, one per suite (srtp.go); nil when SRTP is off
+	offeredKeys           []cryptoAttr // the keys of our pending offer
 
 	// sender (send.go)
 	ssrc     uint32
@@ -58,6 +60,7 @@ type Session struct {
 	ts       uint32
 	marker   bool
 	txBuf    [maxDatagram]byte
+	srtpBuf  [maxDatagram + 32]byte // txBuf encrypted (SRTP adds a 4- or 10-byte tag)
 	payload  [jbMaxSamples]byte
 	dtmfTx   dtmfSender
 	tx       senderStream // counts and the remote's reports about our stream (report.go)
@@ -86,7 +89,17 @@ type negotiation struct {
 	send                  codec // codec we send
 	dtmfSendPT            int   // -1 = none
 	dtmfRecvPT            int
-	dir                   direction // our effective direction
+	dir                   direction    // our effective direction
+	srtp                  *srtpStreams // nil: plain RTP
+	savp                  bool         // negotiated as RTP/SAVP
+}
+
+// suite names the SRTP crypto suite in use, "" for plain RTP.
+func (n *negotiation) suite() string {
+	if n == nil || n.srtp == nil {
+		return ""
+	}
+	return n.srtp.local.suite.name
 }
 
 type counters struct {
@@ -96,6 +109,7 @@ type counters struct {
 	ssrcChanges                                     uint64
 	panics                                          uint64 // recovered in handleRTP; fuzzing keeps this 0
 	early                                           uint64 // RTP/RTCP before media was negotiated
+	srtpRejected                                    uint64 // failed SRTP/SRTCP authentication or replay check
 }
 
 // NewSession binds an even RTP port and the RTCP port above it in [PortMin, PortMax] on
@@ -152,6 +166,13 @@ func NewSession(cfg Config, log *slog.Logger) (*Session, error) {
 	s.seq = binary.BigEndian.Uint16(r[4:])
 	s.ts = binary.BigEndian.Uint32(r[6:])
 	s.sessionID = binary.BigEndian.Uint64(r[10:]) >> 2 // fits NTP-style ids, positive
+	if cfg.SRTP == SRTPOptional || cfg.SRTP == SRTPMandatory {
+		if s.keys, err = newKeys(); err != nil {
+			sock.close()
+			rtcpConn.Close()
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Add(3)

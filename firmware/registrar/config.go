@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"cmp"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -15,6 +16,10 @@ type Config struct {
 	// Listen is the UDP and TCP address, "0.0.0.0:5060". Port 0 picks a free port (the same one
 	// for UDP and TCP).
 	Listen string
+	// TLSListen is the SIP over TLS address, "0.0.0.0:5061"; "" = no TLS. TLS holds the
+	// certificate it presents.
+	TLSListen string
+	TLS       *tls.Config
 	// Realm is the digest realm (RFC 3261 §22.1) and one of the registrar's own domains.
 	Realm string
 	// Domains are more names the registrar owns besides its IP addresses and hostname.

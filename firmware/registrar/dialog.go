@@ -78,16 +78,21 @@ func (r *Registrar) resolveHop(u sip.Uri) (dest, transport string, ok bool) {
 	if err != nil {
 		return "", "", false
 	}
-	port := u.Port
-	if port == 0 {
-		port = 5060
-	}
 	tp := "UDP"
 	if t, found := u.UriParams.Get("transport"); found && t != "" {
 		tp = strings.ToUpper(t)
 	}
-	if tp != "UDP" && tp != "TCP" {
+	if u.Scheme == "sips" {
+		tp = "TLS"
+	}
+	if tp != "UDP" && tp != "TCP" && tp != "TLS" {
 		return "", "", false
+	}
+	port := u.Port
+	if port == 0 && tp == "TLS" {
+		port = 5061
+	} else if port == 0 {
+		port = 5060
 	}
 	return netip.AddrPortFrom(ip, uint16(port)).String(), tp, true
 }

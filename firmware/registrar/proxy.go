@@ -125,9 +125,9 @@ func (r *Registrar) routeToken(callID string) string {
 // isOurURI reports whether u names this proxy (host owned and our port or none).
 func (r *Registrar) isOurURI(u sip.Uri) bool {
 	r.mu.Lock()
-	port := r.listenPort
+	port, tlsPort := r.listenPort, r.tlsPort
 	r.mu.Unlock()
-	return r.ownsHost(u.Host) && (u.Port == 0 || u.Port == port)
+	return r.ownsHost(u.Host) && (u.Port == 0 || u.Port == port || (tlsPort != 0 && u.Port == tlsPort))
 }
 
 // forwardCopy builds the request sent to the next hop (RFC 3261 §16.6).
@@ -155,8 +155,14 @@ func (r *Registrar) forwardCopy(req *sip.Request, target sip.Uri, dest, transpor
 	tp := strings.ToUpper(transport)
 	host := r.localHost(dest)
 	r.mu.Lock()
-	port, lip := r.listenPort, r.listenIP
+	port, lip, tlsPort := r.listenPort, r.listenIP, r.portFor("TLS")
 	r.mu.Unlock()
+	portOf := func(transport string) int { // TLS has its own port (tls.go)
+		if strings.EqualFold(transport, "TLS") {
+			return tlsPort
+		}
+		return port
+	}
 	if recordRoute {
 		// Each side must reach us on the address and transport it talks to: when the caller came
 		// in on another address than the one the callee is reached from (a LAN softphone calling
@@ -164,7 +170,7 @@ func (r *Registrar) forwardCopy(req *sip.Request, target sip.Uri, dest, transpor
 		// callee's side on top (RFC 5658 §4).
 		token := r.routeToken(req.CallID().Value())
 		recordRouteOf := func(h, transport string) *sip.RecordRouteHeader {
-			return &sip.RecordRouteHeader{Address: sip.Uri{Scheme: "sip", Host: h, Port: port, UriParams: sip.HeaderParams{
+			return &sip.RecordRouteHeader{Address: sip.Uri{Scheme: "sip", Host: h, Port: portOf(transport), UriParams: sip.HeaderParams{
 				{K: "transport", V: strings.ToLower(transport)}, {K: "lr", V: ""}, {K: "dpr", V: token},
 			}}}
 		}
@@ -177,7 +183,7 @@ func (r *Registrar) forwardCopy(req *sip.Request, target sip.Uri, dest, transpor
 		}
 		fwd.PrependHeader(recordRouteOf(host, tp))
 	}
-	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: tp, Host: host, Port: port, Params: sip.NewParams()}
+	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: tp, Host: host, Port: portOf(tp), Params: sip.NewParams()}
 	via.Params.Add("branch", branchPrefix+randomToken(12))
 	fwd.PrependHeader(via)
 	fwd.SetTransport(tp)

@@ -57,9 +57,7 @@ func (r *Registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	} else {
 		r.store.saveLater()
 	}
-	if strings.EqualFold(req.Transport(), "TCP") {
-		r.tcpConns().registered(req.Source(), lifetimeFrom(after, req.Source(), now))
-	}
+	r.streamConns(req.Transport()).registered(req.Source(), lifetimeFrom(after, req.Source(), now))
 	hdrs := make([]sip.Header, 0, len(after)+1)
 	for _, b := range after {
 		secs := int(b.Expires.Sub(now).Round(time.Second) / time.Second)

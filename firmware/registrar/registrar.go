@@ -54,8 +54,10 @@ type Registrar struct {
 	localIPs   map[netip.Addr]bool
 	udp        net.PacketConn
 	tcp        *tcpListener
-	listenIP   net.IP // nil when listening on every address
+	tls        *tcpListener // nil: no TLS listener (tls.go)
+	listenIP   net.IP       // nil when listening on every address
 	listenPort int
+	tlsPort    int                   // 0: no TLS listener
 	routeFrom  map[netip.Addr]string // local address used to reach a peer (localHost)
 
 	ready   chan struct{}
@@ -178,11 +180,17 @@ func (r *Registrar) Addr() net.Addr {
 	return r.udp.LocalAddr()
 }
 
-// Run listens on UDP and TCP and serves until ctx ends, then stops its goroutines, saves the
-// bindings and returns.
+// Run listens on UDP, TCP and TLS and serves until ctx ends, then stops its goroutines, saves
+// the bindings and returns.
 func (r *Registrar) Run(ctx context.Context) error {
 	udp, tcp, err := r.listen()
 	if err != nil {
+		return err
+	}
+	tlsL, err := r.listenTLS()
+	if err != nil {
+		udp.Close()
+		tcp.Close()
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -193,13 +201,21 @@ func (r *Registrar) Run(ctx context.Context) error {
 	r.mu.Unlock()
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	tl := newTCPListener(tcp, r.guard, r.cfg.TCPIdleTimeout, r.cfg.MaxTCPConnections, ctx.Done())
+	var tlsTL *tcpListener // the same limits for TLS connections: they are TCP underneath
+	if tlsL != nil {
+		tlsTL = newTCPListener(tlsL, r.guard, r.cfg.TCPIdleTimeout, r.cfg.MaxTCPConnections, ctx.Done())
+	}
 	r.mu.Lock()
-	r.tcp = tl
+	r.tcp, r.tls = tl, tlsTL
 	r.mu.Unlock()
 	wg.Go(func() { errc <- r.srv.ServeUDP(udp) })
 	wg.Go(func() { errc <- r.srv.ServeTCP(tl) })
+	if tlsTL != nil {
+		wg.Go(func() { errc <- r.serveTLS(tlsTL) })
+		r.log.Info("registrar listening for SIP over TLS", "tls", tlsL.Addr().String())
+	}
 	wg.Go(func() { r.store.run(ctx) })
 	wg.Go(func() { r.housekeeping(ctx) })
 	if r.cfg.QualifyInterval > 0 {
@@ -217,6 +233,9 @@ func (r *Registrar) Run(ctx context.Context) error {
 	cancel()
 	udp.Close()
 	tcp.Close()
+	if tlsL != nil {
+		tlsL.Close()
+	}
 	r.workers.Wait()
 	r.ua.Close()
 	wg.Wait()
@@ -352,6 +371,19 @@ func (r *Registrar) tcpConns() *tcpListener {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.tcp
+}
+
+// streamConns is the listener whose connections carry transport (TCP or TLS), else nil.
+func (r *Registrar) streamConns(transport string) *tcpListener {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch strings.ToUpper(transport) {
+	case "TCP":
+		return r.tcp
+	case "TLS":
+		return r.tls
+	}
+	return nil
 }
 
 func (r *Registrar) context() context.Context {

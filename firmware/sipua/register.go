@@ -130,7 +130,7 @@ func (u *UA) register1(ctx context.Context, addr string, expires time.Duration, 
 	req := build()
 	res, err := u.client.Do(ctx, req)
 	if err != nil {
-		return 0, fmt.Errorf("no answer from %s: %w", addr, err)
+		return 0, noAnswer(addr, err)
 	}
 	if res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired {
 		areq := build()

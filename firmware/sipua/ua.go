@@ -1,6 +1,7 @@
 package sipua
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -51,17 +52,20 @@ type Listener interface {
 
 // Config is the user agent's account and addresses.
 type Config struct {
-	Listen          string // "0.0.0.0:5062"; port 0 picks one
-	Transport       string // udp | tcp
-	Registrar       string // host:port; empty: no registration, calls go to the number's host
-	BackupRegistrar string
-	Extension       string // the user part of our address of record
-	Username        string // digest user name (defaults to Extension)
-	Password        string
-	DisplayName     string
-	Realm           string        // realm credentials may go to; empty: the registrar's first challenge
-	Expires         time.Duration // asked registration time (3600s)
-	UserAgent       string        // User-Agent header
+	Listen    string // "0.0.0.0:5062"; port 0 picks one
+	Transport string // udp | tcp | tls
+	// With Transport "tls": trust a pinned SHA-256 certificate fingerprint, or the authorities of
+	// a PEM file, or (both empty) the system's (tls.go).
+	TLSFingerprint, TLSCAFile string
+	Registrar                 string // host:port; empty: no registration, calls go to the number's host
+	BackupRegistrar           string
+	Extension                 string // the user part of our address of record
+	Username                  string // digest user name (defaults to Extension)
+	Password                  string
+	DisplayName               string
+	Realm                     string        // realm credentials may go to; empty: the registrar's first challenge
+	Expires                   time.Duration // asked registration time (3600s)
+	UserAgent                 string        // User-Agent header
 	// NewMedia opens a media session whose SDP carries localIP.
 	NewMedia func(localIP string) (MediaSession, error)
 	// Backoff between failed registrations: from BackoffMin doubling to BackoffMax (1s, 5m).
@@ -108,8 +112,8 @@ func New(cfg Config, lis Listener, log *slog.Logger) (*UA, error) {
 	if cfg.Transport == "" {
 		cfg.Transport = "udp"
 	}
-	if cfg.Transport != "udp" && cfg.Transport != "tcp" {
-		return nil, fmt.Errorf("sip transport %q: use udp or tcp", cfg.Transport)
+	if cfg.Transport != "udp" && cfg.Transport != "tcp" && cfg.Transport != "tls" {
+		return nil, fmt.Errorf("sip transport %q: use udp, tcp or tls", cfg.Transport)
 	}
 	if cfg.Username == "" {
 		cfg.Username = cfg.Extension
@@ -153,7 +157,16 @@ func New(cfg Config, lis Listener, log *slog.Logger) (*UA, error) {
 	u.localIP = localIPFor(conn.LocalAddr().(*net.UDPAddr).IP, cfg.Registrar)
 	u.boundAll = conn.LocalAddr().(*net.UDPAddr).IP.IsUnspecified()
 
-	u.ua, err = sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(u.localIP))
+	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(u.localIP)}
+	if cfg.Transport == "tls" {
+		conf, err := clientTLS(cmp.Or(cfg.Registrar, "127.0.0.1:5061"), cfg.TLSCAFile, cfg.TLSFingerprint)
+		if err != nil {
+			u.closeListeners()
+			return nil, err
+		}
+		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(conf))
+	}
+	u.ua, err = sipgo.NewUA(uaOpts...)
 	if err != nil {
 		u.closeListeners()
 		return nil, fmt.Errorf("sip user agent: %w", err)
@@ -259,9 +272,9 @@ func sdpConnectionIP(body []byte) net.IP {
 
 func (u *UA) contact() sip.ContactHeader {
 	c := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: u.cfg.Extension, Host: u.localIP, Port: u.port}}
-	if u.cfg.Transport == "tcp" {
+	if u.cfg.Transport != "udp" {
 		c.Address.UriParams = sip.NewParams()
-		c.Address.UriParams.Add("transport", "tcp")
+		c.Address.UriParams.Add("transport", u.cfg.Transport)
 	}
 	return c
 }

@@ -20,6 +20,9 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil))
 		return
 	}
+	if u.plainOverTLS(req, tx) {
+		return
+	}
 	if h := req.GetHeader("Replaces"); h != nil {
 		u.onReplacingInvite(req, tx, h.Value())
 		return

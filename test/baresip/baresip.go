@@ -32,6 +32,7 @@ type Config struct {
 	ToneHz   int       // the sine it sends
 	Account  string    // its accounts line, e.g. <sip:5003@host:port>;auth_user=...;answermode=manual
 	Output   io.Writer // also gets what baresip prints (optional)
+	Extra    string    // more config lines (e.g. "sip_cafile …\nmodule srtp.so\n")
 }
 
 // Phone is a running baresip process.
@@ -74,7 +75,7 @@ module_app menu.so
 module_app ctrl_tcp.so
 ctrl_tcp_listen 127.0.0.1:%d
 snd_path %s
-`, c.ListenIP, c.SIPPort, c.ToneHz, c.RTPMin, c.RTPMax, c.CtrlPort, dir)
+%s`, c.ListenIP, c.SIPPort, c.ToneHz, c.RTPMin, c.RTPMax, c.CtrlPort, dir, c.Extra)
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

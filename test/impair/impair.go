@@ -25,6 +25,9 @@ type Options struct {
 	Delay  time.Duration // fixed extra delay
 	Jitter time.Duration // extra uniform random delay in [0, Jitter) (can reorder)
 	Seed   uint64        // random seed; the same seed drops the same packets
+	// Observe, if set, sees every datagram arriving on the RTP ports (rtcp false) and the RTCP
+	// ports (rtcp true), as a capture on the wire would. It must not keep pkt.
+	Observe func(pkt []byte, rtcp bool)
 }
 
 // Counters of what the relay did.
@@ -117,6 +120,9 @@ func (r *Relay) pump(ctx context.Context, in, out *net.UDPConn, dst netip.AddrPo
 				return
 			}
 			continue
+		}
+		if r.opt.Observe != nil {
+			r.opt.Observe(buf[:n], !impaired)
 		}
 		if !impaired {
 			out.WriteToUDPAddrPort(buf[:n], dst)
