@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
+	"github.com/deskphone/deskphone/firmware/boottime"
 	"github.com/deskphone/deskphone/firmware/config"
 	"github.com/deskphone/deskphone/provisioning"
 )
@@ -17,8 +19,9 @@ import (
 // startComponents starts each enabled part of the appliance in g, in dependency order: the
 // registrar (listening before the phone registers to it), the phone and its web API, the Alcatel
 // provisioning mounted on that API, the time server the Alcatels use, the buttons and LEDs, and
-// the hardware watchdog.
-func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, log *slog.Logger) error {
+// the hardware watchdog. boot (nil off the card) gets the first registration and is shown on the
+// status API.
+func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, boot *boottime.Timeline, log *slog.Logger) error {
 	var bindings func() any
 	if f.Registrar.Enabled {
 		reg, err := newRegistrar(f, dir, log)
@@ -44,9 +47,21 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		bindings = func() any { return map[string]any{"bindings": reg.Bindings(), "stats": reg.Stats()} }
 	}
 
-	ph, err := newPhone(ctx, g, f, log)
+	var firstRegistration sync.Once
+	registered := func() {
+		firstRegistration.Do(func() {
+			boot.Mark("registered")
+			if boot != nil {
+				log.Info("boot timeline", "phases", boot.Summary())
+			}
+		})
+	}
+	ph, err := newPhone(ctx, g, f, registered, log)
 	if err != nil {
 		return err
+	}
+	if boot != nil {
+		ph.Web.AddStatus("boot", boot.Status)
 	}
 	if bindings != nil {
 		ph.Web.AddStatus("registrar", bindings)

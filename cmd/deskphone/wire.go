@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
+	"github.com/deskphone/deskphone/firmware/boottime"
 	"github.com/deskphone/deskphone/firmware/config"
 )
 
@@ -30,6 +31,8 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 
 // runService starts every enabled component and returns when ctx ends or one of them fails.
 func runService(ctx context.Context, f *config.File, log *slog.Logger) error {
+	boot := boottime.Open(boottime.InitRecord, log.With("component", "boot"))
+	boot.Mark("service")
 	dir, warns, err := accounts.Open(filepath.Join(f.DataDir, "accounts.json"), configAccounts(f))
 	if err != nil {
 		return err
@@ -45,7 +48,7 @@ func runService(ctx context.Context, f *config.File, log *slog.Logger) error {
 	g.Go(func() error { <-ctx.Done(); return nil }) // run until signalled, even with nothing enabled
 	// Each component's wiring lives in its own file (registrar.go, phone.go, provisioning.go,
 	// hardware.go, watchdog.go); this function only starts them.
-	if err := startComponents(ctx, g, f, dir, log); err != nil {
+	if err := startComponents(ctx, g, f, dir, boot, log); err != nil {
 		return err
 	}
 	log.Info("deskphone ready", "version", version, "addresses", strings.Join(localAddresses(), ","))
