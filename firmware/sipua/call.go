@@ -317,7 +317,7 @@ func (u *UA) dial(ctx context.Context, c *call, to string) int {
 	}
 	var cs *sipgo.DialogClientSession
 	for attempt := 0; ; attempt++ {
-		cs, err = u.dua.WriteInvite(u.ctx, req)
+		cs, err = u.dialogs().WriteInvite(u.ctx, req)
 		if err == nil {
 			err = cs.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: onResponse})
 		}
@@ -470,7 +470,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusNotAcceptableHere, "Not Acceptable Here", nil))
 		return
 	}
-	ss, err := u.dua.ReadInvite(req, tx)
+	ss, err := u.dialogs().ReadInvite(req, tx)
 	if err != nil {
 		m.Close()
 		log.Warn("bad INVITE", "err", err)

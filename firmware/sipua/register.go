@@ -32,6 +32,9 @@ func (u *UA) registerLoop(ctx context.Context) {
 	registeredAt := ""
 	for {
 		addr := addrs[idx]
+		if !u.awaitAddress(ctx, addr) {
+			break
+		}
 		u.mu.Lock()
 		u.regAddr = addr
 		u.mu.Unlock()
@@ -56,9 +59,10 @@ func (u *UA) registerLoop(ctx context.Context) {
 			backoff = u.cfg.BackoffMin
 			wait = refreshAfter(granted)
 		}
-		select {
-		case <-ctx.Done():
-		case <-u.cfg.After(wait):
+		if u.pause(ctx, wait, addr) {
+			// A new address: register the new Contact now.
+			registeredAt = ""
+			backoff = u.cfg.BackoffMin
 		}
 		if ctx.Err() != nil {
 			break
