@@ -53,6 +53,23 @@ func runService(ctx context.Context, f *config.File, log *slog.Logger) error {
 	}
 	log.Info("deskphone ready", "version", version, "addresses", strings.Join(localAddresses(), ","))
 	printBanner(f, dir, log)
+	if len(localAddresses()) == 0 {
+		// At boot the service starts before the DHCP lease: once there is an address, say again
+		// where to register.
+		g.Go(func() error {
+			t := time.NewTicker(200 * time.Millisecond)
+			defer t.Stop()
+			for len(localAddresses()) == 0 {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+				}
+			}
+			printBanner(f, dir, log)
+			return nil
+		})
+	}
 	return g.Wait()
 }
 
