@@ -246,9 +246,15 @@ func TestRegistersToExternalKamailio(t *testing.T) {
 	k := startPeer(ctx, t, logPath, t.TempDir(), "kamailio", "-f", abs(t, "testdata/kamailio.cfg"), "-DD", "-E",
 		"-Y", t.TempDir(), "-P", filepath.Join(t.TempDir(), "kamailio.pid"))
 	defer k.kill()
+	// The LAN is unplugged until the service runs: it waits for an address, and registers as
+	// soon as the lease comes.
+	run(t, "ip", "link", "set", tapIface, "down")
+	defer run(t, "ip", "link", "set", tapIface, "up")
 	g := boot(t, virt, card(t, "external.toml"), "kamailio")
-	g.waitFor(`deskphone: eth0 has address (\S+)`, 90*time.Second)
-	g.waitFor(`msg=registered .*registrar=192\.168\.77\.1:5070`, 60*time.Second)
+	g.waitFor(`msg="waiting for a network address to register"`, 90*time.Second)
+	run(t, "ip", "link", "set", tapIface, "up")
+	g.waitFor(`deskphone: eth0 has address 192\.168\.77\.58`, 60*time.Second)
+	g.waitFor(`msg=registered .*registrar=192\.168\.77\.1:5070`, 30*time.Second)
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(tail(logPath, 200), "REGISTERED sip:5002@") {
 		if time.Now().After(deadline) {
