@@ -253,8 +253,8 @@ func TestRegistersToExternalKamailio(t *testing.T) {
 	g := boot(t, virt, card(t, "external.toml"), "kamailio")
 	g.waitFor(`msg="waiting for a network address to register"`, 90*time.Second)
 	run(t, "ip", "link", "set", tapIface, "up")
-	g.waitFor(`deskphone: eth0 has address 192\.168\.77\.58`, 60*time.Second)
-	g.waitFor(`msg=registered .*registrar=192\.168\.77\.1:5070`, 30*time.Second)
+	g.waitForAll(60*time.Second, `deskphone: eth0 has address 192\.168\.77\.58`, `msg="phone address changed"`,
+		`msg=registered .*registrar=192\.168\.77\.1:5070`)
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(tail(logPath, 200), "REGISTERED sip:5002@") {
 		if time.Now().After(deadline) {
