@@ -13,7 +13,31 @@ SUITE=${DEBIAN_SUITE:-bookworm}
 COMPONENTS="main non-free-firmware"
 KEYRING=${DEBIAN_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
 
-step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# step NAME starts a step of the build: it is printed with the time since the build started, and
+# the previous step's duration is kept for timings (the summary at the end).
+BUILD_T0=${BUILD_T0:-$(date +%s%N)}
+export BUILD_T0
+STEP_NAME='' STEP_T0=''
+STEP_TIMES=()
+secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", (b - a) / 1e9}'; }
+step_end() {
+	[ -n "$STEP_NAME" ] && STEP_TIMES+=("$(secs "$STEP_T0" "$(date +%s%N)") s|$STEP_NAME")
+	STEP_NAME=''
+}
+step() {
+	step_end
+	STEP_NAME=$* STEP_T0=$(date +%s%N)
+	printf '\033[1m==> [%6s s] %s\033[0m\n' "$(secs "$BUILD_T0" "$STEP_T0")" "$*" >&2
+}
+# timings prints how long each step took.
+timings() {
+	step_end
+	local t
+	for t in "${STEP_TIMES[@]}"; do printf '    %8s  %s\n' "${t%%|*}" "${t#*|}" >&2; done
+	printf '    %8s  %s\n' "$(secs "$BUILD_T0" "$(date +%s%N)") s" "in all" >&2
+}
+# size FILE...: their apparent size, human readable.
+size() { du -ch --apparent-size "$@" 2>/dev/null | tail -1 | cut -f1; }
 info() { printf '    %s\n' "$*" >&2; }
 die() { printf 'mkimage: error: %s\n' "$*" >&2; exit 1; }
 

@@ -44,6 +44,7 @@ AArch64) ;;
 esac
 [ -z "${CONFIG:-}" ] || [ -r "$CONFIG" ] || die "CONFIG=$CONFIG: no such file"
 
+step "Debian arm64 packages (pinned in packages.lock)"
 "$DEBIAN_DIR/fetch.sh"
 DEB=$BUILD/debroot
 KVER=$(cd "$DEB/lib/modules" && ls | head -1)
@@ -52,6 +53,7 @@ KVER=$(cd "$DEB/lib/modules" && ls | head -1)
 
 ROOT=$BUILD/rootfs
 step "Assembling the root file system (kernel $KVER)"
+info "service: $(size "$BIN") ($BIN)"
 rm -rf "$ROOT"
 mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,usr/lib,lib/aarch64-linux-gnu,etc,proc,sys,dev,run,tmp,data,boot,root,var}
 ln -s ../run "$ROOT/var/run"
@@ -59,10 +61,25 @@ ln -s ../run/log "$ROOT/var/log"
 ln -s ../tmp "$ROOT/var/tmp"
 ln -s lib "$ROOT/lib64"
 
-# BusyBox: /bin/sh and /sbin/init here, every other applet link is made by rcS at boot.
+# BusyBox: /bin/sh and /sbin/init, and the other applet links — made here when this computer's
+# busybox is the same Debian build (it lists the same applets), else by rcS at boot.
 install -m 0755 "$DEB/bin/busybox" "$ROOT/bin/busybox"
 ln -s busybox "$ROOT/bin/sh"
 ln -s ../bin/busybox "$ROOT/sbin/init"
+bbver=$(awk '$1 == "busybox" {print $2}' "$LOCK")
+if [ "$(dpkg-query -W -f='${Version}' busybox 2>/dev/null)" = "$bbver" ]; then
+	nlinks=0
+	for a in $(busybox --list-full); do
+		case $a in bin/busybox | bin/sh | sbin/init) continue ;; esac
+		mkdir -p "$ROOT/$(dirname "$a")"
+		rel=$(dirname "$a" | sed 's|[^/]*|..|g')/bin/busybox
+		ln -s "$rel" "$ROOT/$a"
+		nlinks=$((nlinks + 1))
+	done
+	info "busybox $bbver: $nlinks applet links"
+else
+	info "busybox $bbver: applet links made at boot (this computer's busybox is another build)"
+fi
 
 install -m 0755 "$BIN" "$ROOT/usr/bin/deskphone"
 progs="e2fsck mke2fs"
@@ -141,7 +158,7 @@ for ko in $EXTRA_MODULES; do
 	nmods=$((nmods + 1))
 done
 cp "$DEB/lib/modules/$KVER/modules.builtin" "$DEB/lib/modules/$KVER/modules.builtin.modinfo" "$DEB/lib/modules/$KVER/modules.order" "$MROOT/"
-info "$nmods kernel modules"
+info "$nmods kernel modules, $(size "$MROOT")"
 
 # Our files: the overlay (the same one the Buildroot tree uses), then test additions.
 cp -a "$OVERLAY_DIR/." "$ROOT/"
@@ -159,6 +176,8 @@ for d in $EXTRA_OVERLAY; do
 	cp -a "$d/." "$ROOT/"
 done
 depmod -b "$ROOT" "$KVER"
+info "libraries: $(find "$ROOT/lib/aarch64-linux-gnu" "$ROOT/usr/lib/aarch64-linux-gnu" -name '*.so*' -type f | wc -l) files, $(size "$ROOT/lib/aarch64-linux-gnu" "$ROOT/usr/lib/aarch64-linux-gnu")"
+[ "$WIFI" = 0 ] || info "Wi-Fi: wpa_supplicant and brcm firmware, $(size "$ROOT/sbin/wpa_supplicant" "$ROOT/lib/firmware")"
 version=$("$DEBIAN_DIR/version.sh")
 cat >"$ROOT/etc/deskphone-release" <<EOR
 NAME=deskphone
@@ -173,9 +192,12 @@ find "$ROOT" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 IN=$BUILD/input
 rm -rf "$IN"
 mkdir -p "$IN/rpi-firmware" "$IN/deskphone/alcatel"
+# zstd: about 15% smaller than gzip -9 (less for the firmware to read from the card) and the
+# kernel unpacks it about 2.5 times faster (CONFIG_RD_ZSTD).
+step "Packing the root file system (cpio, zstd -19)"
 (cd "$ROOT" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) |
-	gzip -9 -n >"$IN/rootfs.cpio.gz"
-info "root file system: $(du -sh --apparent-size "$ROOT" | cut -f1) unpacked, $(du -h --apparent-size "$IN/rootfs.cpio.gz" | cut -f1) compressed"
+	zstd -q -19 -c >"$IN/rootfs.cpio.zst"
+info "root file system: $(find "$ROOT" | wc -l) files, $(size "$ROOT") unpacked, $(size "$IN/rootfs.cpio.zst") compressed"
 
 step "Staging the boot partition"
 cp "$DEB/boot/vmlinuz-$KVER" "$IN/Image"
@@ -205,7 +227,7 @@ else
 fi
 find "$IN" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
-step "Assembling the SD card image with genimage"
+step "Assembling the SD card image (genimage)"
 GT=$BUILD/genimage
 rm -rf "$GT" && mkdir -p "$GT/tmp" "$GT/root" "$GT/out"
 # mtools stamps files with the current time unless told to keep the source's (-m).
@@ -214,10 +236,34 @@ genimage --config "$BOARD_DIR/genimage.cfg" --inputpath "$IN" --outputpath "$GT/
 	--tmppath "$GT/tmp" --rootpath "$GT/root" --mcopy "$GT/mcopy" >"$GT/log" 2>&1 ||
 	{ tail -20 "$GT/log" >&2; die "genimage failed (full log: $GT/log)"; }
 mv "$GT/out/deskphone-rpi3b.img" "$OUT"
-info "$(basename "$OUT"): $(du -h --apparent-size "$OUT" | cut -f1), sha256 $(sha256sum "$OUT" | cut -c1-16)…"
+info "$(basename "$OUT"): $(size "$OUT"), sha256 $(sha256sum "$OUT" | cut -c1-16)…"
 if [ -z "${NO_XZ:-}" ]; then
-	step "Compressing"
+	step "Compressing the card image (xz)"
 	xz -T2 -6 -c "$OUT" >"$OUT.xz.part" && mv "$OUT.xz.part" "$OUT.xz"
-	info "$(basename "$OUT").xz: $(du -h --apparent-size "$OUT.xz" | cut -f1)"
+	info "$(basename "$OUT").xz: $(size "$OUT.xz")"
 fi
-step "Done: write $(basename "$OUT") (or .xz) to an SD card with Raspberry Pi Imager or dd; see docs/image.md"
+
+# Summary: what went on the card, and how long each step took.
+printf '\033[1m==> What is on the card\033[0m\n' >&2
+{
+	echo "partition 1, FAT32 DESKBOOT (/boot on the Pi):"
+	(cd "$IN" && find . -type f | LC_ALL=C sort | while read -r f; do
+		dest=${f#./}
+		dest=${dest#rpi-firmware/}
+		dest=${dest#deskphone/}
+		printf '    %-34s %6s\n' "$dest" "$(size "$f")"
+	done)
+	echo "  in rootfs.cpio.zst (the root file system, in RAM on the Pi):"
+	printf '    %-34s %6s\n' "/usr/bin/deskphone (the service)" "$(size "$ROOT/usr/bin/deskphone")" \
+		"/bin/busybox (init, shell, tools)" "$(size "$ROOT/bin/busybox")" \
+		"shared libraries, ALSA settings" "$(size "$ROOT/lib/aarch64-linux-gnu" "$ROOT/usr/lib/aarch64-linux-gnu" "$ROOT/usr/share/alsa")" \
+		"kernel modules ($nmods)" "$(size "$MROOT")" \
+		"e2fsck, mke2fs" "$(size "$ROOT/sbin/e2fsck" "$ROOT/sbin/mke2fs")"
+	[ "$WIFI" = 0 ] || printf '    %-34s %6s\n' "Wi-Fi (wpa_supplicant, firmware)" "$(size "$ROOT/sbin/wpa_supplicant" "$ROOT/lib/firmware")"
+	printf '    %-34s %6s\n' "overlay/ (init scripts, settings)" "$(cd "$OVERLAY_DIR" && find . -type f -exec du -cb {} + | tail -1 | awk '{printf "%.0fK", $1 / 1024}')"
+	echo "partition 2, ext4 deskphone-data (/data): blank, created on the first boot"
+	echo "kernel $KVER, version $version${CONFIG:+, deskphone.toml from $CONFIG}"
+} >&2
+printf '\033[1m==> Time per step\033[0m\n' >&2
+timings
+printf '\033[1m==> Done: write %s (or .xz) to an SD card with Raspberry Pi Imager or dd; see docs/image.md\033[0m\n' "$(basename "$OUT")" >&2

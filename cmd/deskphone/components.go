@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
+	"github.com/deskphone/deskphone/firmware/boottime"
 	"github.com/deskphone/deskphone/firmware/config"
 	"github.com/deskphone/deskphone/firmware/web"
 	"github.com/deskphone/deskphone/provisioning"
@@ -19,8 +21,9 @@ import (
 // startComponents starts each enabled part of the appliance in g, in dependency order: the
 // registrar (listening before the phone registers to it), the phone and its web API, the Alcatel
 // provisioning mounted on that API, the time server the Alcatels use, the buttons and LEDs, and
-// the hardware watchdog.
-func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, log *slog.Logger) (*web.Server, error) {
+// the hardware watchdog. boot (nil off the card) gets the first registration and is shown on the
+// status API.
+func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, boot *boottime.Timeline, log *slog.Logger) (*web.Server, error) {
 	var bindings func() any
 	var sipBans web.BanList
 	if f.Registrar.Enabled {
@@ -48,9 +51,21 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		sipBans = registrarBans{reg}
 	}
 
-	ph, err := newPhone(ctx, g, f, log)
+	var firstRegistration sync.Once
+	registered := func() {
+		firstRegistration.Do(func() {
+			boot.Mark("registered")
+			if boot != nil {
+				log.Info("boot timeline", "phases", boot.Summary())
+			}
+		})
+	}
+	ph, err := newPhone(ctx, g, f, registered, log)
 	if err != nil {
 		return nil, err
+	}
+	if boot != nil {
+		ph.Web.AddStatus("boot", boot.Status)
 	}
 	if bindings != nil {
 		ph.Web.AddStatus("registrar", bindings)

@@ -35,8 +35,9 @@ type Phone struct {
 // newPhone builds the HTTP API and, when [phone] is enabled, the Pi's own phone: SIP user agent,
 // media sessions, the audio loop on the [audio] backend, the call state machine and the call log.
 // Everything is started in g and stops when ctx ends. The web port is bound before it returns, so
-// a taken port is reported at once.
-func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, log *slog.Logger) (*Phone, error) {
+// a taken port is reported at once. registered is called each time the registrar answers the
+// phone's REGISTER.
+func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, registered func(), log *slog.Logger) (*Phone, error) {
 	if !f.Phone.Enabled {
 		srv, err := newWeb(f, nil, nil, log)
 		if err != nil {
@@ -81,7 +82,7 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, log *slog.
 		closeDev()
 		return nil, err
 	}
-	ev := &phoneEvents{}
+	ev := &phoneEvents{registered: registered}
 	pin, err := ownRegistrarPin(f, registrarAddr)
 	if err != nil {
 		closeDev()
@@ -159,7 +160,10 @@ func webToken(f *config.File) (string, error) {
 }
 
 // phoneEvents turns the user agent's reports into phone events.
-type phoneEvents struct{ p *phone.Phone }
+type phoneEvents struct {
+	p          *phone.Phone
+	registered func()
+}
 
 func (e *phoneEvents) CallIncoming(id, peer string) {
 	e.p.Post(phone.Event{Kind: phone.EvIncoming, ID: id, Peer: peer})
@@ -187,6 +191,9 @@ func (e *phoneEvents) TransferFailed(id, detail string) {
 	e.p.Post(phone.Event{Kind: phone.EvTransferFailed, ID: id, Reason: detail})
 }
 func (e *phoneEvents) RegistrationChanged(state, detail string) {
+	if state == "registered" && e.registered != nil {
+		e.registered()
+	}
 	e.p.Post(phone.Event{Kind: phone.EvRegistration, Reg: phone.Registration(state), Reason: detail})
 }
 

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
+	"github.com/deskphone/deskphone/firmware/boottime"
 	"github.com/deskphone/deskphone/firmware/config"
 	"github.com/deskphone/deskphone/firmware/lanaddr"
 )
@@ -31,6 +32,8 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 
 // runService starts every enabled component and returns when ctx ends or one of them fails.
 func runService(ctx context.Context, f *config.File, svc service, log *slog.Logger) error {
+	boot := boottime.Open(boottime.InitRecord, log.With("component", "boot"))
+	boot.Mark("service")
 	dir, warns, err := accounts.Open(filepath.Join(f.DataDir, "accounts.json"), configAccounts(f))
 	if err != nil {
 		return err
@@ -46,7 +49,7 @@ func runService(ctx context.Context, f *config.File, svc service, log *slog.Logg
 	g.Go(func() error { <-ctx.Done(); return nil }) // run until signalled, even with nothing enabled
 	// Each component's wiring lives in its own file (registrar.go, phone.go, provisioning.go,
 	// hardware.go, watchdog.go); this function only starts them.
-	srv, err := startComponents(ctx, g, f, dir, log)
+	srv, err := startComponents(ctx, g, f, dir, boot, log)
 	if err != nil {
 		return err
 	}
@@ -60,6 +63,23 @@ func runService(ctx context.Context, f *config.File, svc service, log *slog.Logg
 		srv.SetSIPTrace(svc.trace)
 	}
 	printWebBanner(srv, log)
+	if len(localAddresses()) == 0 {
+		// At boot the service starts before the DHCP lease: once there is an address, say again
+		// where to register.
+		g.Go(func() error {
+			t := time.NewTicker(200 * time.Millisecond)
+			defer t.Stop()
+			for len(localAddresses()) == 0 {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+				}
+			}
+			printBanner(f, dir, log)
+			return nil
+		})
+	}
 	return g.Wait()
 }
 

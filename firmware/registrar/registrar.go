@@ -52,6 +52,7 @@ type Registrar struct {
 
 	mu         sync.Mutex
 	localIPs   map[netip.Addr]bool
+	localIPsAt time.Time // when localIPs was read
 	udp        net.PacketConn
 	tcp        *tcpListener
 	tls        *tcpListener // nil: no TLS listener (tls.go)
@@ -305,7 +306,7 @@ func (r *Registrar) refreshLocalIPs() {
 		ips[a] = true
 	}
 	r.mu.Lock()
-	r.localIPs = ips
+	r.localIPs, r.localIPsAt = ips, time.Now()
 	r.routeFrom = nil // addresses may have changed
 	r.mu.Unlock()
 }
@@ -325,6 +326,15 @@ func (r *Registrar) ownsHost(host string) bool {
 	if ip.IsLoopback() {
 		return true
 	}
+	r.mu.Lock()
+	known, stale := r.localIPs[ip], time.Since(r.localIPsAt) >= time.Second
+	r.mu.Unlock()
+	if known || !stale {
+		return known
+	}
+	// Perhaps an address this machine got since (a DHCP lease after the service started): look
+	// again, at most once a second.
+	r.refreshLocalIPs()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.localIPs[ip]

@@ -43,6 +43,9 @@ func (u *UA) keepRegistered(ctx context.Context, register registerFunc) {
 	registeredAt := ""
 	for {
 		addr := addrs[idx]
+		if !u.awaitAddress(ctx, addr) {
+			break
+		}
 		u.mu.Lock()
 		u.regAddr = addr
 		u.mu.Unlock()
@@ -67,12 +70,11 @@ func (u *UA) keepRegistered(ctx context.Context, register registerFunc) {
 			backoff = u.cfg.BackoffMin
 			wait = refreshAfter(granted)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
+		if u.pause(ctx, wait, addr) {
+			// A new address: register the new Contact now.
+			registeredAt = ""
+			backoff = u.cfg.BackoffMin
 		}
-		t.Stop()
 		if ctx.Err() != nil {
 			break
 		}

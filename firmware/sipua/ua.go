@@ -81,11 +81,12 @@ type UA struct {
 	ua     *sipgo.UserAgent
 	client *sipgo.Client
 	server *sipgo.Server
-	dua    *sipgo.DialogUA
 
 	conn     net.PacketConn // UDP listener
 	tcp      net.Listener
-	localIP  string
+	localIP  string  // the address when the phone started (Call-IDs); ip() is the current one
+	addr     address // the current address
+	route    func(registrar string) (ip string, ok bool)
 	boundAll bool // the SIP socket listens on every interface
 	port     int
 	realm    string // learned from the registrar's first challenge when not configured
@@ -187,7 +188,8 @@ func New(cfg Config, lis Listener, log *slog.Logger) (*UA, error) {
 		u.closeListeners()
 		return nil, fmt.Errorf("sip server: %w", err)
 	}
-	u.dua = &sipgo.DialogUA{Client: u.client, ContactHDR: u.contact()}
+	u.route = u.routeToRegistrar
+	u.setIP(u.localIP)
 	u.server.OnInvite(u.onInvite)
 	u.server.OnAck(u.onAck)
 	u.server.OnBye(u.onBye)
@@ -208,7 +210,7 @@ func (u *UA) closeListeners() {
 }
 
 // Addr is the phone's SIP address (the bound host:port).
-func (u *UA) Addr() string { return net.JoinHostPort(u.localIP, strconv.Itoa(u.port)) }
+func (u *UA) Addr() string { return net.JoinHostPort(u.ip(), strconv.Itoa(u.port)) }
 
 // localIPFor picks the address the peers should reach us on: the bound one, or when bound to all
 // interfaces, the one the kernel would use towards the registrar.
@@ -234,22 +236,23 @@ func localIPFor(bound net.IP, registrar string) string {
 // over loopback, the SDP gets the address that routes towards the peer (or, for an offer, the
 // default route's).
 func (u *UA) mediaIP(offer []byte) string {
+	own := u.ip()
 	if !u.boundAll {
-		return u.localIP
+		return own
 	}
-	if ip := net.ParseIP(u.localIP); ip == nil || !ip.IsLoopback() {
-		return u.localIP
+	if ip := net.ParseIP(own); ip == nil || !ip.IsLoopback() {
+		return own
 	}
 	target := "192.0.2.1:9" // TEST-NET-1: no packet is sent, connecting a UDP socket only picks a route
 	if peer := sdpConnectionIP(offer); peer != nil {
 		if peer.IsLoopback() || peer.IsUnspecified() {
-			return u.localIP
+			return own
 		}
 		target = net.JoinHostPort(peer.String(), "9")
 	}
 	c, err := net.Dial("udp", target)
 	if err != nil {
-		return u.localIP // no route off this machine: loopback is all there is
+		return own // no route off this machine: loopback is all there is
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).IP.String()
@@ -271,7 +274,7 @@ func sdpConnectionIP(body []byte) net.IP {
 }
 
 func (u *UA) contact() sip.ContactHeader {
-	c := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: u.cfg.Extension, Host: u.localIP, Port: u.port}}
+	c := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: u.cfg.Extension, Host: u.ip(), Port: u.port}}
 	if u.cfg.Transport != "udp" {
 		c.Address.UriParams = sip.NewParams()
 		c.Address.UriParams.Add("transport", u.cfg.Transport)
@@ -350,7 +353,7 @@ func (u *UA) registrarAddr() string {
 func (u *UA) domain() string {
 	addr := u.registrarAddr()
 	if addr == "" {
-		return u.localIP
+		return u.ip()
 	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {

@@ -103,7 +103,7 @@ func (c *call) inviteTransaction(ctx context.Context, build func(cseq uint32) *s
 	}
 	req := build(1)
 	for attempt := 0; ; attempt++ {
-		cs, err := u.dua.WriteInvite(u.ctx, req)
+		cs, err := u.dialogs().WriteInvite(u.ctx, req)
 		if err == nil {
 			err = cs.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: onResponse})
 		}

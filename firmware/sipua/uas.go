@@ -83,7 +83,7 @@ func (c *call) acceptInvite(req *sip.Request, tx sip.ServerTransaction) ([]byte,
 		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusNotAcceptableHere, "Not Acceptable Here", nil))
 		return nil, false
 	}
-	ss, err := u.dua.ReadInvite(req, tx)
+	ss, err := u.dialogs().ReadInvite(req, tx)
 	if err != nil {
 		m.Close()
 		c.log.Warn("bad INVITE", "err", err)

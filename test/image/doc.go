@@ -6,5 +6,5 @@
 // The test re-executes itself in a fresh network namespace (unshare --net) that holds a bridge
 // 192.168.77.1/24, a tap device for QEMU and dnsmasq as the DHCP server; nothing leaves that
 // namespace. Environment: DESKPHONE_IMAGE (the card image), DESKPHONE_IMAGE_INPUT (the folder
-// with Image, rootfs.cpio.gz and the DTBs), DESKPHONE_IMAGE_LOGS (where consoles are kept).
+// with Image, rootfs.cpio.zst and the DTBs), DESKPHONE_IMAGE_LOGS (where consoles are kept).
 package image

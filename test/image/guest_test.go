@@ -73,7 +73,7 @@ func boot(t testing.TB, m machine, card, logName string, extraAppend ...string) 
 func bootWith(t testing.TB, m machine, card, logName, initrd string, extraAppend ...string) *guest {
 	t.Helper()
 	if initrd == "" {
-		initrd = input("rootfs.cpio.gz")
+		initrd = input("rootfs.cpio.zst")
 	}
 	cmdline, err := os.ReadFile(input("rpi-firmware/cmdline.txt"))
 	if err != nil {
@@ -255,6 +255,41 @@ func (g *guest) waitForAll(timeout time.Duration, res ...string) {
 	g.mu.Lock()
 	g.cursor, g.lastAt = end, last
 	g.mu.Unlock()
+}
+
+// waitForAllFind is waitForAll returning the submatches of the first pattern.
+func (g *guest) waitForAllFind(timeout time.Duration, res ...string) []string {
+	g.t.Helper()
+	g.mu.Lock()
+	start := g.cursor
+	g.mu.Unlock()
+	g.waitForAll(timeout, res...)
+	g.mu.Lock()
+	end, at := g.cursor, g.lastAt
+	g.cursor = start
+	g.mu.Unlock()
+	m := g.waitFor(res[0], time.Second)
+	g.mu.Lock()
+	g.cursor, g.lastAt = end, at
+	g.mu.Unlock()
+	return m
+}
+
+// find returns the submatches of the first line matching re anywhere on the console so far; the
+// cursor does not move.
+func (g *guest) find(re string) []string {
+	g.t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	m := regexp.MustCompile(re).FindSubmatch(g.console)
+	if m == nil {
+		g.t.Fatalf("no console line matching %q; console:\n%s", re, lastLines(g.console, 30))
+	}
+	out := make([]string, len(m))
+	for i, b := range m {
+		out[i] = string(b)
+	}
+	return out
 }
 
 // shell runs a command on the serial console's root shell and returns its output. The first call

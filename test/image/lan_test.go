@@ -11,8 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -56,6 +58,7 @@ func startLAN(t testing.TB, logDir string) *lan {
 		// Fixed leases, so that a test config can name the Pi's address.
 		"--dhcp-host=52:54:00:12:34:56,192.168.77.58", "--dhcp-host=52:54:00:12:34:57,192.168.77.59",
 		"--dhcp-leasefile="+filepath.Join(logDir, "dnsmasq.leases"), "--log-dhcp", "--dhcp-authoritative")
+	l.dnsmasq.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := l.dnsmasq.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -97,22 +100,29 @@ func (l *lan) forget(mac string) {
 
 func (l *lan) stop() {
 	if l.dnsmasq.Process != nil {
-		l.dnsmasq.Process.Kill()
+		syscall.Kill(-l.dnsmasq.Process.Pid, syscall.SIGKILL)
 		<-l.done
 		l.dnsmasq.Wait()
 	}
 }
 
 // peer runs a SIP peer (sipp, baresip, kamailio) in the namespace, its output kept in a log file.
+// It runs in a process group of its own, so that stopping it also stops every process it forked
+// (Kamailio's workers).
 type peer struct {
-	cmd  *exec.Cmd
-	done chan error
+	t      testing.TB
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the peer's own process has exited; err is then its status
+	err    error
+	once   sync.Once
 }
 
 func startPeer(ctx context.Context, t testing.TB, logPath string, dir string, name string, args ...string) *peer {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	f, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -122,26 +132,68 @@ func startPeer(ctx context.Context, t testing.TB, logPath string, dir string, na
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	p := &peer{cmd: cmd, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait(); f.Close() }()
+	p := &peer{t: t, cmd: cmd, exited: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); f.Close(); close(p.exited) }()
+	t.Cleanup(p.kill)
 	return p
 }
 
 func (p *peer) wait(timeout time.Duration) error {
 	select {
-	case err := <-p.done:
-		return err
+	case <-p.exited:
+		p.kill()
+		return p.err
 	case <-time.After(timeout):
-		p.cmd.Process.Kill()
-		<-p.done
+		p.kill()
 		return fmt.Errorf("%s still running after %s", filepath.Base(p.cmd.Path), timeout)
 	}
 }
 
-func (p *peer) kill() {
-	if p.cmd.ProcessState == nil && p.cmd.Process != nil {
-		p.cmd.Process.Kill()
-		<-p.done
+// kill stops the peer's whole process group and fails the test if any of its processes survive.
+func (p *peer) kill() { p.once.Do(p.killGroup) }
+
+func (p *peer) killGroup() {
+	pgid := p.cmd.Process.Pid
+	syscall.Kill(-pgid, syscall.SIGKILL)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		p.t.Errorf("%s (pid %d) did not exit after SIGKILL", filepath.Base(p.cmd.Path), pgid)
+	}
+	if left := groupSurvivors(pgid, 5*time.Second); len(left) > 0 {
+		p.t.Errorf("%s left processes running after its process group was killed: %s",
+			filepath.Base(p.cmd.Path), strings.Join(left, ", "))
+	}
+}
+
+// groupSurvivors waits up to timeout for process group pgid to be empty and returns what is
+// still in it ("pid name"); zombies, already dead, do not count.
+func groupSurvivors(pgid int, timeout time.Duration) []string {
+	deadline := time.Now().Add(timeout)
+	for {
+		var left []string
+		stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+		for _, st := range stats {
+			b, err := os.ReadFile(st)
+			if err != nil {
+				continue
+			}
+			// pid (comm) state ppid pgrp ...; comm may hold spaces, so split after its ')'.
+			s := string(b)
+			i := strings.LastIndexByte(s, ')')
+			if i < 0 {
+				continue
+			}
+			f := strings.Fields(s[i+1:])
+			if len(f) < 3 || f[0] == "Z" || f[0] == "X" || f[2] != strconv.Itoa(pgid) {
+				continue
+			}
+			left = append(left, strings.Fields(s)[0]+" "+s[strings.IndexByte(s, '(')+1:i])
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -39,7 +39,7 @@ if [ -z "$(cd "$TOP" && go list -m -f '{{if .Replace}}patched{{end}}' github.com
 fi
 echo "==> running the test in a private network namespace"
 export DESKPHONE_HW_IMAGE=$BUILD/deskphone-hw.img DESKPHONE_HW_KERNEL=$BUILD/input/Image \
-	DESKPHONE_HW_INITRD=$BUILD/input/rootfs.cpio.gz
+	DESKPHONE_HW_INITRD=$BUILD/input/rootfs.cpio.zst
 cd "$TOP"
 go test -c -o "$BUILD/hardware.test" ./test/image/hardware
 exec unshare --net -- sh -c '
