@@ -11,6 +11,8 @@ import (
 
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/config"
+	"github.com/deskphone/deskphone/firmware/registrar"
+	"github.com/deskphone/deskphone/firmware/voicemail"
 	"github.com/deskphone/deskphone/provisioning"
 )
 
@@ -20,8 +22,16 @@ import (
 // the hardware watchdog.
 func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, log *slog.Logger) error {
 	var bindings func() any
+	vm, err := newVoicemail(f, dir, log)
+	if err != nil {
+		return err
+	}
 	if f.Registrar.Enabled {
-		reg, err := newRegistrar(f, dir, log)
+		var opts []registrar.Option
+		if vm != nil {
+			opts = append(opts, registrar.WithVoicemail(vm))
+		}
+		reg, err := newRegistrar(f, dir, log, opts...)
 		if err != nil {
 			return err
 		}
@@ -42,6 +52,11 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 			return ctx.Err()
 		}
 		bindings = func() any { return map[string]any{"bindings": reg.Bindings(), "stats": reg.Stats()} }
+		if vm != nil {
+			vm.SetProxy(reg.Addr().(*net.UDPAddr).AddrPort())
+			g.Go(func() error { return vm.Run(ctx) })
+			printPINs(vm, dir, log)
+		}
 	}
 
 	ph, err := newPhone(ctx, g, f, log)
@@ -52,6 +67,13 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		ph.Web.AddStatus("registrar", bindings)
 	}
 	ph.Web.AddStatus("addresses", func() any { return localAddresses() })
+	var waiting <-chan bool
+	if vm != nil {
+		for _, p := range voicemail.APIPatterns {
+			ph.Web.Handle(p, vm.Store().Handler())
+		}
+		waiting = messageWaiting(vm.Store(), f.Phone.Extension)
+	}
 
 	var pairing func(d time.Duration)
 	prov, err := newProvisioning(f, dir, log)
@@ -79,7 +101,7 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 	}
 
 	if ph.Phone != nil {
-		g.Go(func() error { return runHardware(ctx, f, ph.Phone, pairing, log) })
+		g.Go(func() error { return runHardware(ctx, f, ph.Phone, pairing, waiting, log) })
 	}
 	feed, err := startWatchdog(ctx, log.With("component", "watchdog"))
 	if err != nil {

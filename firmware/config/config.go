@@ -12,6 +12,7 @@ type File struct {
 	Timezone string `toml:"timezone"`
 
 	Registrar    Registrar    `toml:"registrar"`
+	Voicemail    Voicemail    `toml:"voicemail"`
 	Phone        Phone        `toml:"phone"`
 	Audio        Audio        `toml:"audio"`
 	Web          Web          `toml:"web"`

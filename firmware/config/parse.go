@@ -132,6 +132,7 @@ func Default() *File {
 			FloodWindow:     Duration{2 * time.Second},
 			BanTime:         Duration{300 * time.Second},
 		},
+		Voicemail: defaultVoicemail(),
 		Phone: Phone{
 			Enabled:         true,
 			Registrar:       "127.0.0.1:5060",
@@ -289,6 +290,8 @@ func (f *File) validate(l lineIndex) []Problem {
 			seen[id] = p
 		}
 	}
+
+	f.Voicemail.validate(bad, r.Enabled)
 
 	ph := f.Phone
 	if ph.Enabled {

@@ -35,6 +35,9 @@ func (r *Registrar) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		r.reply(tx, req, 483, "Too Many Hops")
 		return
 	}
+	if r.onVoicemailRequest(req, tx) {
+		return
+	}
 	caller, ok := r.authorize(req, tx, true)
 	if !ok {
 		return
@@ -56,6 +59,9 @@ func (r *Registrar) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		if b.Reachable && b.Expires.After(r.clock.Now()) {
 			targets = append(targets, b)
 		}
+	}
+	if len(targets) == 0 && r.toVoicemail(req, tx, caller, callee, "no reachable phone") {
+		return
 	}
 	if len(targets) == 0 {
 		r.log.Info("call failed: extension has no reachable phone", "caller", caller.Extension, "callee", callee.Extension, "call_id", callID)
@@ -332,7 +338,7 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 	}) {
 		cancelled <- struct{}{}
 	}
-	ring := time.NewTimer(r.cfg.RingTimeout)
+	ring := time.NewTimer(r.ringTimeout(callee))
 	defer ring.Stop()
 	var hardStop <-chan time.Time // after CANCEL, how long to wait for branches to finish
 
@@ -417,6 +423,11 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 			finalSent = true
 			cancelRest("cancelled by caller")
 		case <-ring.C:
+			if !finalSent && invite && r.toVoicemail(req, tx, caller, callee, "no answer") {
+				finalSent = true
+				cancelRest("ring timeout: to voicemail")
+				continue
+			}
 			if !finalSent && invite {
 				r.log.Info("call failed: no answer", "caller", caller.Extension, "callee", callee.Extension, "after", r.cfg.RingTimeout.String(), "call_id", callID)
 				r.reply(tx, req, 480, "Temporarily Unavailable")
@@ -439,6 +450,10 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 		}
 	}
 	if finalSent {
+		return
+	}
+	if (best == nil || best.StatusCode == 486 || best.StatusCode == 480 || best.StatusCode == 603) &&
+		r.toVoicemail(req, tx, caller, callee, "busy, declined or unreachable") {
 		return
 	}
 	if best == nil {

@@ -36,6 +36,7 @@ type Registrar struct {
 	accts   AccountSource
 	log     *slog.Logger
 	clock   Clock
+	vm      Voicemail // nil: no voicemail
 	loc     *location
 	store   *store
 	nonces  *nonceTable
@@ -450,6 +451,9 @@ func (r *Registrar) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 func (r *Registrar) onOther(req *sip.Request, tx sip.ServerTransaction) {
 	if req.To() != nil && req.To().Params.Has("tag") {
 		r.routeInDialog(req, tx)
+		return
+	}
+	if r.onVoicemailRequest(req, tx) {
 		return
 	}
 	if req.Method == sip.MESSAGE {
