@@ -211,6 +211,7 @@ type baresipOptions struct {
 	answer          string // answermode: manual | auto
 	extraAccount    string // appended to the account line
 	listenIP        string // the address it listens on and puts in its SDP (127.0.0.1)
+	modules         []string
 }
 
 // startBaresip runs baresip registered as an extension on free loopback ports and waits until
@@ -230,7 +231,7 @@ func startBaresip(t *testing.T, o baresipOptions) *baresip.Phone {
 	sip := freePort(t, "both")
 	rtp := rtpBase(sip) + 50 // a range per instance: each call takes a new pair
 	b := baresip.Start(t, baresip.Config{ListenIP: o.listenIP, SIPPort: sip, CtrlPort: freePort(t, "tcp"),
-		RTPMin: rtp, RTPMax: rtp + 19, ToneHz: o.toneHz,
+		RTPMin: rtp, RTPMax: rtp + 19, ToneHz: o.toneHz, Modules: o.modules,
 		Account: fmt.Sprintf("<sip:%s@%s>;auth_user=%s;auth_pass=%s;regint=600;answermode=%s%s",
 			o.ext, o.registrar, o.user, o.pass, o.answer, o.extraAccount)})
 	b.WaitLog(t, "200 OK", 10*time.Second) // registered
