@@ -65,3 +65,41 @@ func TestVoicemailMWIBaresip(t *testing.T) {
 	res.Body.Close()
 	waitFor(t, "a NOTIFY saying 0/0 again", 10*time.Second, func() bool { return strings.Count(b.Log(), "Voice-Message: 0/0") >= 2 })
 }
+
+// Requests the voicemail must refuse: one sent straight to its port (not through the
+// registrar's authentication), a subscription to someone else's mailbox, a too short one, an
+// unknown event package. Nothing is recorded.
+func TestVoicemailRefusesHostileRequests(t *testing.T) {
+	e := startVoicemail(t, "")
+	_, after, _ := strings.Cut(e.Logs(), "msg=\"voicemail ready\"")
+	_, sipAddr, _ := strings.Cut(after, " sip=")
+	sipAddr = strings.Fields(sipAddr)[0]
+
+	direct := newRawUA(t, "127.0.0.1", sipAddr)
+	if res := direct.request("INVITE", "sip:deposit-5001@"+sipAddr, "", ""); statusOf(res) != 403 {
+		t.Fatalf("INVITE straight to the voicemail port: %q, want 403", res)
+	}
+	if res := direct.request("SUBSCRIBE", "sip:mwi-5001@"+sipAddr, "", "", "Event: message-summary"); statusOf(res) != 403 {
+		t.Fatalf("SUBSCRIBE straight to the voicemail port: %q, want 403", res)
+	}
+	e.WaitLog(t, "voicemail refused a request that did not come through the registrar", 2*time.Second)
+
+	u := newRawUA(t, "127.0.0.1", e.Addr)
+	for _, c := range []struct {
+		ruri  string
+		extra []string
+		want  int
+	}{
+		{"sip:5001@" + e.Addr, []string{"Event: message-summary"}, 403}, // guillaume asks for alcatel's box
+		{"sip:5003@" + e.Addr, []string{"Event: message-summary", "Expires: 5"}, 423},
+		{"sip:5003@" + e.Addr, []string{"Event: message-summary", "Expires: soon"}, 400},
+		{"sip:5003@" + e.Addr, []string{"Event: presence"}, 405},
+	} {
+		if res := u.request("SUBSCRIBE", c.ruri, "guillaume", "guillaume-secret-3", c.extra...); statusOf(res) != c.want {
+			t.Errorf("SUBSCRIBE %s %v: %q, want %d", c.ruri, c.extra, res, c.want)
+		}
+	}
+	if got := e.messages(t, "5001", "new"); len(got) != 0 {
+		t.Fatalf("messages recorded: %v", got)
+	}
+}
