@@ -82,3 +82,37 @@ func TestVoicemailRetrieveBaresip(t *testing.T) {
 		}
 	}
 }
+
+// Key 0 in the *97 menu records the mailbox's own greeting (an empty mailbox still offers the
+// menu); the next caller hears it instead of the default one.
+func TestVoicemailOwnGreetingBaresip(t *testing.T) {
+	e := startVoicemail(t, "")
+	pin := e.pin(t, "5002")
+	owner := startBaresip(t, baresipOptions{ext: "5002", user: "rpi", pass: "rpi-secret-22", registrar: e.Addr, toneHz: 500})
+	n := owner.Events()
+	owner.Command(t, "dial", "*97")
+	owner.WaitEvent(t, "CALL_ESTABLISHED", n, 10*time.Second)
+	time.Sleep(time.Second)
+	sendKeys(t, owner, pin+"#")
+	e.WaitLog(t, "voicemail retrieval", 10*time.Second)
+	time.Sleep(2 * time.Second) // "no messages", then the menu starts
+	sendKeys(t, owner, "0")
+	time.Sleep(8 * time.Second) // the prompt and the beep, then about 4 s of 500 Hz
+	sendKeys(t, owner, "#")
+	e.WaitLog(t, "voicemail greeting changed", 5*time.Second)
+	owner.Command(t, "hangup", "")
+	owner.WaitEvent(t, "CALL_CLOSED", n, 10*time.Second)
+	requireMessageTone(t, filepath.Join(e.DataDir, "voicemail", "5002", "greeting.wav"), 500, 2*time.Second)
+
+	caller := startBaresip(t, baresipOptions{ext: "5003", user: "guillaume", pass: "guillaume-secret-3", registrar: e.Addr, toneHz: 700})
+	m := caller.Events()
+	caller.Command(t, "dial", "5002")
+	caller.WaitEvent(t, "CALL_ESTABLISHED", m, 10*time.Second) // after no_answer: the mailbox
+	time.Sleep(5 * time.Second)
+	caller.Command(t, "hangup", "")
+	caller.WaitEvent(t, "CALL_CLOSED", m, 10*time.Second)
+	x, rate := tone.ReadMono(t, caller.Received(t))
+	if n := toneWindows(x, rate, 500); n < 20 {
+		t.Fatalf("the caller heard %d×100 ms of the own greeting's 500 Hz, want ≥ 2 s", n)
+	}
+}

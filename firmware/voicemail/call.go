@@ -146,44 +146,9 @@ func (c *call) deposit() {
 		c.log.Error("voicemail cannot record", "err", err)
 		return
 	}
-	for len(c.dev.heard) > 0 { // what the caller said over the greeting
-		<-c.dev.heard
-	}
-	quietLimit := int(cfg.Silence / (20 * time.Millisecond))
-	quiet, why := 0, "caller hung up"
-	deadline := time.NewTimer(limit)
-	defer deadline.Stop()
-record:
-	for {
-		select {
-		case frame := <-c.dev.heard:
-			if err := rec.w.write(frame); err != nil {
-				c.log.Error("voicemail recording failed", "err", err)
-				why = "disk error"
-				break record
-			}
-			if rms(frame) < quietRMS {
-				quiet++
-			} else {
-				quiet = 0
-			}
-			if quiet >= quietLimit {
-				rec.w.truncate(uint32(quiet * len(frame) * 2))
-				why = "silence"
-				break record
-			}
-		case d := <-c.sess.DTMF():
-			if d == '#' {
-				why = "caller pressed #"
-				break record
-			}
-		case <-deadline.C:
-			why = "length limit"
-			break record
-		case <-c.ctx.Done():
-			break record
-		}
-	}
+	why := c.listen(limit, func(frame []int16) error { return rec.w.write(frame) }, func(quiet int) {
+		rec.w.truncate(uint32(quiet * 2))
+	})
 	m, kept, err := rec.finish()
 	switch {
 	case err != nil:
@@ -196,6 +161,72 @@ record:
 	if !c.hungUp() {
 		c.sayQuietly(c.s.prompt.get(pGoodbye))
 	}
+}
+
+// listen hands what the caller says to keep, frame by frame, until the caller hangs up,
+// presses #, is silent for cfg.Silence (cut is then told how many trailing samples were quiet),
+// or limit passes. It returns why it stopped.
+func (c *call) listen(limit time.Duration, keep func([]int16) error, cut func(quiet int)) string {
+	for len(c.dev.heard) > 0 { // what the caller said over the prompt
+		<-c.dev.heard
+	}
+	quietLimit := int(c.s.cfg.Silence / (20 * time.Millisecond))
+	quiet := 0
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	for {
+		select {
+		case frame := <-c.dev.heard:
+			if err := keep(frame); err != nil {
+				c.log.Error("voicemail recording failed", "err", err)
+				return "disk error"
+			}
+			if rms(frame) < quietRMS {
+				quiet++
+			} else {
+				quiet = 0
+			}
+			if quiet >= quietLimit {
+				cut(quiet * len(frame))
+				return "silence"
+			}
+		case d := <-c.sess.DTMF():
+			if d == '#' {
+				return "caller pressed #"
+			}
+		case <-deadline.C:
+			return "length limit"
+		case <-c.ctx.Done():
+			return "caller hung up"
+		}
+	}
+}
+
+// maxGreetingTime bounds a greeting recorded over the phone.
+const maxGreetingTime = 60 * time.Second
+
+// recordGreeting records the mailbox's own greeting (key 0 in the menu).
+func (c *call) recordGreeting() bool {
+	p := c.s.prompt
+	if !c.sayQuietly(p.get(pRecGreet), pause(200), beep()) {
+		return false
+	}
+	var pcm []int16
+	why := c.listen(maxGreetingTime, func(f []int16) error { pcm = append(pcm, f...); return nil }, func(quiet int) {
+		pcm = pcm[:max(len(pcm)-quiet, 0)]
+	})
+	if c.hungUp() {
+		return false
+	}
+	if len(pcm) < int(minMessage.Seconds()*sampleRate) {
+		c.log.Info("voicemail greeting not changed: too short", "ended", why)
+		return true
+	}
+	if err := c.s.store.SetGreeting(c.box, pcm); err != nil {
+		c.log.Error("voicemail greeting not saved", "err", err)
+		return true
+	}
+	return c.sayQuietly(p.get(pGreetOK))
 }
 
 // readPIN collects digits up to '#' (or 10 digits, or a pause).
@@ -248,10 +279,6 @@ func (c *call) retrieve() {
 		return
 	}
 	c.log.Info("voicemail retrieval", "messages", len(msgs))
-	if len(msgs) == 0 {
-		c.sayQuietly(p.get(pNone), p.get(pGoodbye))
-		return
-	}
 	newN, savedN := 0, 0
 	for _, m := range msgs {
 		if m.Folder == FolderNew {
@@ -260,8 +287,13 @@ func (c *call) retrieve() {
 			savedN++
 		}
 	}
-	d, ok := c.say(p.number(newN), p.get(pNew), pause(200), p.number(savedN), p.get(pSaved), pause(300))
-	i, play, idle := 0, true, 0
+	// With no messages the menu still offers 0 (record the greeting).
+	summary := [][]int16{p.get(pNone)}
+	if len(msgs) > 0 {
+		summary = [][]int16{p.number(newN), p.get(pNew), pause(200), p.number(savedN), p.get(pSaved), pause(300)}
+	}
+	d, ok := c.say(summary...)
+	i, play, idle := 0, len(msgs) > 0, 0
 	for ok {
 		if d == 0 && play {
 			play = false
@@ -290,6 +322,10 @@ func (c *call) retrieve() {
 			continue
 		}
 		idle = 0
+		if (d == '7' || d == '9') && i >= len(msgs) { // nothing selected: say so
+			i, play, d = len(msgs), true, 0
+			continue
+		}
 		switch d {
 		case '1':
 			i++
@@ -312,6 +348,10 @@ func (c *call) retrieve() {
 			i++
 			play = true
 			continue
+		case '0':
+			if !c.recordGreeting() {
+				return
+			}
 		case '#':
 			c.sayQuietly(p.get(pGoodbye))
 			return

@@ -3,6 +3,7 @@ package voicemail
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 )
@@ -19,11 +20,16 @@ var APIPatterns = []string{
 //	GET    /api/v1/voicemail/{box}/{id}    the message as audio/wav (plays in a browser)
 //	POST   /api/v1/voicemail/{box}/{id}    save it (no longer new)
 //	DELETE /api/v1/voicemail/{box}/{id}    delete it
+//	PUT    /api/v1/voicemail/{box}/greeting  the mailbox's own greeting (8 kHz mono WAV); DELETE: back to the default
 func (s *Store) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		box, id := r.PathValue("box"), strings.TrimSuffix(r.PathValue("id"), ".wav")
 		if !validExt(box) {
 			httpError(w, http.StatusNotFound, "no such mailbox")
+			return
+		}
+		if id == "greeting" {
+			s.serveGreeting(w, r, box)
 			return
 		}
 		if id == "" {
@@ -79,6 +85,38 @@ func (s *Store) Handler() http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 		}
 	})
+}
+
+// maxGreeting bounds an uploaded greeting (a minute of 16-bit audio).
+const maxGreeting = 60*bytesPerSec + 4096
+
+func (s *Store) serveGreeting(w http.ResponseWriter, r *http.Request, box string) {
+	var err error
+	switch r.Method {
+	case http.MethodPut:
+		b, rerr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxGreeting))
+		if rerr != nil {
+			httpError(w, http.StatusRequestEntityTooLarge, "a greeting is at most one minute of 8 kHz mono WAV")
+			return
+		}
+		pcm, derr := decodeWAV(b)
+		if derr != nil {
+			httpError(w, http.StatusBadRequest, derr.Error())
+			return
+		}
+		err = s.SetGreeting(box, pcm)
+	case http.MethodDelete:
+		err = s.SetGreeting(box, nil)
+	default:
+		w.Header().Set("Allow", "PUT, DELETE")
+		httpError(w, http.StatusMethodNotAllowed, "use PUT (an 8 kHz mono WAV) or DELETE")
+		return
+	}
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func httpError(w http.ResponseWriter, code int, msg string) {

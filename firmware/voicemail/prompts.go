@@ -28,6 +28,8 @@ const (
 	pKept     = "kept"
 	pNoMore   = "nomore"
 	pGoodbye  = "goodbye"
+	pRecGreet = "recgreet"
+	pGreetOK  = "greetok"
 )
 
 // LanguageFor maps the phone's tone_country to the prompts' language.

@@ -299,6 +299,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.workers.Go(func() {
 		defer dlg.Close()
 		defer sess.Close()
+		defer func() {
+			if p := recover(); p != nil { // a defect must not stop the phone system
+				s.log.Error("voicemail call failed", "panic", fmt.Sprint(p), "mailbox", box)
+			}
+		}()
 		c := newCall(s, dlg, sess, box, caller)
 		if kind == "deposit" {
 			c.deposit()

@@ -2,6 +2,7 @@ package voicemail
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -323,6 +324,33 @@ func (s *Store) Greeting(ext string) []int16 {
 		return nil
 	}
 	return pcm
+}
+
+// SetGreeting replaces ext's own greeting (8 kHz samples); nil goes back to the default one.
+func (s *Store) SetGreeting(ext string, pcm []int16) error {
+	box, err := s.boxDir(ext)
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(box, "greeting.wav")
+	if pcm == nil {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove greeting: %w", err)
+		}
+		return nil
+	}
+	if err := os.MkdirAll(box, 0o750); err != nil {
+		return fmt.Errorf("voicemail directory: %w", err)
+	}
+	b := wavHeader(uint32(2 * len(pcm)))
+	for _, v := range pcm {
+		b = binary.LittleEndian.AppendUint16(b, uint16(v))
+	}
+	if err := atomicfile.Write(p, b, 0o640); err != nil {
+		return fmt.Errorf("save greeting: %w", err)
+	}
+	s.log.Info("voicemail greeting changed", "mailbox", ext, "seconds", float64(len(pcm))/sampleRate)
+	return nil
 }
 
 // recording is a message being recorded.

@@ -173,7 +173,7 @@ func TestSummaryBody(t *testing.T) {
 func TestPrompts(t *testing.T) {
 	for _, lang := range []string{"en", "fr", "de"} {
 		p := newPrompts(lang)
-		for _, name := range []string{pGreeting, pFull, pPIN, pBadPIN, pNone, pNew, pSaved, pMenu, pMessage, pDeleted, pKept, pNoMore, pGoodbye} {
+		for _, name := range []string{pGreeting, pFull, pPIN, pBadPIN, pNone, pNew, pSaved, pMenu, pMessage, pDeleted, pKept, pNoMore, pGoodbye, pRecGreet, pGreetOK} {
 			pcm := p.get(name)
 			if d := time.Duration(len(pcm)) * time.Second / sampleRate; d < 300*time.Millisecond || d > 15*time.Second {
 				t.Errorf("%s/%s lasts %s", lang, name, d)

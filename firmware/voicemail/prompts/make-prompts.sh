@@ -6,14 +6,14 @@ set -eu
 say() { # lang voice name text
 	mkdir -p "$1"
 	espeak-ng -v "$2" -s 150 -w "/tmp/prompt-$$.wav" "$4"
-	sox "/tmp/prompt-$$.wav" -r 8000 -c 1 -e a-law -b 8 "$1/$3.wav" norm -3
+	sox -D "/tmp/prompt-$$.wav" -r 8000 -c 1 -e a-law -b 8 "$1/$3.wav" norm -3
 	rm -f "/tmp/prompt-$$.wav"
 }
 
-lang() { # lang voice greeting full pin badpin none newmsgs saved menu message deleted savedok nomore goodbye zero..twenty
+lang() { # lang voice, the texts of the names below in order, then zero..twenty
 	l=$1 v=$2
 	shift 2
-	for name in greeting full pin badpin none new saved menu message deleted kept nomore goodbye; do
+	for name in greeting full pin badpin none new saved menu message deleted kept nomore goodbye recgreet greetok; do
 		say "$l" "$v" "$name" "$1"
 		shift
 	done
@@ -32,12 +32,14 @@ lang en en-gb \
 	"You have no messages." \
 	"new messages." \
 	"saved messages." \
-	"Press 1 for the next message, 2 to repeat, 7 to delete, 9 to save, hash to hang up." \
+	"Press 1 for the next message, 2 to repeat, 7 to delete, 9 to save, 0 to record your greeting, hash to hang up." \
 	"Message" \
 	"Deleted." \
 	"Saved." \
 	"No more messages." \
 	"Goodbye." \
+	"After the tone, say your greeting, then press hash." \
+	"Your greeting is saved." \
 	zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty
 
 lang fr fr-fr \
@@ -48,12 +50,14 @@ lang fr fr-fr \
 	"Vous n'avez aucun message." \
 	"nouveaux messages." \
 	"messages sauvegardés." \
-	"Tapez 1 pour le message suivant, 2 pour le réécouter, 7 pour l'effacer, 9 pour le garder, dièse pour raccrocher." \
+	"Tapez 1 pour le message suivant, 2 pour le réécouter, 7 pour l'effacer, 9 pour le garder, 0 pour enregistrer votre annonce, dièse pour raccrocher." \
 	"Message" \
 	"Effacé." \
 	"Sauvegardé." \
 	"Plus de messages." \
 	"Au revoir." \
+	"Après le bip, dites votre annonce, puis tapez dièse." \
+	"Votre annonce est enregistrée." \
 	zéro un deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize dix-sept dix-huit dix-neuf vingt
 
 lang de de \
@@ -64,10 +68,12 @@ lang de de \
 	"Sie haben keine Nachrichten." \
 	"neue Nachrichten." \
 	"gespeicherte Nachrichten." \
-	"Eins für die nächste Nachricht, zwei zum Wiederholen, sieben zum Löschen, neun zum Speichern, Raute zum Auflegen." \
+	"Eins für die nächste Nachricht, zwei zum Wiederholen, sieben zum Löschen, neun zum Speichern, null für Ihre Ansage, Raute zum Auflegen." \
 	"Nachricht" \
 	"Gelöscht." \
 	"Gespeichert." \
 	"Keine weiteren Nachrichten." \
 	"Auf Wiederhören." \
+	"Sprechen Sie nach dem Signalton Ihre Ansage, dann Raute." \
+	"Ihre Ansage ist gespeichert." \
 	null eins zwei drei vier fünf sechs sieben acht neun zehn elf zwölf dreizehn vierzehn fünfzehn sechzehn siebzehn achtzehn neunzehn zwanzig
