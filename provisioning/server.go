@@ -40,6 +40,9 @@ type Config struct {
 	// over HTTP, so the file always points at the interface the phone can talk to.
 	SIPHost string
 	SIPPort int    // registrar port (5060)
+	// Voicemail: the registrar has mailboxes; the phones' message key dials *97 and they
+	// subscribe to their own mailbox (voice_mail_uri, message_waiting_indication_uri).
+	Voicemail bool
 	Realm   string // registrar digest realm; "" = the SIP host, as the registrar's default
 	// Codecs in order of preference (PCMA, PCMU, G729, G723); others are skipped.
 	Codecs []string
@@ -314,6 +317,7 @@ func (s *Server) siteFor(r *http.Request, fw firmware, log *slog.Logger) (site, 
 		PollMinutes:     s.cfg.PollMinutes,
 		AppMode:         fw.applicationMode(),
 		TimeFormat:      timeFormat,
+		Voicemail:       s.cfg.Voicemail,
 	}, true
 }
 
