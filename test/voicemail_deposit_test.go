@@ -19,14 +19,15 @@ type vmEnv struct {
 	Web string // http://127.0.0.1:port/api/v1/
 }
 
-// startVoicemail starts deskphone with the registrar, the voicemail (2 s no-answer, 2 s of
-// silence ends a message) and the test accounts; extra is appended to the file.
-func startVoicemail(t *testing.T, extra string) *vmEnv {
+// startVoicemail starts deskphone with the registrar on bind (127.0.0.1, or 0.0.0.0 as on the
+// Pi), the voicemail (2 s no-answer, 2 s of silence ends a message) and the test accounts;
+// extra is appended to the file.
+func startVoicemail(t *testing.T, bind, extra string) *vmEnv {
 	t.Helper()
 	port := freePort(t, "both")
 	web := freePort(t, "tcp")
 	var b strings.Builder
-	fmt.Fprintf(&b, "[registrar]\nenabled = true\nlisten = \"127.0.0.1:%d\"\nrealm = \"deskphone\"\nqualify_interval = \"0s\"\nflood_requests = 1000\n", port)
+	fmt.Fprintf(&b, "[registrar]\nenabled = true\nlisten = \"%s:%d\"\nrealm = \"deskphone\"\nqualify_interval = \"0s\"\nflood_requests = 1000\n", bind, port)
 	for _, a := range regAccounts {
 		fmt.Fprintf(&b, "[[registrar.accounts]]\nextension = %q\nusername = %q\npassword = %q\n", a.ext, a.user, a.pass)
 	}
@@ -114,15 +115,19 @@ func requireBeep(t *testing.T, path string) {
 // is stored as a WAV in the callee's mailbox, with its number in the name; the caller hears
 // the greeting (speech, then the 1 kHz beep).
 func TestVoicemailDepositBaresipUnreachable(t *testing.T) {
-	e := startVoicemail(t, "")
-	b := startBaresip(t, baresipOptions{ext: "5003", user: "guillaume", pass: "guillaume-secret-3", registrar: e.Addr, toneHz: 600})
+	// The registrar listens on every address, as on the Pi: the voicemail is on loopback, the
+	// caller on another address, so the call is record-routed twice.
+	e := startVoicemail(t, "0.0.0.0", "")
+	lan := lanAddress(t)
+	b := startBaresip(t, baresipOptions{ext: "5003", user: "guillaume", pass: "guillaume-secret-3",
+		registrar: fmt.Sprintf("%s:%d", lan, e.Port), toneHz: 600, listenIP: lan})
 	n := b.Events()
 	b.Command(t, "dial", "5001")
 	b.WaitEvent(t, "CALL_ESTABLISHED", n, 10*time.Second)
 	e.WaitLog(t, "msg=\"call to voicemail\"", 5*time.Second)
 	time.Sleep(10 * time.Second) // greeting (~5 s), beep, then about 4 s of message
 	b.Command(t, "hangup", "")
-	e.WaitLog(t, "voicemail message left", 5*time.Second)
+	e.WaitLog(t, "ended=\"caller hung up\"", 5*time.Second) // the BYE found its way through the registrar
 	msgs := e.messages(t, "5001", "new")
 	if len(msgs) != 1 {
 		t.Fatalf("mailbox 5001 holds %d new messages, want 1", len(msgs))
@@ -173,7 +178,7 @@ func depositScenario(t *testing.T, audio string) string {
 // do-not-disturb) and when it rings past no_answer (the phone gets a CANCEL); what each
 // caller streams is in the stored message.
 func TestVoicemailDepositSIPp(t *testing.T) {
-	e := startVoicemail(t, "")
+	e := startVoicemail(t, "127.0.0.1", "")
 	for _, c := range []struct {
 		name, uas, why string
 		hz             float64
@@ -206,7 +211,7 @@ func TestVoicemailDepositSIPp(t *testing.T) {
 // The power fails (SIGKILL) in the middle of a message: at the next start the part recorded so
 // far is a new message with a valid header, carrying the caller's tone.
 func TestVoicemailPowerCutKeepsMessage(t *testing.T) {
-	e := startVoicemail(t, "")
+	e := startVoicemail(t, "127.0.0.1", "")
 	wait := startSIPp(t, e.Addr, "-sf", depositScenario(t, ulawTone(t, 800, 11*time.Second)), "-s", "5001",
 		"-key", "aor", "rpi", "-au", "rpi", "-ap", "rpi-secret-22", "-i", "127.0.0.1",
 		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")&^1), "-m", "1", "-timeout", "14s")

@@ -12,7 +12,7 @@ import (
 // A phone that does not subscribe (SIPp playing the Alcatel) is busy; the caller leaves a
 // message; the phone then gets an unsolicited NOTIFY saying one message waits.
 func TestVoicemailUnsolicitedMWISIPp(t *testing.T) {
-	e := startVoicemail(t, "")
+	e := startVoicemail(t, "127.0.0.1", "")
 	uas := freePort(t, "udp")
 	e.sippRegister(t, "alcatel", "alcatel-secret-1", uas)
 	busy := startSIPp(t, "-sf", sippScenario(t, "phone_uas_busy.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uas), "-m", "1")
@@ -36,7 +36,7 @@ func TestVoicemailUnsolicitedMWISIPp(t *testing.T) {
 // caller leaves a message it says 1 new; after the message is deleted through the HTTP API it
 // says 0 again.
 func TestVoicemailMWIBaresip(t *testing.T) {
-	e := startVoicemail(t, "")
+	e := startVoicemail(t, "127.0.0.1", "")
 	b := startBaresip(t, baresipOptions{ext: "5003", user: "guillaume", pass: "guillaume-secret-3", registrar: e.Addr, modules: []string{"mwi.so"}})
 	e.WaitLog(t, "message-summary subscription", 10*time.Second)
 	// baresip 1.0 prints each NOTIFY body under "----- MWI for <aor> -----".
@@ -70,7 +70,7 @@ func TestVoicemailMWIBaresip(t *testing.T) {
 // registrar's authentication), a subscription to someone else's mailbox, a too short one, an
 // unknown event package. Nothing is recorded.
 func TestVoicemailRefusesHostileRequests(t *testing.T) {
-	e := startVoicemail(t, "")
+	e := startVoicemail(t, "127.0.0.1", "")
 	_, after, _ := strings.Cut(e.Logs(), "msg=\"voicemail ready\"")
 	_, sipAddr, _ := strings.Cut(after, " sip=")
 	sipAddr = strings.Fields(sipAddr)[0]

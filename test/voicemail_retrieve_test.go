@@ -36,7 +36,7 @@ func sendKeys(t *testing.T, b interface {
 // (its tone reaches the caller), 7 deletes it and message 2 plays, # hangs up. The heard
 // message is no longer new; the deleted one is gone.
 func TestVoicemailRetrieveBaresip(t *testing.T) {
-	e := startVoicemail(t, "")
+	e := startVoicemail(t, "127.0.0.1", "")
 	first := e.seedMessage(t, "5002", "new", "20261201T100000.000Z-5001", 700, 2*time.Second)
 	second := e.seedMessage(t, "5002", "new", "20261201T110000.000Z-5003", 1300, 2*time.Second)
 	pin := e.pin(t, "5002")
@@ -86,7 +86,7 @@ func TestVoicemailRetrieveBaresip(t *testing.T) {
 // Key 0 in the *97 menu records the mailbox's own greeting (an empty mailbox still offers the
 // menu); the next caller hears it instead of the default one.
 func TestVoicemailOwnGreetingBaresip(t *testing.T) {
-	e := startVoicemail(t, "")
+	e := startVoicemail(t, "127.0.0.1", "")
 	pin := e.pin(t, "5002")
 	owner := startBaresip(t, baresipOptions{ext: "5002", user: "rpi", pass: "rpi-secret-22", registrar: e.Addr, toneHz: 500})
 	n := owner.Events()
