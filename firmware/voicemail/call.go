@@ -279,14 +279,7 @@ func (c *call) retrieve() {
 		return
 	}
 	c.log.Info("voicemail retrieval", "messages", len(msgs))
-	newN, savedN := 0, 0
-	for _, m := range msgs {
-		if m.Folder == FolderNew {
-			newN++
-		} else {
-			savedN++
-		}
-	}
+	newN, savedN := count(msgs)
 	// With no messages the menu still offers 0 (record the greeting).
 	summary := [][]int16{p.get(pNone)}
 	if len(msgs) > 0 {

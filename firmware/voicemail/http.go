@@ -43,14 +43,7 @@ func (s *Store) Handler() http.Handler {
 				httpError(w, http.StatusInternalServerError, err.Error())
 				return
 			}
-			n, saved := 0, 0
-			for _, m := range msgs {
-				if m.Folder == FolderNew {
-					n++
-				} else {
-					saved++
-				}
-			}
+			n, saved := count(msgs)
 			if msgs == nil {
 				msgs = []Message{}
 			}

@@ -222,6 +222,11 @@ func parseMessageName(name string) (Message, bool) {
 // Counts returns how many new and saved messages ext has.
 func (s *Store) Counts(ext string) (newMsgs, saved int) {
 	msgs, _ := s.List(ext)
+	return count(msgs)
+}
+
+// count splits a mailbox listing into new and saved messages.
+func count(msgs []Message) (newMsgs, saved int) {
 	for _, m := range msgs {
 		if m.Folder == FolderNew {
 			newMsgs++
