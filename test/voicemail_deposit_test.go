@@ -230,3 +230,26 @@ func TestVoicemailPowerCutKeepsMessage(t *testing.T) {
 	}
 	requireMessageTone(t, msgs[0], 800, 2*time.Second)
 }
+
+// The Pi's own phone in do-not-disturb answers 486: the caller (baresip) reaches the Pi's
+// mailbox and its message is stored, and the Pi's phone never rang.
+func TestVoicemailPiPhoneDoNotDisturb(t *testing.T) {
+	e := startPhone(t, phoneOptions{extra: "[voicemail]\nenabled = true\nno_answer = \"2s\"\nsilence = \"2s\"\n"})
+	e.WaitLog(t, "voicemail ready", 5*time.Second)
+	reg := fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort)
+	a := startBaresip(t, baresipOptions{ext: "5003", user: "softphone", pass: softphonePassword, registrar: reg, toneHz: 600})
+	e.mustPost(t, "dnd", `{"on":true}`)
+	n := a.Events()
+	a.Command(t, "dial", "sip:5002@"+reg)
+	a.WaitEvent(t, "CALL_ESTABLISHED", n, 10*time.Second)
+	e.WaitLog(t, `why="busy, declined or unreachable"`, 5*time.Second)
+	time.Sleep(10 * time.Second)
+	a.Command(t, "hangup", "")
+	e.WaitLog(t, "voicemail message left", 5*time.Second)
+	msgs, _ := filepath.Glob(filepath.Join(e.DataDir, "voicemail", "5002", "new", "*.wav"))
+	if len(msgs) != 1 {
+		t.Fatalf("the Pi's mailbox holds %d new messages, want 1", len(msgs))
+	}
+	requireMessageTone(t, msgs[0], 600, 2*time.Second)
+	e.requireLastCall(t, "in", "5003", "missed", 0)
+}

@@ -21,6 +21,7 @@ const (
 	maxSubscription  = time.Hour
 	minSubscription  = 60 * time.Second
 	unsolicitedEvery = 5 * time.Minute
+	firstNotifyDelay = 200 * time.Millisecond
 )
 
 // Summary is the body of a message-summary NOTIFY (RFC 3842 §5.2).
@@ -100,7 +101,7 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		id = sub.callID + ";" + tag
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	if to := res.To(); to != nil && !to.Params.Has("tag") {
+	if to := res.To(); to != nil { // sipgo made up a tag of its own: the dialog's is ours
 		to.Params.Add("tag", sub.local.Params.GetOr("tag", ""))
 	}
 	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires.Seconds()))))
@@ -119,7 +120,16 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	s.log.Info("message-summary subscription", "mailbox", sub.box, "subscriber", sub.remote.Address.String(), "expires", expires.String())
 	ctx := s.context()
 	if ctx.Err() == nil {
-		s.workers.Go(func() { s.notify(ctx, id, sub) })
+		s.workers.Go(func() {
+			// The registrar relays the 200 and the NOTIFY in separate goroutines: give the 200 a
+			// head start, or the NOTIFY may overtake it and the phone answers 481 (baresip does).
+			select {
+			case <-time.After(firstNotifyDelay):
+			case <-ctx.Done():
+				return
+			}
+			s.notify(ctx, id, sub)
+		})
 	}
 }
 
@@ -146,6 +156,7 @@ func (s *Server) notify(ctx context.Context, id string, sub *subscription) {
 	}
 	req.SetTransport(sub.transport)
 	status := s.send(ctx, req)
+	s.log.Debug("message-summary NOTIFY", "mailbox", sub.box, "subscriber", sub.remote.Address.String(), "new", n, "saved", saved, "status", status)
 	if status == 481 || status == 0 || strings.HasPrefix(state, "terminated") {
 		s.mu.Lock()
 		delete(s.subs, id)
