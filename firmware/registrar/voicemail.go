@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"strings"
@@ -83,11 +84,7 @@ func (r *Registrar) onVoicemailRequest(req *sip.Request, tx sip.ServerTransactio
 				targets = append(targets, b)
 			}
 		}
-		if len(targets) == 0 {
-			r.reply(tx, req, 480, "Temporarily Unavailable")
-			return true
-		}
-		r.fork(req, tx, acct, acct, targets)
+		r.notifyPhones(req, tx, targets)
 		return true
 	case req.IsInvite() && req.Recipient.User == RetrievalCode,
 		req.Method == sip.SUBSCRIBE && strings.EqualFold(eventPackage(req), "message-summary"):
@@ -117,6 +114,37 @@ func (r *Registrar) onVoicemailRequest(req *sip.Request, tx sip.ServerTransactio
 		return true
 	}
 	return false
+}
+
+// notifyPhones forwards the voicemail's unsolicited NOTIFY to every reachable phone of the
+// account at once and answers 200 if one took it, else 480. It logs nothing above debug: the
+// voicemail repeats these every few minutes.
+func (r *Registrar) notifyPhones(req *sip.Request, tx sip.ServerTransaction, targets []Binding) {
+	ctx, cancel := context.WithTimeout(r.context(), 32*time.Second)
+	defer cancel()
+	taken := make(chan bool, len(targets))
+	for _, b := range targets {
+		var target sip.Uri
+		if err := sip.ParseUri(b.Contact, &target); err != nil {
+			taken <- false
+			continue
+		}
+		fwd := r.forwardCopy(req, target, b.Source, b.Transport, false)
+		r.workers.Go(func() {
+			res, err := r.client.Do(ctx, fwd, asBuilt)
+			if err != nil {
+				r.log.Debug("message-summary NOTIFY not answered", "contact", b.Contact, "err", err)
+			}
+			taken <- err == nil && res.StatusCode < 300
+		})
+	}
+	for range targets {
+		if <-taken {
+			r.reply(tx, req, 200, "OK")
+			return
+		}
+	}
+	r.reply(tx, req, 480, "Temporarily Unavailable")
 }
 
 func eventPackage(req *sip.Request) string {
