@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -57,6 +58,24 @@ func TestVoicemailMWIBaresip(t *testing.T) {
 		t.Fatalf("%d messages", len(msgs))
 	}
 	id := strings.TrimSuffix(filepath.Base(msgs[0]), ".wav")
+	// The status API and the mailbox listing show it.
+	var st struct {
+		Voicemail struct {
+			Mailboxes map[string]struct{ New, Saved int }
+		}
+	}
+	getJSON(t, e.Web+"status", &st)
+	if st.Voicemail.Mailboxes["5003"].New != 1 {
+		t.Fatalf("status voicemail = %+v", st.Voicemail)
+	}
+	var list struct {
+		New      int
+		Messages []struct{ ID, Caller string }
+	}
+	getJSON(t, e.Web+"voicemail/5003", &list)
+	if list.New != 1 || len(list.Messages) != 1 || list.Messages[0].ID != id || list.Messages[0].Caller != "alcatel" {
+		t.Fatalf("listing = %+v", list)
+	}
 	req, _ := http.NewRequest(http.MethodDelete, e.Web+"voicemail/5003/"+id, nil)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil || res.StatusCode != http.StatusNoContent {
@@ -64,6 +83,21 @@ func TestVoicemailMWIBaresip(t *testing.T) {
 	}
 	res.Body.Close()
 	waitFor(t, "a NOTIFY saying 0/0 again", 10*time.Second, func() bool { return strings.Count(b.Log(), "Voice-Message: 0/0") >= 2 })
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, res.Status)
+	}
+	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
 }
 
 // Requests the voicemail must refuse: one sent straight to its port (not through the

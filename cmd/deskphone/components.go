@@ -73,6 +73,7 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 			ph.Web.Handle(p, vm.Store().Handler())
 		}
 		waiting = messageWaiting(vm.Store(), f.Phone.Extension)
+		ph.Web.AddStatus("voicemail", func() any { return vm.Store().Status() })
 	}
 
 	var pairing func(d time.Duration)

@@ -225,6 +225,27 @@ func (s *Store) Counts(ext string) (newMsgs, saved int) {
 	return count(msgs)
 }
 
+// BoxStatus is one mailbox in the status API.
+type BoxStatus struct {
+	New   int `json:"new"`
+	Saved int `json:"saved"`
+}
+
+// Status lists every mailbox that holds messages, and the space used, for the status API.
+func (s *Store) Status() map[string]any {
+	boxes := map[string]BoxStatus{}
+	ents, _ := os.ReadDir(s.dir)
+	for _, e := range ents {
+		if !e.IsDir() || !validExt(e.Name()) {
+			continue
+		}
+		if n, saved := s.Counts(e.Name()); n+saved > 0 {
+			boxes[e.Name()] = BoxStatus{New: n, Saved: saved}
+		}
+	}
+	return map[string]any{"mailboxes": boxes, "used_bytes": s.Used(), "quota_bytes": s.quota}
+}
+
 // count splits a mailbox listing into new and saved messages.
 func count(msgs []Message) (newMsgs, saved int) {
 	for _, m := range msgs {

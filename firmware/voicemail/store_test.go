@@ -130,6 +130,10 @@ func TestStoreOperations(t *testing.T) {
 	if err := s.Delete("5002", m.ID); !errors.Is(err, ErrNoMessage) {
 		t.Fatalf("second delete: %v", err)
 	}
+	st := s.Status()
+	if boxes := st["mailboxes"].(map[string]BoxStatus); len(boxes) != 1 || boxes["5002"] != (BoxStatus{New: 1}) || st["used_bytes"].(int64) <= 0 {
+		t.Fatalf("status %+v", st)
+	}
 	if changes != 4 {
 		t.Fatalf("%d change notifications, want 4 (new, save, new, delete)", changes)
 	}
