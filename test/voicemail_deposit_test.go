@@ -253,3 +253,25 @@ func TestVoicemailPiPhoneDoNotDisturb(t *testing.T) {
 	requireMessageTone(t, msgs[0], 600, 2*time.Second)
 	e.requireLastCall(t, "in", "5003", "missed", 0)
 }
+
+// A full mailbox store (quota_mb = 1, already holding 70 s of messages): the caller hears that
+// it is full, nothing is recorded, and the log says why.
+func TestVoicemailQuotaFull(t *testing.T) {
+	e := startVoicemail(t, "127.0.0.1", "")
+	e.Stop()
+	cfg, _ := os.ReadFile(e.ConfigPath)
+	os.WriteFile(e.ConfigPath, []byte(strings.Replace(string(cfg), "[voicemail]\n", "[voicemail]\nquota_mb = 1\n", 1)), 0o600)
+	e.seedMessage(t, "5002", "saved", "20261201T100000.000Z-5001", 440, 70*time.Second)
+	e.start(t)
+	// The voicemail says so and hangs up: SIPp gets a BYE in the middle of its message.
+	err := trySIPp(t, 30*time.Second, e.Addr, "-sf", depositScenario(t, ulawTone(t, 700, 11*time.Second)), "-s", "5001",
+		"-key", "aor", "rpi", "-au", "rpi", "-ap", "rpi-secret-22", "-i", "127.0.0.1",
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")&^1))
+	if err == nil || !strings.Contains(err.Error(), "BYE") {
+		t.Fatalf("the full mailbox did not hang up on the caller: %v", err)
+	}
+	e.WaitLog(t, "voicemail full: the caller could not leave a message", 2*time.Second)
+	if got := e.messages(t, "5001", "new"); len(got) != 0 {
+		t.Fatalf("recorded over the quota: %v", got)
+	}
+}
