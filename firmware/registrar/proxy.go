@@ -452,8 +452,7 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 	if finalSent {
 		return
 	}
-	if (best == nil || best.StatusCode == 486 || best.StatusCode == 480 || best.StatusCode == 603) &&
-		r.toVoicemail(req, tx, caller, callee, "busy, declined or unreachable") {
+	if why, ok := unanswered(best); ok && r.toVoicemail(req, tx, caller, callee, why) {
 		return
 	}
 	if best == nil {

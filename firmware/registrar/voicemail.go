@@ -40,6 +40,23 @@ func (r *Registrar) ringTimeout(callee accounts.Account) time.Duration {
 	return r.cfg.RingTimeout
 }
 
+// unanswered says why a call whose best final response was best goes to voicemail: busy (486,
+// also a phone in do-not-disturb), unavailable (480), declined (603), or no answer at all.
+func unanswered(best *sip.Response) (string, bool) {
+	if best == nil {
+		return "no phone answered", true
+	}
+	switch best.StatusCode {
+	case 486:
+		return "busy", true
+	case 480:
+		return "unavailable", true
+	case 603:
+		return "declined", true
+	}
+	return "", false
+}
+
 // toVoicemail sends an unanswered INVITE to callee's mailbox; false when callee has none.
 func (r *Registrar) toVoicemail(req *sip.Request, tx sip.ServerTransaction, caller, callee accounts.Account, why string) bool {
 	if r.vm == nil || !req.IsInvite() {
