@@ -181,7 +181,7 @@ func TestVoicemailDepositSIPp(t *testing.T) {
 	e := startVoicemail(t, "127.0.0.1", "")
 	for _, c := range []struct {
 		name, uas, logged string
-		hz             float64
+		hz                float64
 	}{
 		{"busy", "phone_uas_busy.xml", "why=busy", 700},
 		{"no answer", "uas_ring.xml", `why="no answer"`, 900},
