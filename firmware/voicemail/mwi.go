@@ -42,7 +42,7 @@ type subscription struct {
 	target    sip.Uri        // its Contact
 	routes    []string       // its Record-Route, in order (RFC 3261 §12.1.1)
 	transport string
-	expires   time.Time
+	expires   time.Time // guarded by Server.mu
 	cseq      atomic.Uint32
 }
 
@@ -137,8 +137,11 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 // (481, or no answer) is dropped.
 func (s *Server) notify(ctx context.Context, id string, sub *subscription) {
 	n, saved := s.store.Counts(sub.box)
+	s.mu.Lock()
+	expires := sub.expires
+	s.mu.Unlock()
 	state := "terminated;reason=timeout"
-	if left := time.Until(sub.expires); left > 0 {
+	if left := time.Until(expires); left > 0 {
 		state = "active;expires=" + strconv.Itoa(int(left.Seconds()))
 	}
 	req := sip.NewRequest(sip.NOTIFY, *sub.target.Clone())
