@@ -40,10 +40,10 @@ type Config struct {
 	// over HTTP, so the file always points at the interface the phone can talk to.
 	SIPHost string
 	SIPPort int    // registrar port (5060)
+	Realm   string // registrar digest realm; "" = the SIP host, as the registrar's default
 	// Voicemail: the registrar has mailboxes; the phones' message key dials *97 and they
 	// subscribe to their own mailbox (voice_mail_uri, message_waiting_indication_uri).
 	Voicemail bool
-	Realm   string // registrar digest realm; "" = the SIP host, as the registrar's default
 	// Codecs in order of preference (PCMA, PCMU, G729, G723); others are skipped.
 	Codecs []string
 	// ToneCountry: fr, de, it, es, nl, pt, uk, us.
