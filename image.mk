@@ -25,7 +25,7 @@ image-lock:
 	BUILD=$(abspath $(IMAGE_BUILD)) buildroot/debian/lock.sh
 
 # sim: boot the image in QEMU's Raspberry Pi 3 (B+ device tree), console on this terminal.
-# Ctrl-A X quits. SIP on 127.0.0.1:5060, the web page on http://127.0.0.1:8080/.
+# Ctrl-A X quits. SIP on 127.0.0.1:5060, the web pages on https://127.0.0.1:8443/.
 sim: image
 	BUILD=$(abspath $(IMAGE_BUILD)) IMAGE=$(abspath $(IMAGE)) buildroot/debian/sim.sh
 

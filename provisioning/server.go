@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
+	"github.com/deskphone/deskphone/firmware/lanaddr"
 )
 
 // Config is the provisioning server's settings. Durations are plain time.Duration.
@@ -157,7 +158,7 @@ func New(cfg Config, dir Directory, log *slog.Logger, opts ...Option) (*Server, 
 		log:        log,
 		loc:        loc,
 		now:        time.Now,
-		ifaceAddrs: lanAddrs,
+		ifaceAddrs: lanaddr.OwnIPv4,
 		phones:     phones,
 		guard:      newGuard(cfg.BanThreshold, cfg.BanWindow, cfg.BanTime),
 	}

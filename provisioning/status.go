@@ -3,9 +3,7 @@ package provisioning
 import (
 	"fmt"
 	"net"
-	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -87,30 +85,4 @@ func listenPort(listen string) int {
 		return 80
 	}
 	return n
-}
-
-// lanAddrs lists the Pi's IPv4 addresses on interfaces that are up, loopback left out.
-func lanAddrs() ([]netip.Addr, error) {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return nil, err
-	}
-	var out []netip.Addr
-	for _, ifc := range ifs {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 || strings.HasPrefix(ifc.Name, "docker") {
-			continue
-		}
-		addrs, err := ifc.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok {
-				if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap().Is4() {
-					out = append(out, ip.Unmap())
-				}
-			}
-		}
-	}
-	return out, nil
 }

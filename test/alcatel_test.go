@@ -103,6 +103,7 @@ output = %q
 
 [web]
 listen = "127.0.0.1:%d"
+https_listen = "127.0.0.1:0"
 
 [provisioning]
 enabled = true

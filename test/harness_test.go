@@ -13,7 +13,22 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/deskphone/deskphone/test/procgroup"
 )
+
+// startPeer starts a peer program (SIPp, baresip, linphonec, Kamailio) as the leader of a process
+// group of its own. When the test ends the whole group gets SIGTERM, then SIGKILL after 3 s, and
+// the test fails, naming them, if any of its processes (or of the children that left the group)
+// is still running: a peer must leave nothing behind (Kamailio's workers, for one).
+func startPeer(t testing.TB, cmd *exec.Cmd) *procgroup.Process {
+	t.Helper()
+	p, err := procgroup.Start(t, cmd, 3*time.Second)
+	if err != nil {
+		t.Fatalf("start %s: %v", cmd.Path, err)
+	}
+	return p
+}
 
 var build struct {
 	once sync.Once

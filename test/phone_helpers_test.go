@@ -45,6 +45,7 @@ type phoneOptions struct {
 	username  string  // [phone] username ("rpi")
 	extra     string  // appended at the end of the file
 	allIfaces bool    // registrar and phone listen on 0.0.0.0, as on the appliance
+	provKeys  string  // [provisioning] keys ("enabled = false" when empty)
 }
 
 // startPhone runs deskphone as registrar + phone on free loopback ports, with accounts 5003 and
@@ -59,6 +60,9 @@ func startPhone(t *testing.T, o phoneOptions) *phoneEnv {
 	}
 	if o.username == "" {
 		o.username = "rpi"
+	}
+	if o.provKeys == "" {
+		o.provKeys = "enabled = false\n"
 	}
 	micWAV(t, e.Mic, o.micHz, 2*time.Second)
 	bind := "127.0.0.1"
@@ -103,10 +107,10 @@ output = %q
 
 [web]
 listen = "127.0.0.1:%d"
+https_listen = "127.0.0.1:0"
 
 [provisioning]
-enabled = false
-%s`, phoneReg, bind, e.PhonePort, o.username, rtpBase(e.PhonePort), rtpBase(e.PhonePort)+98, o.phoneTOML, e.Mic, e.Speaker, e.WebPort, o.extra)
+%s%s`, phoneReg, bind, e.PhonePort, o.username, rtpBase(e.PhonePort), rtpBase(e.PhonePort)+98, o.phoneTOML, e.Mic, e.Speaker, e.WebPort, o.provKeys, o.extra)
 	e.Service = startService(t, cfg)
 	e.api = fmt.Sprintf("http://127.0.0.1:%d/api/v1/", e.WebPort)
 	if !o.noRegistr {
@@ -240,27 +244,14 @@ func startBaresip(t *testing.T, o baresipOptions) *baresip.Phone {
 
 // ---- processes ----
 
-// startPeerProcess runs a helper program until the test ends and returns its output buffer.
+// startPeerProcess runs a helper program until the test ends (startPeer) and returns its output
+// buffer.
 func startPeerProcess(t *testing.T, name string, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	out := &syncBuffer{}
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(3 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
+	startPeer(t, cmd)
 	return cmd, out
 }
 

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -20,13 +19,23 @@ type linphone struct {
 
 func startLinphone(t *testing.T, ext, pass, registrar string) *linphone {
 	t.Helper()
+	return startLinphoneOn(t, ext, pass, registrar, "udp")
+}
+
+// startLinphoneOn is startLinphone with the transport to the registrar: udp or tcp.
+func startLinphoneOn(t *testing.T, ext, pass, registrar, transport string) *linphone {
+	t.Helper()
 	requireTool(t, "linphonec", "linphone-cli")
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
 	os.MkdirAll(filepath.Join(home, ".local", "share", "linphone"), 0o755)
+	udpPort, tcpPort, proxy := freePort(t, "both"), -1, registrar
+	if transport == "tcp" {
+		udpPort, tcpPort, proxy = -1, freePort(t, "tcp"), registrar+";transport=tcp"
+	}
 	rc := fmt.Sprintf(`[sip]
 sip_port=%d
-sip_tcp_port=-1
+sip_tcp_port=%d
 sip_tls_port=-1
 default_proxy=0
 [rtp]
@@ -44,30 +53,23 @@ reg_sendregister=1
 username=%s
 passwd=%s
 realm=deskphone
-`, freePort(t, "both"), rtpBase(freePort(t, "udp"))+60, registrar, ext, ext, pass)
+`, udpPort, tcpPort, rtpBase(freePort(t, "udp"))+60, proxy, ext, ext, pass)
 	os.WriteFile(filepath.Join(dir, "rc"), []byte(rc), 0o600)
 	l := &linphone{out: &syncBuffer{}}
 	cmd := exec.Command("linphonec", "-c", filepath.Join(dir, "rc"), "-d", "0")
 	cmd.Env = append(os.Environ(), "HOME="+home)
 	cmd.Stdout, cmd.Stderr = l.out, l.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.in = in
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	p := startPeer(t, cmd) // its cleanup ends the group after this one asked linphonec to quit
 	t.Cleanup(func() {
 		io.WriteString(in, "quit\n")
 		select {
-		case <-done:
+		case <-p.Done():
 		case <-time.After(3 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
 		}
 		if t.Failed() {
 			t.Logf("linphonec output:\n%s", lastLines(l.out.String(), 30))

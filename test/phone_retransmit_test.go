@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"fmt"
-	"strconv"
 	"testing"
 	"time"
 )
@@ -12,9 +10,7 @@ import (
 func TestPhoneRetransmitsReInvite2xx(t *testing.T) {
 	e := startPhone(t, phoneOptions{})
 	p := newMediaPeer(t)
-	s := startSIPpIn(t, fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort), "-sf", sippScenario(t, "phone_uac_reinvite_noack.xml"),
-		"-s", "5002", "-key", "aor", "5003", "-au", "softphone", "-ap", softphonePassword,
-		"-key", "rtpport", strconv.Itoa(p.port()), "-key", "dtmfpt", "101", "-i", "127.0.0.1")
+	s := e.sippCallsPi(t, "phone_uac_reinvite_noack.xml", p)
 	e.waitStatus(t, "call", "ringing", 15*time.Second)
 	e.mustPost(t, "answer", "")
 	e.waitStatus(t, "call", "in_call", 15*time.Second)

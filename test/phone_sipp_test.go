@@ -40,7 +40,7 @@ func (e *phoneEnv) dtmfBothWays(t *testing.T, p *mediaPeer, pt uint8) {
 }
 
 // An Alcatel-style caller (SIPp through the registrar) offers telephone-event on payload type 96
-// while the Pi's own default is 101: the Pi answers, sends its DTMF on 96, understands 96, and
+// while the Pi is set to offer 101: the Pi answers, sends its DTMF on 96, understands 96, and
 // the audio goes both ways (1 kHz microphone at the far end, the far end's 700 Hz in speaker.wav).
 func TestPhoneSIPpCallerDTMF96(t *testing.T) {
 	e := startPhone(t, phoneOptions{phoneTOML: "dtmf_payload_type = 101\n"})
@@ -64,6 +64,30 @@ func TestPhoneSIPpCallerDTMF96(t *testing.T) {
 	e.requireLastCall(t, "in", "5003", "answered", 2)
 }
 
+// A caller offering PCMU then PCMA, as Asterisk does, gets PCMU back although the Pi (tone country
+// fr) prefers PCMA for its own offers: SIPp checks the answer's m= line, and the far end receives
+// PCMU only, carrying the Pi's 1 kHz microphone.
+func TestPhoneAnswersWithOfferersFirstCodec(t *testing.T) {
+	e := startPhone(t, phoneOptions{})
+	p := newMediaPeer(t)
+	s := startSIPpIn(t, fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort), "-sf", sippScenario(t, "phone_uac_pcmu_first.xml"),
+		"-s", "5002", "-key", "aor", "5003", "-au", "softphone", "-ap", softphonePassword,
+		"-key", "rtpport", strconv.Itoa(p.port()), "-i", "127.0.0.1")
+	e.waitStatus(t, "call", "ringing", 15*time.Second)
+	e.mustPost(t, "answer", "")
+	e.streamTo(t, p, 700)
+	if st := e.status(t); st["media"].(map[string]any)["codec"] != "PCMU" {
+		t.Errorf("the Pi's call uses %v, want PCMU", st["media"])
+	}
+	time.Sleep(talkTime)
+	e.mustPost(t, "hangup", "")
+	s.wait(t)
+	if p.packets(8) != 0 || p.packets(0) < 25 {
+		t.Fatalf("far end got %d PCMU and %d PCMA packets, want PCMU only", p.packets(0), p.packets(8))
+	}
+	requireToneIn(t, "audio at the far end", p.received(), 1000)
+}
+
 // The Pi calls a SIPp phone registered to the built-in registrar, which answers with payload type
 // 101; DTMF works both ways on 101 and the Pi hangs up with BYE.
 func TestPhoneCallsSIPpDTMF101(t *testing.T) {
@@ -85,20 +109,45 @@ func TestPhoneCallsSIPpDTMF101(t *testing.T) {
 	e.requireLastCall(t, "out", "5003", "answered", 2)
 }
 
+// sippCallsPi starts SIPp as account 5003 calling the Pi through the registrar with scenario
+// (keys aor, rtpport = the media peer's port, dtmfpt 101).
+func (e *phoneEnv) sippCallsPi(t *testing.T, scenario string, p *mediaPeer) *sippRun {
+	t.Helper()
+	return startSIPpIn(t, fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort), "-sf", sippScenario(t, scenario),
+		"-s", "5002", "-key", "aor", "5003", "-au", "softphone", "-ap", softphonePassword,
+		"-key", "rtpport", strconv.Itoa(p.port()), "-key", "dtmfpt", "101", "-i", "127.0.0.1")
+}
+
 // The far end puts the Pi on hold and back (re-INVITEs with sendonly then sendrecv): the Pi
 // answers recvonly then sendrecv (SIPp checks the SDP) and the status shows the remote hold.
 func TestPhoneRemoteHoldResume(t *testing.T) {
 	e := startPhone(t, phoneOptions{})
 	p := newMediaPeer(t)
-	s := startSIPpIn(t, fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort), "-sf", sippScenario(t, "phone_uac_hold.xml"),
-		"-s", "5002", "-key", "aor", "5003", "-au", "softphone", "-ap", softphonePassword,
-		"-key", "rtpport", strconv.Itoa(p.port()), "-key", "dtmfpt", "101", "-i", "127.0.0.1")
+	s := e.sippCallsPi(t, "phone_uac_hold.xml", p)
 	e.waitStatus(t, "call", "ringing", 15*time.Second)
 	e.mustPost(t, "answer", "")
 	e.streamTo(t, p, 700)
 	e.waitStatus(t, "remote_hold", "true", 10*time.Second)
 	e.waitStatus(t, "remote_hold", "<nil>", 10*time.Second) // omitted when false
 	time.Sleep(time.Second)
+	e.mustPost(t, "hangup", "")
+	s.wait(t)
+	requireTone(t, e.Speaker, 700)
+}
+
+// UPDATE (RFC 3311) from the far end, as re-INVITE's lighter twin: hold (sendonly offered,
+// recvonly answered, the status shows remote_hold), resume, and a session refresh without a body,
+// each answered 200; the audio keeps flowing to the Pi.
+func TestPhoneAnswersUpdate(t *testing.T) {
+	e := startPhone(t, phoneOptions{})
+	p := newMediaPeer(t)
+	s := e.sippCallsPi(t, "phone_uac_update.xml", p)
+	e.waitStatus(t, "call", "ringing", 15*time.Second)
+	e.mustPost(t, "answer", "")
+	e.streamTo(t, p, 700)
+	e.waitStatus(t, "remote_hold", "true", 10*time.Second)
+	e.waitStatus(t, "remote_hold", "<nil>", 10*time.Second) // omitted when false
+	e.WaitLog(t, "session refreshed (UPDATE)", 10*time.Second)
 	e.mustPost(t, "hangup", "")
 	s.wait(t)
 	requireTone(t, e.Speaker, 700)
@@ -124,7 +173,7 @@ func TestPhoneCancelsRingingCall(t *testing.T) {
 	e.registerSIPp(t, uas, "5003", "softphone")
 	s := startSIPpIn(t, "-sf", sippScenario(t, "uas_ring.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uas))
 	e.mustPost(t, "dial", `{"to":"5003"}`)
-	e.WaitLog(t, "event=Progress", 10*time.Second) // 180 Ringing reached the phone
+	e.WaitLog(t, "event=progress", 10*time.Second) // 180 Ringing reached the phone
 	time.Sleep(1600 * time.Millisecond)            // one ringback burst: 1.5 s of 440 Hz in France
 	e.mustPost(t, "hangup", "")
 	s.wait(t)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,4 +56,33 @@ func TestPhoneIsTransferred(t *testing.T) {
 	}
 	e.mustPost(t, "hangup", "")
 	b.WaitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+}
+
+// The far end accepts the Pi's REFER but then reports the transfer failed (NOTIFY with sipfrag
+// "400 Bad Request", as Asterisk does): the API caller gets an error in the far end's words, the
+// log says so, and the call goes on until the Pi hangs up.
+func TestPhoneTransferRefusedByFarEnd(t *testing.T) {
+	e := startPhone(t, phoneOptions{})
+	uas := freePort(t, "udp")
+	e.registerSIPp(t, uas, "5003", "softphone")
+	p := newMediaPeer(t)
+	s := startSIPpIn(t, "-sf", sippScenario(t, "phone_uas_refer_refused.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uas),
+		"-key", "rtpport", strconv.Itoa(p.port()))
+	e.mustPost(t, "dial", `{"to":"5003"}`)
+	e.waitStatus(t, "call", "in_call", 10*time.Second)
+
+	code, body := e.post(t, "transfer", `{"to":"5004"}`)
+	if code == 200 || !strings.Contains(body, "refused by the far end (400 Bad Request)") {
+		t.Fatalf("transfer refused in the NOTIFY answered %d %s", code, body)
+	}
+	e.WaitLog(t, "refused by the far end (400 Bad Request)", 5*time.Second)
+	if strings.Contains(e.Logs(), "did not answer") {
+		t.Fatal("the log says the far end did not answer; it refused")
+	}
+	if st := e.status(t); st["call"] != "in_call" {
+		t.Fatalf("after the refused transfer the call is %v, want in_call", st["call"])
+	}
+	e.mustPost(t, "hangup", "")
+	s.wait(t)
+	e.waitStatus(t, "call", "idle", 10*time.Second)
 }

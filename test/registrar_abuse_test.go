@@ -231,8 +231,10 @@ func TestRegistrarSipvicious(t *testing.T) {
 	}
 }
 
-// A REGISTER flood from many loopback sources gets them banned while a known phone keeps
-// registering normally (field notes T4).
+// A REGISTER flood from 50 loopback sources, 100 requests a second each, all asking for a
+// challenge, gets every source banned while a registered phone keeps registering with digest
+// authentication (field notes T4; issue: nonces of real phones must survive a challenge flood).
+// The timings (ban delay, the phone's p99, memory) are in make bench.
 func TestRegistrarFloodLeavesPhonesRegistering(t *testing.T) {
 	e := startRegistrar(t, "")
 	phone := newRawUA(t, "127.0.0.2", e.Addr)
@@ -241,11 +243,11 @@ func TestRegistrarFloodLeavesPhonesRegistering(t *testing.T) {
 	}
 
 	var wg sync.WaitGroup
-	const sources = 10
+	const sources = 50
 	for i := 1; i <= sources; i++ {
 		wg.Go(func() {
 			trySIPp(t, 20*time.Second, e.Addr, "-sf", sippScenario(t, "register_flood.xml"), "-i", fmt.Sprintf("127.0.1.%d", i),
-				"-r", "300", "-m", "1500", "-l", "100000")
+				"-r", "100", "-m", "500", "-l", "100000")
 		})
 	}
 	ok, tries := 0, 0
@@ -261,14 +263,22 @@ func TestRegistrarFloodLeavesPhonesRegistering(t *testing.T) {
 	if ok != tries {
 		t.Fatalf("during the flood the phone registered %d times out of %d", ok, tries)
 	}
-	banned := 0
+	var unbanned []string
 	for i := 1; i <= sources; i++ {
-		if strings.Contains(e.Logs(), fmt.Sprintf(`src=127.0.1.%d reason=flood`, i)) {
-			banned++
+		if !strings.Contains(e.Logs(), fmt.Sprintf(`src=127.0.1.%d reason=flood`, i)) {
+			unbanned = append(unbanned, fmt.Sprintf("127.0.1.%d", i))
 		}
 	}
-	if banned != sources {
-		t.Fatalf("%d of %d flooding sources were banned:\n%s", banned, sources, lastLines(e.Logs(), 30))
+	if len(unbanned) > 0 {
+		t.Fatalf("flooding sources not banned: %v\n%s", unbanned, lastLines(e.Logs(), 30))
+	}
+	// Banned sources get nothing back, the phone still does.
+	flooder := newRawUA(t, "127.0.1.7", e.Addr)
+	if res := flooder.options(time.Second); res != "" {
+		t.Fatalf("a banned source got an answer: %q", res)
+	}
+	if res := phone.registerWithAuth("rpi", "rpi", "rpi-secret-22", "Expires: 60"); statusOf(res) != 200 {
+		t.Fatalf("phone cannot register after the flood: %q", res)
 	}
 	t.Logf("phone registered %d/%d times during a flood from %d sources", ok, tries, sources)
 }

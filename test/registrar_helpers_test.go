@@ -41,7 +41,7 @@ func startRegistrar(t *testing.T, extra string) *regEnv {
 	for _, a := range regAccounts {
 		fmt.Fprintf(&b, "[[registrar.accounts]]\nextension = %q\nusername = %q\npassword = %q\n", a.ext, a.user, a.pass)
 	}
-	fmt.Fprintf(&b, "[phone]\nenabled = false\n[provisioning]\nenabled = false\n[web]\nlisten = \"127.0.0.1:%d\"\n", web)
+	fmt.Fprintf(&b, "[phone]\nenabled = false\n[provisioning]\nenabled = false\n[web]\nlisten = \"127.0.0.1:%d\"\nhttps_listen = \"127.0.0.1:0\"\n", web)
 	svc := startService(t, b.String())
 	if !strings.Contains(svc.Logs(), "registrar listening") {
 		t.Fatalf("the service is ready but its registrar is not listening:\n%s", svc.Logs())

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -65,26 +64,13 @@ func (b *regBaresip) run(t *testing.T, seconds int, cmds ...string) func() strin
 	cmd := exec.Command("baresip", args...)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			cmd.Process.Kill()
-			<-done
-		}
-	})
+	p := startPeer(t, cmd)
 	return func() string {
 		select {
-		case <-done:
+		case <-p.Done():
 		case <-time.After(time.Duration(seconds+10) * time.Second):
 			cmd.Process.Kill()
-			<-done
+			<-p.Done()
 		}
 		return out.String()
 	}
@@ -106,7 +92,7 @@ type regLinphone struct {
 	t     *testing.T
 	stdin io.WriteCloser
 	out   *syncBuffer
-	done  chan struct{}
+	done  <-chan struct{}
 	Rx    string
 }
 
@@ -120,26 +106,21 @@ func newRegLinphone(t *testing.T, e *regEnv, user, pass, playWAV string) *regLin
 	rc := fmt.Sprintf("[sip]\nsip_port=%d\nsip_tcp_port=0\nsip_tls_port=0\n[rtp]\naudio_rtp_port=%d-%d\n[sound]\nechocancellation=0\n", sip, rtp, rtp+9)
 	rcPath := filepath.Join(dir, "linphonerc")
 	os.WriteFile(rcPath, []byte(rc), 0o600)
-	l := &regLinphone{t: t, out: &syncBuffer{}, done: make(chan struct{}), Rx: filepath.Join(dir, "rx.wav")}
+	l := &regLinphone{t: t, out: &syncBuffer{}, Rx: filepath.Join(dir, "rx.wav")}
 	cmd := exec.Command("linphonec", "-c", rcPath, "-d", "0")
 	cmd.Env = append(os.Environ(), "HOME="+home)
 	cmd.Stdout, cmd.Stderr = l.out, l.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var err error
 	if l.stdin, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { cmd.Wait(); close(l.done) }()
+	p := startPeer(t, cmd) // its cleanup ends the group after this one asked linphonec to quit
+	l.done = p.Done()
 	t.Cleanup(func() {
 		l.send("quit")
 		select {
 		case <-l.done:
 		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-l.done
 		}
 		if t.Failed() {
 			t.Logf("linphonec output:\n%s", lastLines(l.out.String(), 40))

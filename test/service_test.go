@@ -45,6 +45,55 @@ password = "1111"
 	}
 }
 
+// `deskphone check` accepts what real PBX setups write: an account named by its own number (the
+// usual PBX style, and what SIPVicious' svcrack tries), and, with Asterisk as the registrar, the
+// Pi's endpoint named "rpi"; two different accounts sharing a name are still refused.
+func TestCheckAcceptsPBXStyleNames(t *testing.T) {
+	dir := t.TempDir()
+	check := func(name, body string) (string, int) {
+		path := filepath.Join(dir, name)
+		os.WriteFile(path, []byte(`data_dir = "`+dir+`"
+`+body), 0o600)
+		out, err := exec.Command(deskphoneBinary(t), "check", "--config", path).CombinedOutput()
+		return string(out), exitCode(err)
+	}
+	if out, code := check("numbered.toml", `
+[[registrar.accounts]]
+extension = "5001"
+username = "5001"
+password = "long-enough-pw"
+`); code != 0 {
+		t.Errorf("an account named by its number does not check (exit %d):\n%s", code, out)
+	}
+	if out, code := check("asterisk.toml", `
+[registrar]
+enabled = false
+[provisioning]
+enabled = false
+[phone]
+registrar = "192.168.1.10:5060"
+extension = "rpi"
+username = "rpi"
+password = "from-asterisk"
+`); code != 0 {
+		t.Errorf("the Pi as Asterisk's endpoint rpi does not check (exit %d):\n%s", code, out)
+	}
+	out, code := check("clash.toml", `
+[[registrar.accounts]]
+extension = "5001"
+username = "5001"
+password = "long-enough-pw"
+
+[[registrar.accounts]]
+extension = "5002"
+username = "5001"
+password = "long-enough-pw"
+`)
+	if code != 1 || !strings.Contains(out, `line 8: registrar.accounts.1: "5001" is already used by registrar.accounts.0`) {
+		t.Errorf("two accounts sharing a name: exit %d, want 1 and the clash at line 8:\n%s", code, out)
+	}
+}
+
 func exitCode(err error) int {
 	if err == nil {
 		return 0
@@ -103,6 +152,7 @@ listen = "127.0.0.1:%d"
 backend = "null"
 [web]
 listen = "127.0.0.1:%d"
+https_listen = "127.0.0.1:0"
 [provisioning]
 firmware_dir = "%s"
 `, sipPort, sipPort, phonePort, webPort, t.TempDir())

@@ -15,14 +15,15 @@ if [ -n "${SIM_FRESH:-}" ] || [ ! -f "$CARD" ] || [ "$IMAGE" -nt "$CARD" ]; then
 fi
 SIP_PORT=${SIM_SIP_PORT:-5060}
 WEB_PORT=${SIM_WEB_PORT:-8080}
+HTTPS_PORT=${SIM_HTTPS_PORT:-8443}
 step "Booting the Raspberry Pi 3 B+ in QEMU (about 10-30 s). Ctrl-A X quits; Enter gives a shell."
 info "From this computer: softphone to 127.0.0.1:$SIP_PORT (accounts and passwords are printed below),"
-info "status page http://127.0.0.1:$WEB_PORT/ . Console log: $BUILD/sim-console.log"
+info "web pages https://127.0.0.1:$HTTPS_PORT/ (CA: http://127.0.0.1:$WEB_PORT/ca.crt). Console log: $BUILD/sim-console.log"
 cmdline=$(sed -e 's/console=[^ ]*//g' "$IN/rpi-firmware/cmdline.txt")
 exec qemu-system-aarch64 -M raspi3b -accel tcg,thread=single -nographic -no-reboot \
 	-kernel "$IN/Image" -initrd "$IN/rootfs.cpio.gz" -dtb "$IN/bcm2837-rpi-3-b-plus.dtb" \
 	-append "$cmdline console=ttyS1,115200" \
 	-drive "file=$CARD,if=sd,format=raw" \
-	-netdev "user,id=n0,hostfwd=udp:127.0.0.1:$SIP_PORT-:5060,hostfwd=tcp:127.0.0.1:$SIP_PORT-:5060,hostfwd=tcp:127.0.0.1:$WEB_PORT-:80" \
+	-netdev "user,id=n0,hostfwd=udp:127.0.0.1:$SIP_PORT-:5060,hostfwd=tcp:127.0.0.1:$SIP_PORT-:5060,hostfwd=tcp:127.0.0.1:$WEB_PORT-:80,hostfwd=tcp:127.0.0.1:$HTTPS_PORT-:443" \
 	-device usb-net,netdev=n0 \
 	-serial null -chardev "stdio,id=con,mux=on,signal=off,logfile=$BUILD/sim-console.log" -serial chardev:con -mon chardev=con,mode=readline

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -13,6 +14,7 @@ import (
 	"github.com/deskphone/deskphone/firmware/config"
 	"github.com/deskphone/deskphone/firmware/registrar"
 	"github.com/deskphone/deskphone/firmware/voicemail"
+	"github.com/deskphone/deskphone/firmware/web"
 	"github.com/deskphone/deskphone/provisioning"
 )
 
@@ -20,11 +22,12 @@ import (
 // registrar (listening before the phone registers to it), the phone and its web API, the Alcatel
 // provisioning mounted on that API, the time server the Alcatels use, the buttons and LEDs, and
 // the hardware watchdog.
-func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, log *slog.Logger) error {
+func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, log *slog.Logger) (*web.Server, error) {
 	var bindings func() any
+	var sipBans web.BanList
 	vm, err := newVoicemail(f, dir, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if f.Registrar.Enabled {
 		var opts []registrar.Option
@@ -33,7 +36,7 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		}
 		reg, err := newRegistrar(f, dir, log, opts...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		failed := make(chan error, 1)
 		g.Go(func() error {
@@ -47,11 +50,12 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		select {
 		case <-reg.Ready():
 		case err := <-failed:
-			return fmt.Errorf("registrar: %w", err)
+			return nil, fmt.Errorf("registrar: %w", err)
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		bindings = func() any { return map[string]any{"bindings": reg.Bindings(), "stats": reg.Stats()} }
+		sipBans = registrarBans{reg}
 		if vm != nil {
 			vm.SetProxy(reg.Addr().(*net.UDPAddr).AddrPort())
 			g.Go(func() error { return vm.Run(ctx) })
@@ -61,12 +65,18 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 
 	ph, err := newPhone(ctx, g, f, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if bindings != nil {
 		ph.Web.AddStatus("registrar", bindings)
+		ph.Web.AddBans(sipBans)
 	}
 	ph.Web.AddStatus("addresses", func() any { return localAddresses() })
+	if f.Registrar.Enabled {
+		_, port, _ := net.SplitHostPort(f.Registrar.Listen)
+		n, _ := strconv.Atoi(port)
+		ph.Web.SetAccounts(dir, web.SIPInfo{Port: n, Realm: f.Realm()})
+	}
 	var waiting <-chan bool
 	if vm != nil {
 		for _, p := range voicemail.APIPatterns {
@@ -79,10 +89,10 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 	var pairing func(d time.Duration)
 	prov, err := newProvisioning(f, dir, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if prov != nil {
-		ph.Web.Handle(provisioning.PhonePattern, prov)
+		ph.Web.HandlePlain(provisioning.PhonePattern, prov)
 		for _, p := range provisioning.APIPatterns {
 			ph.Web.Handle(p, prov.APIHandler())
 		}
@@ -106,8 +116,8 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 	}
 	feed, err := startWatchdog(ctx, log.With("component", "watchdog"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	g.Go(feed)
-	return nil
+	return ph.Web, nil
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -11,13 +13,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/deskphone/deskphone/firmware/certs"
 	"github.com/deskphone/deskphone/firmware/config"
 )
 
-const ctlUsage = `usage: deskphone ctl [--config FILE | --url URL] [--token T] COMMAND
+const ctlUsage = `usage: deskphone ctl [--config FILE | --url URL] [--token T] [--ca FILE] COMMAND
 
 commands:
   status            registration, call state, peer and duration
@@ -35,7 +39,9 @@ commands:
                     open (or close) the Alcatel pairing window (default 5 minutes)
 
 The API address comes from [web] listen in the config file (--config or DESKPHONE_CONFIG, default
-/boot/deskphone.toml), or --url / DESKPHONE_URL. From another host, pass [web] token with --token or DESKPHONE_TOKEN.
+/boot/deskphone.toml), or --url / DESKPHONE_URL. From another host, use the HTTPS address
+(--url https://<pi>) with [web] token (--token or DESKPHONE_TOKEN) and the Pi's certificate
+authority (--ca FILE or DESKPHONE_CA: the ca.crt from http://<pi>/ca.crt, checked once).
 `
 
 // runCtl drives the running phone over its HTTP API.
@@ -54,6 +60,7 @@ func ctl(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", defCfg, "config file to read [web] listen and token from (DESKPHONE_CONFIG)")
 	url := fs.String("url", os.Getenv("DESKPHONE_URL"), "API base URL, e.g. http://127.0.0.1:8080")
 	token := fs.String("token", os.Getenv("DESKPHONE_TOKEN"), "[web] token, needed from other hosts")
+	caFile := fs.String("ca", os.Getenv("DESKPHONE_CA"), "the Pi's CA certificate (ca.crt), for an https:// --url")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -79,7 +86,16 @@ func ctl(args []string, stdout, stderr io.Writer) int {
 			*token = tok
 		}
 	}
-	c := ctlClient{base: base, token: *token, out: stdout, http: &http.Client{Timeout: 10 * time.Second}}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	if strings.HasPrefix(base, "https://") {
+		tr, err := trustingCA(*caFile, *cfgPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "deskphone ctl: %v\n", err)
+			return 1
+		}
+		hc.Transport = tr
+	}
+	c := ctlClient{base: base, token: *token, out: stdout, http: hc}
 
 	cmd, argv := rest[0], rest[1:]
 	need := func(n int, what string) bool {
@@ -129,6 +145,7 @@ func ctl(args []string, stdout, stderr io.Writer) int {
 		if !need(1, "give the number: deskphone ctl transfer 5003") {
 			return 2
 		}
+		c.http = &http.Client{Timeout: 60 * time.Second} // the answer waits for the far end's verdict
 		err = c.post("transfer", map[string]any{"to": argv[0]})
 	case "calls":
 		err = c.calls()
@@ -138,7 +155,7 @@ func ctl(args []string, stdout, stderr io.Writer) int {
 		if *token != "" {
 			argv = append([]string{"-token", *token}, argv...)
 		}
-		return ctlPair(base, argv)
+		return ctlPair(base, hc.Transport, argv)
 	default:
 		fmt.Fprintf(stderr, "deskphone ctl: unknown command %q\n\n%s", cmd, ctlUsage)
 		return 2
@@ -148,6 +165,27 @@ func ctl(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// trustingCA is a transport that trusts only the Pi's CA: the file given, or the one in the
+// config's data_dir when ctl runs on the Pi itself.
+func trustingCA(caFile, cfgPath string) (*http.Transport, error) {
+	if caFile == "" {
+		dataDir := config.Default().DataDir
+		if f, err := config.Load(cfgPath); err == nil {
+			dataDir = f.DataDir
+		}
+		caFile = filepath.Join(dataDir, "tls", certs.CAFile)
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("the Pi's certificate authority: %w (download http://<pi>/ca.crt, check its fingerprint, pass it with --ca)", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s is not a PEM certificate", caFile)
+	}
+	return &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}, nil
 }
 
 // loopbackFor turns a listen address into one this machine can connect to.
@@ -222,6 +260,10 @@ type ctlStatus struct {
 	DND          bool           `json:"dnd"`
 	Counters     map[string]int `json:"counters"`
 	Addresses    []string       `json:"addresses"`
+	Web          struct {
+		URL         string `json:"url"`
+		Fingerprint string `json:"ca_fingerprint_sha256"`
+	} `json:"web"`
 }
 
 func (c ctlClient) printStatus(b []byte) error {
@@ -261,6 +303,10 @@ func (c ctlClient) printStatus(b []byte) error {
 	}
 	if len(s.Addresses) > 0 {
 		fmt.Fprintf(c.out, "address: %s\n", strings.Join(s.Addresses, ", "))
+	}
+	if s.Web.URL != "" {
+		fmt.Fprintf(c.out, "web: %s\n", s.Web.URL)
+		fmt.Fprintf(c.out, "certificate authority SHA-256: %s\n", s.Web.Fingerprint)
 	}
 	return nil
 }
@@ -313,7 +359,7 @@ func (c ctlClient) events() error {
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	res, err := (&http.Client{}).Do(req)
+	res, err := (&http.Client{Transport: c.http.Transport}).Do(req)
 	if err != nil {
 		return fmt.Errorf("is deskphone running? %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/deskphone/deskphone/firmware/config"
 	"github.com/deskphone/deskphone/firmware/phone"
+	"github.com/deskphone/deskphone/firmware/tones"
 	"github.com/deskphone/deskphone/hw/audio"
 	"github.com/deskphone/deskphone/hw/gpio"
 )
@@ -33,7 +34,7 @@ func openAudio(f *config.File, log *slog.Logger) (soundCard, error) {
 	a := f.Audio
 	switch a.Backend {
 	case "alsa":
-		d, err := audio.OpenALSA(alsaConfig(a), log.With("component", "alsa"))
+		d, err := audio.OpenALSA(alsaConfig(a, tonePlan(f)), log.With("component", "alsa"))
 		if err != nil {
 			return nil, fmt.Errorf("[audio] alsa backend: %w", err)
 		}
@@ -50,11 +51,21 @@ func openAudio(f *config.File, log *slog.Logger) (soundCard, error) {
 	return nil, fmt.Errorf("[audio] backend %q: use alsa, file or null", a.Backend)
 }
 
-func alsaConfig(a config.Audio) audio.ALSAConfig {
+func alsaConfig(a config.Audio, ring tones.Plan) audio.ALSAConfig {
 	return audio.ALSAConfig{
 		Playback: a.Playback, Capture: a.Capture, Ringer: a.Ringer,
 		SpeakerVolume: a.SpeakerVolume, RingerVolume: a.RingerVolume, MicGain: a.MicGain,
+		RingTone: func() audio.ToneSource { return tones.NewGenerator(ring, tones.Ringer, audio.SampleRate) },
 	}
+}
+
+// tonePlan is the dial, ringback, busy and ring tones of [phone] tone_country.
+func tonePlan(f *config.File) tones.Plan {
+	plan, err := tones.ForCountry(f.Phone.ToneCountry)
+	if err != nil {
+		return tones.Default() // config's check refuses an unknown country; this is for defaults
+	}
+	return plan
 }
 
 // ringerOf is the phone's ringer on the sound card (the device openAudio returned): the ring

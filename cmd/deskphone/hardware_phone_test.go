@@ -62,12 +62,14 @@ func (r *recordingSIP) Transfer(id, to string)  {}
 func (r *recordingSIP) PlayTone(phone.Tone)     {}
 func (r *recordingSIP) ConnectCall(id string)   {}
 
+func (r *recordingSIP) AttendedTransfer(id, with string) {}
+
 // The real call state machine behind the fake buttons: lifting the handset answers a ringing
 // call, putting it down hangs up, and the ring LED follows.
 func TestHandsetAnswersAndHangsUp(t *testing.T) {
 	sip := &recordingSIP{did: make(chan struct{}, 1)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := phone.New(phone.Config{SpeedDial: []string{"5001"}}, sip, sip, nil, nil, nil, log)
+	p := phone.New(phone.Config{SpeedDial: []string{"5001"}}, sip, sip, nil, nil, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)

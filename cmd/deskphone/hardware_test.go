@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/deskphone/deskphone/firmware/config"
@@ -70,40 +71,33 @@ func startBridge(t *testing.T, b *gpiotest.Board, h *fakeHandset, pairing func(t
 }
 
 func TestButtonsReachThePhone(t *testing.T) {
-	b, h := gpiotest.New(), newFakeHandset()
-	var opened []time.Duration
-	var mu sync.Mutex
-	startBridge(t, b, h, func(d time.Duration) { mu.Lock(); opened = append(opened, d); mu.Unlock() })
+	synctest.Test(t, func(t *testing.T) {
+		b, h := gpiotest.New(), newFakeHandset()
+		var opened []time.Duration
+		var mu sync.Mutex
+		startBridge(t, b, h, func(d time.Duration) { mu.Lock(); opened = append(opened, d); mu.Unlock() })
 
-	b.HookOff()
-	b.SpeedDial(2)
-	b.HookOn()
-	b.Press(gpio.Answer)
-	b.Press(gpio.Hangup)
-	b.Press(gpio.Redial)
-	b.Press(gpio.Pair) // held 3 s: not a phone button
-	got := h.waitPresses(t, 6)
-	want := []phone.Button{phone.HookOff, phone.SpeedDialKey(2), phone.HookOn, phone.AnswerKey, phone.HangupKey, phone.RedialKey}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("press %d = %+v, want %+v", i, got[i], want[i])
+		b.HookOff()
+		b.SpeedDial(2)
+		b.HookOn()
+		b.Press(gpio.Answer)
+		b.Press(gpio.Hangup)
+		b.Press(gpio.Redial)
+		b.Press(gpio.Pair) // held 3 s: not a phone button
+		got := h.waitPresses(t, 6)
+		want := []phone.Button{phone.HookOff, phone.SpeedDialKey(2), phone.HookOn, phone.AnswerKey, phone.HangupKey, phone.RedialKey}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("press %d = %+v, want %+v", i, got[i], want[i])
+			}
 		}
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+		synctest.Wait() // the bridge has handled every event
 		mu.Lock()
-		n := len(opened)
-		mu.Unlock()
-		if n == 1 || time.Now().After(deadline) {
-			break
+		defer mu.Unlock()
+		if len(opened) != 1 || opened[0] != 5*time.Minute {
+			t.Errorf("pairing windows opened: %v, want one of 5m", opened)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(opened) != 1 || opened[0] != 5*time.Minute {
-		t.Errorf("pairing windows opened: %v, want one of 5m", opened)
-	}
+	})
 }
 
 func TestLEDsFollowThePhone(t *testing.T) {
@@ -149,6 +143,14 @@ func TestGPIOConfig(t *testing.T) {
 	}
 }
 
+// hw/ cannot be imported by firmware/config, so the [gpio] defaults written there are checked
+// against hw/gpio's own here.
+func TestGPIODefaultsAgree(t *testing.T) {
+	if got, want := config.Default().GPIO.Debounce.Duration, gpio.DefaultConfig().Debounce; got != want {
+		t.Errorf("[gpio] debounce defaults to %v, hw/gpio to %v", got, want)
+	}
+}
+
 func TestOpenAudioBackends(t *testing.T) {
 	f := config.Default()
 	f.Audio.Backend = "null"
@@ -187,5 +189,32 @@ func TestAudioStatus(t *testing.T) {
 	}
 	if audioStatus(&audio.ALSADevice{}) == nil {
 		t.Fatal("ALSA device has no status")
+	}
+}
+
+// The handset's ring follows [phone] tone_country: the first burst lasts as long as that
+// country's ringing (France 1.5 s, United States 2 s, United Kingdom 0.4 s).
+func TestRingCadenceFollowsToneCountry(t *testing.T) {
+	for country, want := range map[string]time.Duration{
+		"fr": 1500 * time.Millisecond, "us": 2 * time.Second, "uk": 400 * time.Millisecond,
+	} {
+		f := &config.File{Phone: config.Phone{ToneCountry: country}}
+		ring := alsaConfig(config.Audio{}, tonePlan(f)).RingTone()
+		frame := make([]int16, audio.FrameLength)
+		burst := time.Duration(0)
+		for frames := 0; frames < 500; frames++ {
+			ring.Fill(frame)
+			loud := false
+			for _, v := range frame {
+				loud = loud || v > 1000 || v < -1000
+			}
+			if !loud {
+				break
+			}
+			burst += audio.FramePeriod
+		}
+		if burst != want {
+			t.Errorf("tone_country %q: the ring's first burst lasts %v, want %v", country, burst, want)
+		}
 	}
 }

@@ -4,6 +4,7 @@
 //	deskphone run --config /boot/deskphone.toml   run the service
 //	deskphone check --config FILE                  list every problem in a config file (exit 1)
 //	deskphone ctl status|dial N|answer|hangup|…    drive the running phone over its HTTP API
+//	deskphone web --config FILE                    where the web pages are, and their fingerprint
 //	deskphone example [--dev DIR]                  print the commented example config
 //	deskphone password                             print a strong generated password
 //	deskphone audio list                           list the sound devices
@@ -22,14 +23,21 @@ import (
 	"syscall"
 	_ "time/tzdata" // the image has no zoneinfo folder; timezone names must still resolve
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/config"
+	"github.com/deskphone/deskphone/firmware/web"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
 func main() {
+	// sipgo refuses to send a UDP message within 200 bytes of a 1500-byte MTU. RFC 3261 §18.1.1
+	// moves large *requests* to TCP; a response must go back the way its request came, however
+	// large (RFC 4475 §3.1.1.7: 34 Via headers). The kernel fragments what the link cannot carry.
+	sip.UDPMTUSize = 65535
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -41,6 +49,7 @@ commands:
   check --config FILE   check a config file and list every problem with its line
   ctl COMMAND           drive the running phone: status, dial N, answer, hangup, hold,
                         dtmf DIGITS, transfer N, pair (see: deskphone ctl help)
+  web --config FILE     where the web pages are, the certificate fingerprint and the password
   example [--dev DIR]   print the commented example config (--dev: one for this computer)
   password              print a strong random password for an account
   audio list            list the sound devices the phone can use
@@ -61,6 +70,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "ctl":
 		return runCtl(args[1:])
+	case "web":
+		return cmdWeb(args[1:], stdout, stderr)
 	case "example":
 		return cmdExample(args[1:], stdout, stderr)
 	case "password":
@@ -124,6 +135,7 @@ func cmdExample(args []string, stdout, stderr io.Writer) int {
 		over = map[string]string{
 			"data_dir":                  q(filepath.Join(dir, "data")),
 			"web.listen":                q("127.0.0.1:8080"),
+			"web.https_listen":          q("127.0.0.1:8443"),
 			"audio.backend":             q("file"),
 			"audio.input":               q(filepath.Join(dir, "mic.wav")),
 			"audio.output":              q(filepath.Join(dir, "speaker.wav")),
@@ -147,7 +159,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	log, err := newLogger(stderr, *logLevel)
+	tail := web.NewLogTail(1000) // the logs page shows what the console shows
+	log, err := newLogger(io.MultiWriter(stderr, tail), *logLevel)
 	if err != nil {
 		fmt.Fprintln(stderr, "deskphone:", err)
 		return 2
@@ -165,10 +178,40 @@ func cmdRun(args []string, stderr io.Writer) int {
 		// and on the status API, until the file is fixed and the service restarted.
 		return runBroken(ctx, *path, err, log)
 	}
-	if err := runService(ctx, f, log); err != nil && ctx.Err() == nil {
+	// The logs page's SIP trace: sipgo's tracer is process-wide, so it is installed here, once,
+	// before any SIP transport starts; it records nothing until switched on.
+	trace := web.NewSIPTrace(200)
+	sip.SIPDebug = true
+	sip.SIPDebugTracer(trace)
+	svcCtx, restart := context.WithCancelCause(ctx)
+	svc := service{configPath: *path, restart: func() { restart(errRestart) }, logs: tail, trace: trace}
+	if err := runService(svcCtx, f, svc, log); err != nil && svcCtx.Err() == nil {
 		log.Error("deskphone stopped", "err", err)
+		return 1
+	}
+	if ctx.Err() == nil && errors.Is(context.Cause(svcCtx), errRestart) {
+		// The settings page saved a new config: start again as the same process (same PID for
+		// init and for whoever started us), with every port closed by now.
+		log.Info("deskphone restarting to apply the new config")
+		exe, err := os.Executable()
+		if err == nil {
+			err = syscall.Exec(exe, os.Args, os.Environ())
+		}
+		log.Error("cannot restart; start deskphone again", "err", err)
 		return 1
 	}
 	log.Info("deskphone stopped")
 	return 0
+}
+
+// errRestart ends the service so that it starts again with the saved config.
+var errRestart = errors.New("restart to apply the new config")
+
+// service is what the running service offers its pages besides the config: the file to edit,
+// how to restart, and the log's last lines.
+type service struct {
+	configPath string
+	restart    func()
+	logs       *web.LogTail
+	trace      *web.SIPTrace
 }

@@ -37,13 +37,9 @@ type Phone struct {
 // Everything is started in g and stops when ctx ends. The web port is bound before it returns, so
 // a taken port is reported at once.
 func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, log *slog.Logger) (*Phone, error) {
-	token, err := webToken(f)
-	if err != nil {
-		return nil, err
-	}
 	if !f.Phone.Enabled {
-		srv := web.New(web.Config{Listen: f.Web.Listen, Token: token}, nil, nil, log.With("component", "web"))
-		if err := srv.Listen(); err != nil {
+		srv, err := newWeb(f, nil, nil, log)
+		if err != nil {
 			return nil, err
 		}
 		g.Go(func() error { return srv.Run(ctx) })
@@ -56,27 +52,10 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, log *slog.
 		return nil, err
 	}
 	closeDev := func() { dev.Close() }
-	plan, err := tones.ForCountry(p.ToneCountry)
-	if err != nil {
-		plan = tones.Default()
-	}
 	aud := media.NewAudio(dev, log.With("component", "audio"))
-	aud.SetTonePlan(plan)
+	aud.SetTonePlan(tonePlan(f))
 
-	mcfg := media.DefaultConfig()
-	mcfg.Codecs = p.CodecOrder()
-	if p.DTMFPayloadType > 0 {
-		mcfg.DTMFPayloadType = uint8(p.DTMFPayloadType)
-	}
-	if p.RTPPortMin > 0 && p.RTPPortMax > p.RTPPortMin {
-		mcfg.PortMin, mcfg.PortMax = p.RTPPortMin, p.RTPPortMax
-	}
-	if p.JitterMin.Duration > 0 {
-		mcfg.JitterMin = p.JitterMin.Duration
-	}
-	if p.JitterMax.Duration > 0 {
-		mcfg.JitterMax = p.JitterMax.Duration
-	}
+	mcfg := p.Media() // media.DefaultConfig with the [phone] settings; checked by config
 	mlog := log.With("component", "media")
 	newMedia := func(localIP string) (sipua.MediaSession, error) {
 		c := mcfg
@@ -113,19 +92,26 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, log *slog.
 		return nil, err
 	}
 	snd := &sound{aud: aud, ua: ua}
+	meter := &qualityMeter{session: snd.session}
 	ph := phone.New(phone.Config{CallWaiting: p.CallWaiting, DND: p.DND, AutoAnswer: p.AutoAnswer, SpeedDial: p.SpeedDial},
-		ua, snd, ringerOf(dev), callRecorder{calls, log}, nil, log.With("component", "phone"))
+		ua, snd, ringerOf(dev), callRecorder{calls, log, meter}, log.With("component", "phone"))
 	ev.p = ph
 
-	srv := web.New(web.Config{Listen: f.Web.Listen, Token: token}, ph, calls, log.With("component", "web"))
+	srv, err := newWeb(f, ph, calls, log)
+	if err != nil {
+		closeDev()
+		return nil, err
+	}
 	srv.AddStatus("sip", func() any {
 		return map[string]any{"address": ua.Addr(), "registrar": registrarAddr, "extension": p.Extension}
 	})
 	srv.AddStatus("media", func() any { return snd.stats() })
-	if err := srv.Listen(); err != nil {
-		closeDev()
-		return nil, err
+	if st := audioStatus(dev); st != nil {
+		srv.AddStatus("audio", st) // the sound card's devices and counters (hw/README.md)
 	}
+	vol := &volumes{cur: web.Levels{Speaker: f.Audio.SpeakerVolume, Ringer: f.Audio.RingerVolume, Mic: f.Audio.MicGain}}
+	vol.card, _ = dev.(mixer)
+	srv.SetVolumes(vol)
 	// Start order: the phone loop first (it takes the events), then the user agent and audio.
 	g.Go(func() error { return ph.Run(ctx) })
 	g.Go(func() error {
@@ -137,6 +123,7 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, log *slog.
 		return nil
 	})
 	g.Go(func() error { return ua.Run(ctx) })
+	g.Go(func() error { return meter.run(ctx) })
 	g.Go(func() error { return srv.Run(ctx) })
 	log.Info("phone ready", "sip", ua.Addr(), "extension", p.Extension, "registrar", registrarAddr, "web", srv.Addr())
 	return &Phone{Web: srv, Phone: ph}, nil
@@ -188,6 +175,12 @@ func (e *phoneEvents) CallReferred(id, to string) {
 func (e *phoneEvents) DTMFReceived(id string, d rune) {
 	e.p.Post(phone.Event{Kind: phone.EvRemoteDTMF, ID: id, Digits: string(d)})
 }
+func (e *phoneEvents) CallReplaced(id, old, peer string) {
+	e.p.Post(phone.Event{Kind: phone.EvReplaced, ID: id, Old: old, Peer: peer})
+}
+func (e *phoneEvents) TransferFailed(id, detail string) {
+	e.p.Post(phone.Event{Kind: phone.EvTransferFailed, ID: id, Reason: detail})
+}
 func (e *phoneEvents) RegistrationChanged(state, detail string) {
 	e.p.Post(phone.Event{Kind: phone.EvRegistration, Reg: phone.Registration(state), Reason: detail})
 }
@@ -219,6 +212,13 @@ func (s *sound) ConnectCall(id string) {
 	s.aud.Connect(ms)
 }
 
+// session is the connected call's media, nil between calls.
+func (s *sound) session() *media.Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connected
+}
+
 func (s *sound) stats() any {
 	s.mu.Lock()
 	ms := s.connected
@@ -237,13 +237,17 @@ type mediaStatus struct {
 
 // callRecorder writes finished calls to the call log.
 type callRecorder struct {
-	l   *calllog.Log
-	log *slog.Logger
+	l       *calllog.Log
+	log     *slog.Logger
+	quality *qualityMeter
 }
 
 func (r callRecorder) Record(c phone.Record) {
 	e := calllog.Entry{Direction: string(c.Direction), Peer: c.Peer, Start: c.Start,
 		Duration: c.Duration.Round(time.Second).Seconds(), Outcome: c.Outcome}
+	if q := r.quality.take(); q != nil && c.Duration > 0 {
+		e.Quality = q
+	}
 	if err := r.l.Append(e); err != nil {
 		r.log.Warn("call log", "err", err)
 	}

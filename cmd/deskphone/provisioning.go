@@ -90,7 +90,7 @@ func newProvisioning(f *config.File, dir *accounts.Directory, log *slog.Logger) 
 
 // ctlPair is `deskphone ctl pair [-seconds N] [-close]`: it opens (or closes) the Alcatel pairing window
 // of the running service at baseURL ("http://127.0.0.1:80") and says what to do next.
-func ctlPair(baseURL string, args []string) int {
+func ctlPair(baseURL string, tr http.RoundTripper, args []string) int {
 	fs := flag.NewFlagSet("pair", flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
 	seconds := fs.Int("seconds", 300, "how long the window stays open (1-3600)")
@@ -123,7 +123,7 @@ func ctlPair(baseURL string, args []string) int {
 	if *token != "" {
 		req.Header.Set("Authorization", "Bearer "+*token)
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: tr}
 	res, err := client.Do(req)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "deskphone ctl pair: cannot reach the deskphone service at %s (is it running?): %v\n", baseURL, err)

@@ -27,19 +27,19 @@ func TestCtlPairOpensTheWindow(t *testing.T) {
 	}
 	api := httptest.NewServer(srv.APIHandler())
 	defer api.Close()
-	if code := ctlPair(api.URL, []string{"-seconds", "60"}); code != 0 {
+	if code := ctlPair(api.URL, nil, []string{"-seconds", "60"}); code != 0 {
 		t.Fatalf("ctl pair = %d", code)
 	}
 	if rep := srv.Status().(provisioning.StatusReport); !rep.Pairing.Open || rep.Pairing.SecondsLeft != 60 {
 		t.Fatalf("window after ctl pair: %+v", rep.Pairing)
 	}
-	if code := ctlPair(api.URL, []string{"-close"}); code != 0 || srv.Status().(provisioning.StatusReport).Pairing.Open {
+	if code := ctlPair(api.URL, nil, []string{"-close"}); code != 0 || srv.Status().(provisioning.StatusReport).Pairing.Open {
 		t.Fatalf("ctl pair -close = %d", code)
 	}
-	if code := ctlPair(api.URL, []string{"-seconds", "0"}); code != 2 {
+	if code := ctlPair(api.URL, nil, []string{"-seconds", "0"}); code != 2 {
 		t.Fatalf("bad -seconds = %d, want 2", code)
 	}
-	if code := ctlPair("http://127.0.0.1:1", nil); code != 1 {
+	if code := ctlPair("http://127.0.0.1:1", nil, nil); code != 1 {
 		t.Fatalf("no service = %d, want 1", code)
 	}
 
@@ -50,7 +50,7 @@ func TestCtlPairOpensTheWindow(t *testing.T) {
 	}
 	api2 := httptest.NewServer(off.APIHandler())
 	defer api2.Close()
-	if code := ctlPair(api2.URL, nil); code != 1 {
+	if code := ctlPair(api2.URL, nil, nil); code != 1 {
 		t.Fatalf("ctl pair with pairing off = %d, want 1", code)
 	}
 }

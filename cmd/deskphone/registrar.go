@@ -37,6 +37,7 @@ func newRegistrar(f *config.File, dir *accounts.Directory, log *slog.Logger, opt
 	setDur(&cfg, &c.AuthWindow, func(r *registrar.Config) { r.AuthWindow = c.AuthWindow.Duration })
 	setDur(&cfg, &c.FloodWindow, func(r *registrar.Config) { r.FloodWindow = c.FloodWindow.Duration })
 	setDur(&cfg, &c.BanTime, func(r *registrar.Config) { r.BanTime = c.BanTime.Duration })
+	setDur(&cfg, &c.TCPIdleTimeout, func(r *registrar.Config) { r.TCPIdleTimeout = c.TCPIdleTimeout.Duration })
 	if c.QualifyInterval.Duration > 0 {
 		cfg.QualifyInterval = c.QualifyInterval.Duration
 	} else {

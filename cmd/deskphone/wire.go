@@ -18,6 +18,7 @@ import (
 
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/config"
+	"github.com/deskphone/deskphone/firmware/lanaddr"
 )
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
@@ -29,7 +30,7 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 }
 
 // runService starts every enabled component and returns when ctx ends or one of them fails.
-func runService(ctx context.Context, f *config.File, log *slog.Logger) error {
+func runService(ctx context.Context, f *config.File, svc service, log *slog.Logger) error {
 	dir, warns, err := accounts.Open(filepath.Join(f.DataDir, "accounts.json"), configAccounts(f))
 	if err != nil {
 		return err
@@ -45,11 +46,20 @@ func runService(ctx context.Context, f *config.File, log *slog.Logger) error {
 	g.Go(func() error { <-ctx.Done(); return nil }) // run until signalled, even with nothing enabled
 	// Each component's wiring lives in its own file (registrar.go, phone.go, provisioning.go,
 	// hardware.go, watchdog.go); this function only starts them.
-	if err := startComponents(ctx, g, f, dir, log); err != nil {
+	srv, err := startComponents(ctx, g, f, dir, log)
+	if err != nil {
 		return err
 	}
 	log.Info("deskphone ready", "version", version, "addresses", strings.Join(localAddresses(), ","))
 	printBanner(f, dir, log)
+	srv.SetSettings(svc.configPath, svc.restart)
+	if svc.logs != nil {
+		srv.SetLogs(svc.logs)
+	}
+	if svc.trace != nil {
+		srv.SetSIPTrace(svc.trace)
+	}
+	printWebBanner(srv, log)
 	return g.Wait()
 }
 
@@ -145,19 +155,10 @@ func printBanner(f *config.File, dir *accounts.Directory, log *slog.Logger) {
 	}
 }
 
-// localAddresses lists this machine's non-loopback IPv4 addresses, for the console and status.
+// localAddresses lists this machine's LAN addresses, for the console and status.
 func localAddresses() []string {
-	var out []string
-	ifaces, err := net.InterfaceAddrs()
-	if err != nil {
-		return nil
-	}
-	for _, a := range ifaces {
-		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() {
-			out = append(out, ipn.IP.String())
-		}
-	}
-	return out
+	addrs, _ := lanaddr.OwnIPv4()
+	return lanaddr.Strings(addrs)
 }
 
 // runBroken keeps the service alive with a config that does not check: it repeats what is wrong

@@ -19,8 +19,9 @@ type Entry struct {
 	Direction string    `json:"direction"` // in | out
 	Peer      string    `json:"peer"`
 	Start     time.Time `json:"start"`
-	Duration  float64   `json:"duration"` // seconds of conversation
-	Outcome   string    `json:"outcome"`  // answered, missed, rejected, busy, failed, cancelled, transferred
+	Duration  float64   `json:"duration"`          // seconds of conversation
+	Outcome   string    `json:"outcome"`           // answered, missed, rejected, busy, failed, cancelled, transferred
+	Quality   *Quality  `json:"quality,omitempty"` // answered calls with media
 }
 
 // DefaultMaxBytes bounds the current file; with the rotated one the log takes at most twice this.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -134,4 +135,59 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse returned cfg=%v err=%v", cfg, err)
 		}
 	})
+}
+
+// The usual PBX style names an account by its number; only two different accounts sharing a
+// name collide, and the second one is reported at its own line.
+func TestAccountMayUseItsNumberAsUserName(t *testing.T) {
+	ok := "[[registrar.accounts]]\nextension = \"5001\"\nusername = \"5001\"\npassword = \"long-enough-pw\"\n"
+	if _, err := Parse("f.toml", []byte(ok)); err != nil {
+		t.Fatalf("an account named by its own number is refused: %v", err)
+	}
+	clash := ok + "\n[[registrar.accounts]]\nextension = \"5002\"\nusername = \"5001\"\npassword = \"long-enough-pw\"\n"
+	_, err := Parse("f.toml", []byte(clash))
+	var p *Problems
+	if !errors.As(err, &p) || len(p.List) != 1 || p.List[0].Key != "registrar.accounts.1" || p.List[0].Line != 6 ||
+		!strings.Contains(p.List[0].Msg, `"5001" is already used by registrar.accounts.0`) {
+		t.Fatalf("want one clash reported for registrar.accounts.1 at line 6, got %v", err)
+	}
+}
+
+// With an external registrar the phone's extension and user name are any SIP user part (an
+// Asterisk endpoint named "rpi"); with the built-in one the extension is the phone's number.
+func TestPhoneExtensionIsAnySIPUser(t *testing.T) {
+	external := "[registrar]\nenabled = false\n[provisioning]\nenabled = false\n[phone]\nregistrar = \"10.0.0.1:5060\"\npassword = \"secret\"\n"
+	for _, c := range []struct {
+		ext, user string
+		problem   string // key reported, "" for none
+	}{
+		{"rpi", "rpi", ""},
+		{"5002", "5002", ""},
+		{"pi.office-1", "a%41b!~*'()&=+$,;?/", ""},
+		{"r pi", "rpi", "phone.extension"},
+		{"rpi", "bad%4", "phone.username"},
+		{"rpi", "é", "phone.username"},
+		{"", "rpi", "phone.extension"},
+	} {
+		cfg := external + fmt.Sprintf("extension = %q\nusername = %q\n", c.ext, c.user)
+		_, err := Parse("f.toml", []byte(cfg))
+		var p *Problems
+		switch {
+		case c.problem == "" && err != nil:
+			t.Errorf("extension %q username %q refused: %v", c.ext, c.user, err)
+		case c.problem != "" && (!errors.As(err, &p) || len(p.List) != 1 || p.List[0].Key != c.problem || p.List[0].Line != 8+btoi(c.problem == "phone.username")):
+			t.Errorf("extension %q username %q: want one %s problem on its line, got %v", c.ext, c.user, c.problem, err)
+		}
+	}
+	_, err := Parse("f.toml", []byte("[phone]\nextension = \"rpi\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 2: phone.extension: must be 1-15 digits: it is the phone's number on the built-in registrar") {
+		t.Fatalf("with the built-in registrar a named extension must be refused, got %v", err)
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

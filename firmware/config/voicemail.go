@@ -1,38 +1,44 @@
 package config
 
-import "time"
+import (
+	"time"
 
-// Voicemail is the built-in voicemail: every account of the registrar has a mailbox.
+	"github.com/deskphone/deskphone/firmware/voicemail"
+)
+
+// Voicemail is the built-in voicemail: every account of the registrar has a mailbox. Its
+// defaults are voicemail.DefaultConfig's; it is off unless the file turns it on.
 type Voicemail struct {
 	Enabled    bool     `toml:"enabled"`
-	NoAnswer   Duration `toml:"no_answer"`   // ring time before an unanswered call goes to the mailbox (20s)
-	MaxMessage Duration `toml:"max_message"` // longest message (120s)
-	Silence    Duration `toml:"silence"`     // a message ends after this much silence (8s)
-	QuotaMB    int      `toml:"quota_mb"`    // space for all mailboxes together, MiB (64)
+	NoAnswer   Duration `toml:"no_answer"`   // ring time before an unanswered call goes to the mailbox
+	MaxMessage Duration `toml:"max_message"` // longest message
+	Silence    Duration `toml:"silence"`     // a message ends after this much silence
+	QuotaMB    int      `toml:"quota_mb"`    // space for all mailboxes together, MiB
 }
 
 func defaultVoicemail() Voicemail {
-	return Voicemail{Enabled: false, NoAnswer: Duration{20 * time.Second}, MaxMessage: Duration{120 * time.Second},
-		Silence: Duration{8 * time.Second}, QuotaMB: 64}
+	d := voicemail.DefaultConfig()
+	return Voicemail{NoAnswer: Duration{d.NoAnswer}, MaxMessage: Duration{d.MaxMessage},
+		Silence: Duration{d.Silence}, QuotaMB: int(d.Quota >> 20)}
 }
 
-func (v Voicemail) validate(bad func(key, format string, a ...any), registrar bool) {
+func (v Voicemail) validate(c *checker, r Registrar) {
 	if !v.Enabled {
 		return
 	}
-	if !registrar {
-		bad("voicemail.enabled", "voicemail needs the built-in registrar ([registrar] enabled = true)")
+	if !r.Enabled {
+		c.bad("voicemail.enabled", "voicemail needs the built-in registrar ([registrar] enabled = true)")
 	}
 	if v.NoAnswer.Duration < time.Second || v.NoAnswer.Duration > 10*time.Minute {
-		bad("voicemail.no_answer", "must be between 1s and 10m")
+		c.bad("voicemail.no_answer", "must be between 1s and 10m")
 	}
 	if v.MaxMessage.Duration < 5*time.Second || v.MaxMessage.Duration > time.Hour {
-		bad("voicemail.max_message", "must be between 5s and 1h")
+		c.bad("voicemail.max_message", "must be between 5s and 1h")
 	}
 	if v.Silence.Duration < time.Second || v.Silence.Duration > time.Minute {
-		bad("voicemail.silence", "must be between 1s and 1m")
+		c.bad("voicemail.silence", "must be between 1s and 1m")
 	}
 	if v.QuotaMB < 1 || v.QuotaMB > 1<<20 {
-		bad("voicemail.quota_mb", "must be at least 1 (MiB)")
+		c.bad("voicemail.quota_mb", "must be at least 1 (MiB)")
 	}
 }

@@ -83,7 +83,7 @@ func TestCallWaitingIsMixedOverCallAudio(t *testing.T) {
 	eb.audio.SetTonePlan(plan)
 	n := len(eb.dev.Played())
 	eb.audio.PlayTone(tones.CallWaiting) // 440 Hz, 300 ms
-	time.Sleep(250 * time.Millisecond)
+	waitFor(t, 5*time.Second, "200 ms of audio", func() bool { return len(eb.dev.Played()) >= n+1600 })
 	mixed := eb.playedSince(n)[:1600]
 	if goertzelPower(mixed, 1000) < 0.01 || goertzelPower(mixed, 440) < 0.005 {
 		t.Fatalf("want both the call (1 kHz, %.4f) and the call-waiting tone (440 Hz, %.4f)",

@@ -2,74 +2,21 @@ package media
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"math"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/deskphone/deskphone/test/baresip"
 )
 
 // Interoperability with a real RTP stack: baresip answers a call whose SDP comes from our
 // Session (a bare SIP INVITE sent by the test), plays a 700 Hz WAV, and must receive our audio,
 // RTCP and DTMF. Skipped when baresip is not installed (Debian package baresip-core).
-
-type baresipPeer struct {
-	port  int
-	log   *syncBuffer
-	stdin io.WriteCloser
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func writeSineWAV(t *testing.T, path string, freq float64, seconds int) {
-	t.Helper()
-	n := seconds * SampleRate
-	b := make([]byte, 44, 44+2*n)
-	copy(b, "RIFF")
-	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*n))
-	copy(b[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(b[16:], 16)
-	binary.LittleEndian.PutUint16(b[20:], 1)
-	binary.LittleEndian.PutUint16(b[22:], 1)
-	binary.LittleEndian.PutUint32(b[24:], SampleRate)
-	binary.LittleEndian.PutUint32(b[28:], 2*SampleRate)
-	binary.LittleEndian.PutUint16(b[32:], 2)
-	binary.LittleEndian.PutUint16(b[34:], 16)
-	copy(b[36:], "data")
-	binary.LittleEndian.PutUint32(b[40:], uint32(2*n))
-	for i := 0; i < n; i++ {
-		b = binary.LittleEndian.AppendUint16(b, uint16(int16(8000*math.Sin(2*math.Pi*freq*float64(i)/SampleRate))))
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // freeUDPPort returns a port free on 127.0.0.1 (with its neighbour when even is set).
 func freeUDPPort(t *testing.T, even bool) int {
@@ -104,61 +51,22 @@ func freeUDPPort(t *testing.T, even bool) int {
 	return 0
 }
 
-func startBaresip(t *testing.T, toneHz float64) *baresipPeer {
+// startBaresip runs baresip (test/baresip) answering calls to b@127.0.0.1:port itself and playing
+// a sine of toneHz.
+func startBaresip(t *testing.T, toneHz int) (peer *baresip.Phone, port int) {
 	t.Helper()
-	bin, err := exec.LookPath("baresip")
+	port = freeUDPPort(t, false)
+	ctrl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Skip("baresip not installed (apt-get install baresip-core)")
-	}
-	dir := t.TempDir()
-	wav := filepath.Join(dir, "tone.wav")
-	writeSineWAV(t, wav, toneHz, 30)
-	port, rtp := freeUDPPort(t, false), freeUDPPort(t, true)
-	conf := fmt.Sprintf(`poll_method epoll
-net_interface 127.0.0.1
-sip_listen 127.0.0.1:%d
-audio_source aufile,%s
-audio_player aubridge,speaker
-audio_alert aubridge,alert
-ausrc_srate 8000
-auplay_srate 8000
-ausrc_channels 1
-auplay_channels 1
-rtp_ports %d-%d
-module_path /usr/lib/baresip/modules
-module stdio.so
-module g711.so
-module aufile.so
-module aubridge.so
-module_app account.so
-module_app menu.so
-`, port, wav, rtp, rtp+39)
-	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	acct := fmt.Sprintf("<sip:b@127.0.0.1:%d>;regint=0;answermode=auto;audio_codecs=PCMA,PCMU\n", port)
-	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(acct), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-v", "-f", dir)
-	p := &baresipPeer{port: port, log: &syncBuffer{}}
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	if p.stdin, err = cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel() // kills the process we started, by its PID
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("baresip log:\n%s", p.log.String())
-		}
-	})
-	waitFor(t, 5*time.Second, "baresip to start", func() bool { return strings.Contains(p.log.String(), "baresip is ready") })
-	return p
+	ctrlPort := ctrl.Addr().(*net.TCPAddr).Port
+	ctrl.Close()
+	rtp := freeUDPPort(t, true)
+	peer = baresip.Start(t, baresip.Config{ListenIP: "127.0.0.1", SIPPort: port, CtrlPort: ctrlPort,
+		RTPMin: rtp, RTPMax: rtp + 39, ToneHz: toneHz,
+		Account: fmt.Sprintf("<sip:b@127.0.0.1:%d>;regint=0;answermode=auto;audio_codecs=PCMA,PCMU", port)})
+	return peer, port
 }
 
 // sipCall is the smallest UAC that can set up and tear down one call (RFC 3261 §17.1 without
@@ -232,7 +140,7 @@ func (c *sipCall) request(method, uri string, cseq int, to, ctype string, body [
 }
 
 func TestInteropWithBaresip(t *testing.T) {
-	peer := startBaresip(t, 700)
+	peer, port := startBaresip(t, 700)
 	cfg := DefaultConfig()
 	cfg.DTMFPayloadType = 96 // as an Alcatel would offer
 	s := newTestSession(t, cfg)
@@ -241,9 +149,9 @@ func TestInteropWithBaresip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	c := &sipCall{conn: conn, to: &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: peer.port},
+	c := &sipCall{conn: conn, to: &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: port},
 		callID: randHex(8) + "@127.0.0.1", fromTag: randHex(4), local: conn.LocalAddr().String()}
-	target := fmt.Sprintf("sip:b@127.0.0.1:%d", peer.port)
+	target := fmt.Sprintf("sip:b@127.0.0.1:%d", port)
 
 	offer, err := s.Offer()
 	if err != nil {
@@ -270,21 +178,20 @@ func TestInteropWithBaresip(t *testing.T) {
 	if err := s.SendDTMF("159#"); err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprint(peer.stdin, "7") // a key pressed on baresip's console during a call sends DTMF
+	events := peer.Events()
+	peer.Command(t, "sndcode", "7") // a key pressed on baresip during a call sends DTMF
 	got := collectDigitsUntil(s, 1, 5*time.Second)
-	waitFor(t, 5*time.Second, "baresip to receive our digits", func() bool {
-		log := peer.log.String()
-		for _, d := range "159#" {
-			if !strings.Contains(log, fmt.Sprintf("received event: '%c'", d)) {
-				return false
-			}
+	for _, d := range "159#" {
+		i, ev := peer.WaitEvent(t, "CALL_DTMF_START", events, 5*time.Second)
+		if ev["param"] != string(d) {
+			t.Errorf("baresip received digit %v, want %q (of 159#)", ev["param"], d)
 		}
-		return true
-	})
+		events = i + 1
+	}
 	waitFor(t, 15*time.Second, "an RTCP report from baresip about our stream", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.haveReport && s.remoteReport.highestSeq != 0
+		return s.tx.haveRemote && s.tx.remote.highestSeq != 0
 	})
 
 	st := s.Stats()

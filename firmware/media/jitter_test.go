@@ -25,8 +25,16 @@ func simulate(n int, delay func(i int) time.Duration, phase time.Duration) simRe
 
 // simulatePtime is simulate with packets of ptime (10, 20, 30 ms...).
 func simulatePtime(n int, ptime time.Duration, delay func(i int) time.Duration, phase time.Duration) simResult {
+	return simulateCapPtime(n, ptime, delay, phase, 200*time.Millisecond)
+}
+
+func simulateCap(n int, delay func(i int) time.Duration, phase, maxDelay time.Duration) simResult {
+	return simulateCapPtime(n, 20*time.Millisecond, delay, phase, maxDelay)
+}
+
+func simulateCapPtime(n int, ptime time.Duration, delay func(i int) time.Duration, phase, maxDelay time.Duration) simResult {
 	samples := int(ptime * SampleRate / time.Second)
-	jb := newJitterBuffer(20*time.Millisecond, 200*time.Millisecond)
+	jb := newJitterBuffer(20*time.Millisecond, maxDelay)
 	t0 := time.Unix(1_000_000, 0)
 	type ev struct {
 		at  time.Time
@@ -196,5 +204,18 @@ func TestConcealmentContinuesTheSignal(t *testing.T) {
 	}
 	if r0, r2, r3 := rms(lost[:80]), rms(lost[2*FrameLength:3*FrameLength]), rms(lost[3*FrameLength+160-80:]); !(r0 > 5000 && r2 < r0 && r3 < 100) {
 		t.Fatalf("attenuation: first 10 ms %.0f, frame 3 %.0f, end of 80 ms %.0f; want full, fading, silent after 60 ms", r0, r2, r3)
+	}
+}
+
+// The default ceiling is what the table in docs/media.md ("Choosing jitter_max") justifies: below
+// it the cap is never reached, and 0–150 ms of jitter (a busy Wi-Fi hop) still plays with little
+// concealment, where a 120 ms ceiling conceals a fifth of the call.
+func TestDefaultJitterCeilingCoversWiFiJitter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	r := simulateCap(1500, func(int) time.Duration { return time.Duration(rng.Int64N(int64(150 * time.Millisecond))) }, 7*time.Millisecond, DefaultConfig().JitterMax)
+	share := float64(r.concealed) / float64(r.frames)
+	t.Logf("ceiling %v, jitter 0-150 ms: %.1f%% concealed, %d late, delay mean %v", DefaultConfig().JitterMax, 100*share, r.late, r.meanDelay)
+	if share > 0.05 {
+		t.Errorf("%.1f%% of frames concealed at 0-150 ms jitter, want ≤ 5%%", 100*share)
 	}
 }

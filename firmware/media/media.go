@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 )
 
@@ -31,12 +30,14 @@ type AudioDevice interface {
 	WriteFrame(frame []int16) error                     // 20 ms for the speaker; must not block long
 }
 
-// Config is what a Session needs to know about the local side.
+// Config is what a Session needs to know about the local side. DefaultConfig is the one place
+// its defaults are written; [phone] in deskphone.toml starts from it, and Check is the one place
+// its settings are validated (by NewSession and by `deskphone check`).
 type Config struct {
 	LocalIP          string        // address bound for RTP/RTCP and written into SDP (must be concrete, not 0.0.0.0)
 	PortMin, PortMax int           // RTP port range; RTP takes an even port, RTCP the next one
 	Codecs           []string      // "PCMA", "PCMU" in preference order
-	DTMFPayloadType  uint8         // telephone-event payload type we offer (default 101)
+	DTMFPayloadType  int           // telephone-event payload type we offer (default 96)
 	JitterMin        time.Duration // jitter buffer floor (default 20 ms)
 	JitterMax        time.Duration // jitter buffer ceiling (default 200 ms)
 	PTime            time.Duration // packetisation time; only 20 ms is supported
@@ -48,19 +49,62 @@ type Config struct {
 	CNAME string
 }
 
-// DefaultConfig returns the defaults: loopback address, ports 16384–32767, PCMA then PCMU,
-// telephone-event on 101, a 20–200 ms jitter buffer, 20 ms packets.
+// DefaultConfig returns the defaults: loopback address, ports 16384–16482, PCMA then PCMU,
+// telephone-event on 96, a 20–200 ms jitter buffer, 20 ms packets.
+//
+// Payload type 96 is the Alcatel IP Touch's own telephone-event type, so both ends agree whoever
+// offers; answers always use the type the offerer chose. The 200 ms ceiling is what the
+// measurements in docs/media.md justify: the adaptive target only reaches it when the network's
+// delay varies that much, and a lower ceiling conceals a large share of such calls.
 func DefaultConfig() Config {
 	return Config{
 		LocalIP:         "127.0.0.1",
 		PortMin:         16384,
-		PortMax:         32767,
+		PortMax:         16482,
 		Codecs:          []string{"PCMA", "PCMU"},
-		DTMFPayloadType: 101,
+		DTMFPayloadType: 96,
 		JitterMin:       20 * time.Millisecond,
 		JitterMax:       200 * time.Millisecond,
 		PTime:           20 * time.Millisecond,
 	}
+}
+
+// Problem is a setting of Config that a session cannot work with. Setting names it as the [phone]
+// section of deskphone.toml spells it ("jitter_max", "codecs.1"), so a config checker can point at
+// the line that sets it.
+type Problem struct {
+	Setting string
+	Msg     string
+}
+
+// Error is the problem as NewSession reports it.
+func (p Problem) Error() string { return "media: " + p.Setting + ": " + p.Msg }
+
+// Check lists every setting of c that NewSession refuses, except the per-call LocalIP and CNAME.
+// Zero values are checked as they are: NewSession fills them from DefaultConfig first.
+func (c Config) Check() []Problem {
+	var ps []Problem
+	bad := func(setting, format string, a ...any) {
+		ps = append(ps, Problem{Setting: setting, Msg: fmt.Sprintf(format, a...)})
+	}
+	for i, name := range c.Codecs {
+		if _, ok := codecByName(name); !ok {
+			bad(fmt.Sprintf("codecs.%d", i), "unsupported codec %q (PCMA and PCMU are supported)", name)
+		}
+	}
+	if c.DTMFPayloadType < 96 || c.DTMFPayloadType > 127 {
+		bad("dtmf_payload_type", "must be a dynamic payload type, 96-127 (got %d)", c.DTMFPayloadType)
+	}
+	if c.PortMin < 1024 || c.PortMax > 65534 || c.PortMax-c.PortMin < 4 {
+		bad("rtp_port_min", "RTP ports must lie within 1024-65534 with room for at least two calls")
+	}
+	if c.JitterMin < 0 || c.JitterMax < c.JitterMin || c.JitterMax > time.Second {
+		bad("jitter_max", "jitter_min must be ≥ 0 and ≤ jitter_max, jitter_max ≤ 1s")
+	}
+	if c.PTime != framePeriod {
+		bad("ptime", "%v is not supported (only 20ms)", c.PTime)
+	}
+	return ps
 }
 
 // Errors a caller may want to tell apart.
@@ -78,14 +122,3 @@ var (
 	// ErrClosed: the session was closed.
 	ErrClosed = errors.New("media session closed")
 )
-
-// LocalIPFor returns the local address the system would use to reach remote ("host:port"), the
-// address to put in Config.LocalIP when the SIP side listens on 0.0.0.0. No packet is sent.
-func LocalIPFor(remote string) (string, error) {
-	c, err := net.Dial("udp", remote)
-	if err != nil {
-		return "", fmt.Errorf("media: find local address towards %s: %w", remote, err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).IP.String(), nil
-}

@@ -34,10 +34,7 @@ func next(s State, ev Event) (State, []Action) {
 	case EvDTMF:
 		return dtmf(s, ev)
 	case EvTransfer:
-		if (s.Call == CallInCall || s.Call == CallHeld) && ev.To != "" {
-			return s, []Action{{Kind: ActTransfer, ID: s.Active.ID, To: ev.To}}
-		}
-		return s, nil
+		return transfer(s, ev)
 	case EvSetDND:
 		s.DND = ev.On
 		return s, nil
@@ -59,6 +56,8 @@ func next(s State, ev Event) (State, []Action) {
 		return s, nil
 	case EvReferred:
 		return referred(s, ev)
+	case EvReplaced:
+		return replaced(s, ev)
 	case EvRemoteDTMF:
 		if ev.ID == s.Active.ID && ev.ID != "" {
 			r := s.Active.Received + ev.Digits
@@ -182,7 +181,15 @@ func afterActiveGone(s State, remote bool) (State, []Action) {
 }
 
 func dial(s State, ev Event, to string) (State, []Action) {
-	if to == "" || !(s.Call == CallIdle || s.Call == CallDialing) {
+	if to == "" {
+		return s, nil
+	}
+	switch {
+	case s.Call == CallIdle || s.Call == CallDialing:
+	case s.Call == CallHeld && !s.Other.exists():
+		// A consultation call: the held call is parked meanwhile (and can be transferred to it).
+		s.Other = s.Active
+	default:
 		return s, nil
 	}
 	s.seq++
@@ -346,6 +353,10 @@ func referred(s State, ev Event) (State, []Action) {
 	s.Call = CallIdle
 	s.Active = Call{}
 	s, more := dial(s, ev, ev.To)
+	// An attended transfer's target carries the call to replace ("sip:5004@pbx?Replaces=…"): the
+	// INVITE needs it, the status and a redial do not.
+	s.Active.Peer, _, _ = strings.Cut(ev.To, "?")
+	s.LastDialed = s.Active.Peer
 	acts = append(acts, more...)
 	for i := range acts {
 		if acts[i].Kind == ActDial {
@@ -378,4 +389,40 @@ func record(c Call, at time.Time, outcome string) Action {
 		r.Duration = at.Sub(c.Answered)
 	}
 	return Action{Kind: ActRecord, Record: r}
+}
+
+// transfer hands a call on: blind, the active call to ev.To; attended (ev.To empty), the parked
+// call to the far end of the active one, which must be answered (RFC 5589 §7).
+func transfer(s State, ev Event) (State, []Action) {
+	switch {
+	case ev.To != "" && (s.Call == CallInCall || s.Call == CallHeld):
+		return s, []Action{{Kind: ActTransfer, ID: s.Active.ID, To: ev.To}}
+	case ev.To == "" && s.Call == CallInCall && s.Other.exists() && !s.Other.Answered.IsZero():
+		return s, []Action{{Kind: ActTransfer, ID: s.Other.ID, With: s.Active.ID}}
+	}
+	return s, nil
+}
+
+// replaced: a call came in that takes the place of one of ours (an INVITE with Replaces: the far
+// end did an attended transfer to us). It is answered already; the old call is recorded as
+// transferred and its end, which follows, concerns no call the phone knows any more.
+func replaced(s State, ev Event) (State, []Action) {
+	c := Call{ID: ev.ID, Peer: ev.Peer, Direction: Incoming, Start: ev.At, Answered: ev.At}
+	var acts []Action
+	switch {
+	case ev.Old == "":
+		return s, []Action{{Kind: ActHangup, ID: ev.ID}}
+	case ev.Old == s.Active.ID && (s.Call == CallInCall || s.Call == CallHeld):
+		acts = []Action{record(s.Active, ev.At, "transferred"), {Kind: ActAudio, ID: c.ID}}
+		s.Active, s.Call = c, CallInCall
+	case ev.Old == s.Other.ID && !s.Other.Answered.IsZero():
+		c.Held = true // parked, as the call it replaces was
+		acts = []Action{record(s.Other, ev.At, "transferred"), {Kind: ActHold, ID: c.ID, On: true}}
+		s.Other = c
+	default:
+		return s, []Action{{Kind: ActHangup, ID: ev.ID}}
+	}
+	s.Counters.Incoming++
+	s.Counters.Answered++
+	return s, acts
 }

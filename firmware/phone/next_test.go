@@ -155,6 +155,15 @@ func TestNext(t *testing.T) {
 			with(idle(), func(s *State) { s.OffHook = true }),
 			[]Action{{Kind: ActAudio},
 				{Kind: ActRecord, Record: Record{Direction: Incoming, Peer: "5001", Start: t0, Duration: 30 * time.Second, Outcome: "transferred"}}, tone(ToneBusy)}},
+		{talking(Incoming), Event{Kind: EvReferred, ID: "c1", To: "sip:5003@pbx?Replaces=a%3Bto-tag%3Db%3Bfrom-tag%3Dc", At: t1},
+			with(idle(), func(s *State) {
+				s.OffHook, s.Call, s.seq, s.LastDialed, s.Counters.Outgoing = true, CallCalling, 1, "sip:5003@pbx", 1
+				s.Active = Call{ID: "out-1", Peer: "sip:5003@pbx", Direction: Outgoing, Start: t1}
+			}),
+			[]Action{{Kind: ActAudio},
+				{Kind: ActRecord, Record: Record{Direction: Incoming, Peer: "5001", Start: t0, Duration: 30 * time.Second, Outcome: "transferred"}},
+				stopTimer(TimerOffHook), stopTimer(TimerInterDigit), tone(ToneNone),
+				{Kind: ActDial, ID: "out-1", To: "sip:5003@pbx?Replaces=a%3Bto-tag%3Db%3Bfrom-tag%3Dc", Of: "c1"}}},
 		{talking(Incoming), Event{Kind: EvReferred, ID: "c1", To: "5003", At: t1},
 			with(idle(), func(s *State) {
 				s.OffHook, s.Call, s.seq, s.LastDialed, s.Counters.Outgoing = true, CallCalling, 1, "5003", 1
@@ -191,6 +200,29 @@ func TestNext(t *testing.T) {
 			[]Action{{Kind: ActHangup, ID: "c1"}, {Kind: ActAudio},
 				{Kind: ActRecord, Record: Record{Direction: Incoming, Peer: "5001", Start: t0, Duration: 30 * time.Second, Outcome: "answered"}},
 				tone(ToneNone), {Kind: ActRing, On: true}}},
+
+		// Attended transfer: a consultation call while the first is held, then the held call is
+		// handed to the consulted party; and the other side, a call that replaces ours.
+		{with(talking(Incoming), func(s *State) { s.Call, s.Active.Held = CallHeld, true }), Event{Kind: EvDial, To: "5004", At: t1},
+			with(idle(), func(s *State) {
+				s.Call, s.OffHook, s.LastDialed, s.seq, s.Counters.Outgoing = CallCalling, true, "5004", 1, 1
+				s.Active = Call{ID: "out-1", Peer: "5004", Direction: Outgoing, Start: t1}
+				s.Other = Call{ID: "c1", Peer: "5001", Direction: Incoming, Start: t0, Answered: t0, Held: true}
+			}),
+			[]Action{stopTimer(TimerOffHook), stopTimer(TimerInterDigit), tone(ToneNone), {Kind: ActDial, ID: "out-1", To: "5004"}}},
+		{with(talking(Outgoing), func(s *State) { s.Other = Call{ID: "c0", Peer: "5003", Answered: t0, Held: true} }), Event{Kind: EvTransfer},
+			with(talking(Outgoing), func(s *State) { s.Other = Call{ID: "c0", Peer: "5003", Answered: t0, Held: true} }),
+			[]Action{{Kind: ActTransfer, ID: "c0", With: "c1"}}},
+		{talking(Outgoing), Event{Kind: EvTransfer}, talking(Outgoing), nil}, // nothing parked to hand on
+		{talking(Outgoing), Event{Kind: EvReplaced, ID: "in-9", Old: "c1", Peer: "5004", At: t1},
+			with(talking(Outgoing), func(s *State) {
+				s.Active = Call{ID: "in-9", Peer: "5004", Direction: Incoming, Start: t1, Answered: t1}
+				s.Counters.Incoming, s.Counters.Answered = 1, 1
+			}),
+			[]Action{{Kind: ActRecord, Record: Record{Direction: Outgoing, Peer: "5001", Start: t0, Duration: 30 * time.Second, Outcome: "transferred"}},
+				{Kind: ActAudio, ID: "in-9"}}},
+		{talking(Outgoing), Event{Kind: EvReplaced, ID: "in-9", Old: "nosuch", Peer: "5004", At: t1},
+			talking(Outgoing), []Action{{Kind: ActHangup, ID: "in-9"}}},
 
 		// Misc.
 		{idle(), Event{Kind: EvSetDND, On: true}, with(idle(), func(s *State) { s.DND = true }), nil},

@@ -21,6 +21,7 @@ type Signalling interface {
 	Hold(id string, on bool)
 	SendDTMF(id, digits string)
 	Transfer(id, to string)
+	AttendedTransfer(id, with string)
 }
 
 // Sound plays call-progress tones and connects a call's audio to the handset.
@@ -39,26 +40,15 @@ type Recorder interface {
 	Record(r Record)
 }
 
-// Clock is the time source; timers fire by calling f.
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-// SystemClock is the real clock.
-type SystemClock struct{}
-
-// Now returns time.Now.
-func (SystemClock) Now() time.Time { return time.Now() }
-
-// AfterFunc wraps time.AfterFunc.
-func (SystemClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
-
 // ErrNotNow is returned by a request that does not apply in the current state.
 var ErrNotNow = errors.New("not possible now")
 
 // ErrStopped is returned by requests made after the phone stopped.
 var ErrStopped = errors.New("phone stopped")
+
+// ErrTransferFailed is returned by Transfer when the far end refused the transfer or never said
+// how it went; the call goes on.
+var ErrTransferFailed = errors.New("transfer failed")
 
 // ErrBadNumber is returned for a number with characters a SIP URI user part cannot take.
 var ErrBadNumber = errors.New("bad number")
@@ -118,7 +108,6 @@ type Phone struct {
 	sound Sound
 	ring  Ringer
 	rec   Recorder
-	clock Clock
 	log   *slog.Logger
 
 	events chan request
@@ -133,23 +122,22 @@ type Phone struct {
 	gen    map[TimerKind]int
 }
 
-// New builds a phone; nil clock means the system clock, nil ringer/recorder are skipped.
-func New(cfg Config, sig Signalling, sound Sound, ring Ringer, rec Recorder, clock Clock, log *slog.Logger) *Phone {
-	if clock == nil {
-		clock = SystemClock{}
-	}
+// New builds a phone; a nil sound, ringer or recorder is skipped. Its timers are the time
+// package's, so tests run it inside a testing/synctest bubble.
+func New(cfg Config, sig Signalling, sound Sound, ring Ringer, rec Recorder, log *slog.Logger) *Phone {
 	s := State{Call: CallIdle, Registration: RegDisabled, CallWaiting: cfg.CallWaiting, DND: cfg.DND,
 		AutoAnswer: cfg.AutoAnswer, SpeedDial: cfg.SpeedDial}
-	p := &Phone{sig: sig, sound: sound, ring: ring, rec: rec, clock: clock, log: log,
+	p := &Phone{sig: sig, sound: sound, ring: ring, rec: rec, log: log,
 		events: make(chan request, 64), done: make(chan struct{}), subs: map[chan Snapshot]struct{}{}, init: s,
 		timers: map[TimerKind]func() bool{}, gen: map[TimerKind]int{}}
-	p.snap = snapshot(s, clock.Now())
+	p.snap = snapshot(s, time.Now())
 	return p
 }
 
 // Run is the loop that owns the state. It returns when ctx ends.
 func (p *Phone) Run(ctx context.Context) error {
 	s := p.init
+	var transfer *pendingTransfer
 	defer close(p.done)
 	tick := time.NewTicker(time.Second) // refreshes the duration for observers
 	defer tick.Stop()
@@ -170,7 +158,11 @@ func (p *Phone) Run(ctx context.Context) error {
 			if r.ev.Kind == EvTimer && r.ev.N != p.gen[r.ev.Timer] {
 				continue // stopped or restarted since
 			}
-			r.ev.At = p.clock.Now()
+			if r.ev.Kind == EvTransfer && transfer != nil {
+				r.reply <- fmt.Errorf("%w: a transfer is under way", ErrNotNow)
+				continue
+			}
+			r.ev.At = time.Now()
 			ns, acts := next(s, r.ev)
 			var err error
 			if len(acts) == 0 && reflect.DeepEqual(ns, s) && r.ev.Kind != EvSetDND {
@@ -182,11 +174,46 @@ func (p *Phone) Run(ctx context.Context) error {
 				p.do(a)
 			}
 			p.publish(s)
+			if r.ev.Kind == EvTransfer && err == nil {
+				// The caller hears how the transfer went, not only that it started.
+				transfer, r.reply = &pendingTransfer{id: acts[0].ID, reply: r.reply}, nil
+			}
+			if transfer != nil && transfer.settledBy(r.ev) {
+				transfer = nil
+			}
 			if r.reply != nil {
 				r.reply <- err // after publish: the caller's next Status shows the new state
 			}
 		}
 	}
+}
+
+// pendingTransfer is a Transfer request waiting for the far end's verdict.
+type pendingTransfer struct {
+	id    string     // the call being transferred
+	reply chan error // the caller's; nil for a transfer not asked through the API
+}
+
+// settledBy answers the caller when ev ends the transfer: the call left (transferred, or ended
+// otherwise) or the transfer failed.
+func (t *pendingTransfer) settledBy(ev Event) bool {
+	if ev.ID != t.id {
+		return false
+	}
+	var err error
+	switch {
+	case ev.Kind == EvTransferFailed:
+		err = fmt.Errorf("%w: %s", ErrTransferFailed, ev.Reason)
+	case ev.Kind == EvEnded && ev.Reason == "transferred":
+	case ev.Kind == EvEnded:
+		err = fmt.Errorf("%w: the call ended (%s)", ErrTransferFailed, ev.Reason)
+	default:
+		return false
+	}
+	if t.reply != nil {
+		t.reply <- err
+	}
+	return true
 }
 
 func (p *Phone) do(a Action) {
@@ -206,7 +233,11 @@ func (p *Phone) do(a Action) {
 	case ActDTMF:
 		p.sig.SendDTMF(a.ID, a.Digits)
 	case ActTransfer:
-		p.sig.Transfer(a.ID, a.To)
+		if a.With != "" {
+			p.sig.AttendedTransfer(a.ID, a.With)
+		} else {
+			p.sig.Transfer(a.ID, a.To)
+		}
 	case ActTone:
 		if p.sound != nil {
 			p.sound.PlayTone(a.Tone)
@@ -231,7 +262,7 @@ func (p *Phone) do(a Action) {
 		}
 		p.gen[a.Timer]++
 		ev := Event{Kind: EvTimer, Timer: a.Timer, N: p.gen[a.Timer]}
-		p.timers[a.Timer] = p.clock.AfterFunc(a.After, func() { p.post(ev) })
+		p.timers[a.Timer] = time.AfterFunc(a.After, func() { p.post(ev) }).Stop
 	case ActStopTimer:
 		if stop := p.timers[a.Timer]; stop != nil {
 			stop()
@@ -253,7 +284,7 @@ func snapshot(s State, now time.Time) Snapshot {
 }
 
 func (p *Phone) publish(s State) {
-	sn := snapshot(s, p.clock.Now())
+	sn := snapshot(s, time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.snap = sn
@@ -361,12 +392,20 @@ func (p *Phone) DTMF(ctx context.Context, digits string) error {
 	return p.ask(ctx, Event{Kind: EvDTMF, Digits: digits})
 }
 
-// Transfer hands the current call to another number (blind transfer).
+// Transfer hands the current call to another number (blind transfer) and returns once the far
+// end took it (nil), or refused it (ErrTransferFailed, and the call goes on).
 func (p *Phone) Transfer(ctx context.Context, to string) error {
 	if err := CheckNumber(to); err != nil {
 		return err
 	}
 	return p.ask(ctx, Event{Kind: EvTransfer, To: to})
+}
+
+// TransferAttended hands the parked call to the far end of the active one (attended transfer:
+// talk to the new party first, on a consultation call placed while the first was held), and
+// returns as Transfer does.
+func (p *Phone) TransferAttended(ctx context.Context) error {
+	return p.ask(ctx, Event{Kind: EvTransfer})
 }
 
 // SetDND turns do-not-disturb on or off.

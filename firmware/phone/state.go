@@ -163,27 +163,30 @@ const (
 	EvTransfer
 	EvSetDND
 	// Signalling reports.
-	EvIncoming   // ID, Peer
-	EvProgress   // ID; On = early media
-	EvAnswered   // ID
-	EvEnded      // ID, Reason, Code
-	EvRemoteHold // ID, On
-	EvReferred   // ID, To: the far end transfers us (REFER)
-	EvRemoteDTMF // ID, Digits: a digit the far end sent
+	EvIncoming       // ID, Peer
+	EvProgress       // ID; On = early media
+	EvAnswered       // ID
+	EvEnded          // ID, Reason, Code
+	EvRemoteHold     // ID, On
+	EvReferred       // ID, To: the far end transfers us (REFER)
+	EvRemoteDTMF     // ID, Digits: a digit the far end sent
+	EvTransferFailed // ID, Reason: our transfer was refused or got no result; the call goes on
+	EvReplaced       // ID, Peer, Old: a new call takes the place of call Old (RFC 3891 Replaces)
 	EvRegistration
 	// Timers.
 	EvTimer
 )
 
-var eventNames = [...]string{"None", "HookOff", "HookOn", "AnswerKey", "HangupKey", "RedialKey",
-	"SpeedDialKey", "Dial", "Answer", "Hangup", "Hold", "Resume", "DTMF", "Transfer", "SetDND",
-	"Incoming", "Progress", "Answered", "Ended", "RemoteHold", "Referred", "RemoteDTMF", "Registration", "Timer"}
+// Names are snake_case, like the call states, in logs and in the API.
+var eventNames = [...]string{"none", "hook_off", "hook_on", "answer_key", "hangup_key", "redial_key",
+	"speed_dial_key", "dial", "answer", "hangup", "hold", "resume", "dtmf", "transfer", "set_dnd",
+	"incoming", "progress", "answered", "ended", "remote_hold", "referred", "remote_dtmf", "transfer_failed", "replaced", "registration", "timer"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) {
 		return eventNames[k]
 	}
-	return "Event" + strconv.Itoa(int(k))
+	return "event_" + strconv.Itoa(int(k))
 }
 
 // Event is one input to next. Fields not used by a kind stay zero.
@@ -200,6 +203,7 @@ type Event struct {
 	Reason string
 	Timer  TimerKind
 	Reg    Registration
+	Old    string // EvReplaced: the call the new one replaces
 }
 
 // ActionKind names an action.
@@ -215,7 +219,7 @@ const (
 	ActHangup                // ID: CANCEL or BYE
 	ActHold                  // ID, On
 	ActDTMF                  // ID, Digits
-	ActTransfer              // ID, To
+	ActTransfer              // ID, To; or ID, With: attended, to the far end of call With
 	ActTone                  // Tone
 	ActRing                  // On
 	ActAudio                 // ID: connect this call's audio to the handset ("" disconnects)
@@ -224,14 +228,14 @@ const (
 	ActStopTimer             // Timer
 )
 
-var actionNames = [...]string{"None", "Dial", "Alert", "Answer", "Reject", "Hangup", "Hold", "DTMF",
-	"Transfer", "Tone", "Ring", "Audio", "Record", "StartTimer", "StopTimer"}
+var actionNames = [...]string{"none", "dial", "alert", "answer", "reject", "hangup", "hold", "dtmf",
+	"transfer", "tone", "ring", "audio", "record", "start_timer", "stop_timer"}
 
 func (k ActionKind) String() string {
 	if int(k) < len(actionNames) {
 		return actionNames[k]
 	}
-	return "Action" + strconv.Itoa(int(k))
+	return "action_" + strconv.Itoa(int(k))
 }
 
 // Action is one effect of a transition.
@@ -247,6 +251,7 @@ type Action struct {
 	After  time.Duration
 	Record Record
 	Of     string // ActDial: the call whose far end asked for this one (REFER)
+	With   string // ActTransfer: attended transfer to the far end of this call
 }
 
 // Record is one finished call for the call log.

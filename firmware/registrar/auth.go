@@ -1,102 +1,80 @@
 package registrar
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
-	"strconv"
-	"sync"
-	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/deskphone/deskphone/firmware/accounts"
 )
 
-// nonceState is what the registrar remembers of one challenge it issued.
-type nonceState struct {
-	issued time.Time
-	source string // IP address the challenge was sent to
-	nc     uint64 // highest nonce-count accepted so far (RFC 2617 §3.2.2)
-	used   bool   // accepted once without qop
-}
-
-// nonceTable holds outstanding nonces, at most max of them; the oldest is forgotten first, so a
-// flood of challenges costs a bounded amount of memory (a forgotten nonce just gets stale=true).
-type nonceTable struct {
-	mu       sync.Mutex
-	lifetime time.Duration
-	max      int
-	m        map[string]*nonceState
-	order    []string // FIFO of issued nonces; may hold already-deleted ones
-	head     int
-}
-
-func newNonceTable(lifetime time.Duration, max int) *nonceTable {
-	return &nonceTable{lifetime: lifetime, max: max, m: make(map[string]*nonceState, max)}
-}
-
-func randomToken(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux (Go ≥ 1.24 panics instead)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// issue creates a fresh 128-bit nonce bound to the source IP.
-func (t *nonceTable) issue(source string, now time.Time) string {
-	n := randomToken(16)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for len(t.m) >= t.max && t.head < len(t.order) {
-		delete(t.m, t.order[t.head])
-		t.order[t.head] = ""
-		t.head++
+// authenticate checks the request's digest credentials for our realm (RFC 3261 §22.4).
+func (r *Registrar) authenticate(req *sip.Request, proxy bool) (accounts.Account, authResult) {
+	name := "Authorization"
+	if proxy {
+		name = "Proxy-Authorization"
 	}
-	if t.head > len(t.order)/2 && t.head > 1024 {
-		t.order = append([]string(nil), t.order[t.head:]...)
-		t.head = 0
-	}
-	t.m[n] = &nonceState{issued: now, source: source}
-	t.order = append(t.order, n)
-	return n
-}
-
-func (t *nonceTable) size() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.m)
-}
-
-// nonceVerdict is the outcome of checking a nonce whose digest was already found correct.
-type nonceVerdict int
-
-const (
-	nonceOK     nonceVerdict = iota
-	nonceStale               // unknown, expired or from another address: challenge again with stale=true
-	nonceReplay              // nonce-count not increasing: a replayed request
-)
-
-// use checks and consumes a nonce for one request (RFC 2617 §3.2.2: nc must increase).
-func (t *nonceTable) use(nonce, source, qop, ncHex string, now time.Time) nonceVerdict {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	st, ok := t.m[nonce]
-	if !ok || st.source != source {
-		return nonceStale
-	}
-	if now.Sub(st.issued) > t.lifetime {
-		delete(t.m, nonce)
-		return nonceStale
-	}
-	if qop == "" {
-		if st.used {
-			return nonceReplay
+	src := sourceIP(req).String()
+	result := authNone
+	for _, h := range req.GetHeaders(name) {
+		c, err := parseCredentials(h.Value())
+		if err != nil {
+			result = authFailed
+			continue
 		}
-		st.used = true
-		return nonceOK
+		if c.Realm != r.cfg.Realm {
+			continue
+		}
+		acct, known := r.accts.Lookup(c.Username)
+		pass := acct.Password
+		if !known {
+			pass = dummyHA1 // hash anyway: unknown users cost the same as known ones
+		}
+		if !checkDigest(c, ha1(c.Username, r.cfg.Realm, pass), string(req.Method)) || !known {
+			return accounts.Account{}, authFailed
+		}
+		switch r.nonces.use(c.Nonce, src, c.QOP, c.NC, r.clock.Now()) {
+		case nonceOK:
+			return acct, authOK
+		case nonceStale:
+			return accounts.Account{}, authStale
+		default:
+			return accounts.Account{}, authFailed
+		}
 	}
-	nc, err := strconv.ParseUint(ncHex, 16, 64)
-	if err != nil || len(ncHex) != 8 || nc <= st.nc {
-		return nonceReplay
+	return accounts.Account{}, result
+}
+
+// challenge answers 401 (REGISTER) or 407 (proxied requests) with a fresh nonce. Unknown users,
+// wrong passwords and missing credentials all get exactly this response (field notes §1.6.1).
+func (r *Registrar) challenge(req *sip.Request, tx sip.ServerTransaction, proxy, stale bool) {
+	nonce := r.nonces.issue(sourceIP(req).String(), r.clock.Now())
+	value := challenge(r.cfg.Realm, nonce, r.opaque, stale)
+	if proxy {
+		r.reply(tx, req, 407, "Proxy Authentication Required", sip.NewHeader("Proxy-Authenticate", value))
+		return
 	}
-	st.nc = nc
-	return nonceOK
+	r.reply(tx, req, 401, "Unauthorized", sip.NewHeader("WWW-Authenticate", value))
+}
+
+// authorize runs authenticate and answers the request itself unless the result is authOK.
+func (r *Registrar) authorize(req *sip.Request, tx sip.ServerTransaction, proxy bool) (accounts.Account, bool) {
+	acct, res := r.authenticate(req, proxy)
+	switch res {
+	case authOK:
+		return acct, true
+	case authFailed:
+		user := ""
+		if h := req.From(); h != nil {
+			user = h.Address.User
+		}
+		r.log.Warn("authentication failed", "method", string(req.Method), "src", req.Source(), "from_user", user)
+		if r.guard.authFailed(sourceIP(req)) {
+			return acct, false // banned now: say nothing more
+		}
+	}
+	r.challenge(req, tx, proxy, res == authStale)
+	return acct, false
 }
 
 // dummyHA1 is used for unknown users so they cost the same hashing as known ones.

@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -151,12 +152,32 @@ func contactKey(uri string) string {
 
 // location is the in-memory location service: account username → bindings.
 type location struct {
-	mu      sync.RWMutex
-	byAOR   map[string][]Binding
-	version uint64 // increases on every change worth saving
+	mu        sync.RWMutex
+	byAOR     map[string][]Binding
+	byContact map[string]string // contactKey → account, for in-dialog targets
+	version   uint64            // increases on every change worth saving
 }
 
-func newLocation() *location { return &location{byAOR: map[string][]Binding{}} }
+func newLocation() *location {
+	return &location{byAOR: map[string][]Binding{}, byContact: map[string]string{}}
+}
+
+// setLocked stores the account's bindings, which were old, and keeps the contact index in step.
+func (l *location) setLocked(aor string, old, next []Binding) {
+	for _, b := range old {
+		if k := contactKey(b.Contact); l.byContact[k] == aor {
+			delete(l.byContact, k)
+		}
+	}
+	if len(next) == 0 {
+		delete(l.byAOR, aor)
+		return
+	}
+	l.byAOR[aor] = next
+	for _, b := range next {
+		l.byContact[contactKey(b.Contact)] = aor
+	}
+}
 
 func (l *location) get(aor string) []Binding {
 	l.mu.RLock()
@@ -168,12 +189,9 @@ func (l *location) get(aor string) []Binding {
 func (l *location) update(aor string, f func(cur []Binding) ([]Binding, bool)) (uint64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	old := slices.Clone(l.byAOR[aor]) // f may reuse the slice
 	next, changed := f(l.byAOR[aor])
-	if len(next) == 0 {
-		delete(l.byAOR, aor)
-	} else {
-		l.byAOR[aor] = next
-	}
+	l.setLocked(aor, old, next)
 	l.version++
 	return l.version, changed
 }
@@ -215,7 +233,8 @@ func (l *location) load(bs []Binding, now time.Time) int {
 		if b.AOR == "" || !b.Expires.After(now) {
 			continue
 		}
-		l.byAOR[b.AOR] = append(l.byAOR[b.AOR], b)
+		old := l.byAOR[b.AOR]
+		l.setLocked(b.AOR, old, append(slices.Clip(old), b))
 		n++
 	}
 	return n
@@ -235,11 +254,7 @@ func (l *location) expire(now time.Time) bool {
 		}
 		if len(keep) != len(bs) {
 			gone = true
-			if len(keep) == 0 {
-				delete(l.byAOR, aor)
-			} else {
-				l.byAOR[aor] = keep
-			}
+			l.setLocked(aor, bs, keep)
 		}
 	}
 	if gone {
@@ -267,11 +282,9 @@ func (l *location) findByContact(uri string) (Binding, bool) {
 	k := contactKey(uri)
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	for _, bs := range l.byAOR {
-		for _, b := range bs {
-			if contactKey(b.Contact) == k {
-				return b, true
-			}
+	for _, b := range l.byAOR[l.byContact[k]] {
+		if contactKey(b.Contact) == k {
+			return b, true
 		}
 	}
 	return Binding{}, false

@@ -32,7 +32,7 @@ type Config struct {
 	RingTimeout     time.Duration // unanswered INVITE → 480 (30 s)
 
 	NonceLifetime time.Duration // older nonces get stale=true (300 s)
-	MaxNonces     int           // outstanding nonces kept; the oldest are forgotten (4096)
+	MaxNonces     int           // nonce-count records kept: correctly answered nonces within NonceLifetime (65536)
 
 	AuthFailures  int           // failed authentications within AuthWindow that ban a source (10)
 	AuthWindow    time.Duration // (60 s)
@@ -42,6 +42,13 @@ type Config struct {
 	NeverBan      []netip.Prefix
 	MaxSources    int // sources tracked by the ban logic (65536)
 
+	// TCPIdleTimeout closes a TCP connection that brought no complete request for this long,
+	// unless a phone registered over it (30 s).
+	TCPIdleTimeout time.Duration
+	// MaxTCPConnections bounds the accepted TCP connections (256); at the bound the quietest
+	// one without a registration is closed for a new one.
+	MaxTCPConnections int
+
 	MaxMessageSize int    // bytes; larger requests get 513 (8192, at most 65535)
 	ServerName     string // Server and User-Agent header; never a version ("deskphone")
 }
@@ -49,25 +56,27 @@ type Config struct {
 // DefaultConfig returns the defaults documented on Config. Realm and Listen are set too.
 func DefaultConfig() Config {
 	return Config{
-		Listen:          "0.0.0.0:5060",
-		Realm:           "deskphone",
-		DefaultExpires:  3600 * time.Second,
-		MinExpires:      60 * time.Second,
-		MaxExpires:      7200 * time.Second,
-		MaxContacts:     5,
-		QualifyInterval: 60 * time.Second,
-		QualifyTimeout:  5 * time.Second,
-		RingTimeout:     30 * time.Second,
-		NonceLifetime:   300 * time.Second,
-		MaxNonces:       4096,
-		AuthFailures:    10,
-		AuthWindow:      60 * time.Second,
-		FloodRequests:   16,
-		FloodWindow:     2 * time.Second,
-		BanTime:         300 * time.Second,
-		MaxSources:      65536,
-		MaxMessageSize:  8192,
-		ServerName:      "deskphone",
+		Listen:            "0.0.0.0:5060",
+		Realm:             "deskphone",
+		DefaultExpires:    3600 * time.Second,
+		MinExpires:        60 * time.Second,
+		MaxExpires:        7200 * time.Second,
+		MaxContacts:       5,
+		QualifyInterval:   60 * time.Second,
+		QualifyTimeout:    5 * time.Second,
+		RingTimeout:       30 * time.Second,
+		NonceLifetime:     300 * time.Second,
+		MaxNonces:         65536,
+		AuthFailures:      10,
+		AuthWindow:        60 * time.Second,
+		FloodRequests:     16,
+		FloodWindow:       2 * time.Second,
+		BanTime:           300 * time.Second,
+		MaxSources:        65536,
+		TCPIdleTimeout:    30 * time.Second,
+		MaxTCPConnections: 256,
+		MaxMessageSize:    8192,
+		ServerName:        "deskphone",
 	}
 }
 
@@ -91,6 +100,8 @@ func (c Config) withDefaults() Config {
 	c.AuthFailures = cmp.Or(c.AuthFailures, d.AuthFailures)
 	c.FloodRequests = cmp.Or(c.FloodRequests, d.FloodRequests)
 	c.MaxSources = cmp.Or(c.MaxSources, d.MaxSources)
+	c.TCPIdleTimeout = cmp.Or(c.TCPIdleTimeout, d.TCPIdleTimeout)
+	c.MaxTCPConnections = cmp.Or(c.MaxTCPConnections, d.MaxTCPConnections)
 	c.MaxMessageSize = cmp.Or(c.MaxMessageSize, d.MaxMessageSize)
 	c.ServerName = cmp.Or(c.ServerName, d.ServerName)
 	return c

@@ -16,6 +16,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
+	"github.com/deskphone/deskphone/firmware/lanaddr"
 	"github.com/deskphone/deskphone/firmware/sipcheck"
 )
 
@@ -39,7 +40,7 @@ type Registrar struct {
 	vm      Voicemail // nil: no voicemail
 	loc     *location
 	store   *store
-	nonces  *nonceTable
+	nonces  *nonces
 	guard   *guard
 	opaque  string
 	secret  string // keys the Record-Route tokens of this run's dialogs
@@ -53,6 +54,7 @@ type Registrar struct {
 	mu         sync.Mutex
 	localIPs   map[netip.Addr]bool
 	udp        net.PacketConn
+	tcp        *tcpListener
 	listenIP   net.IP // nil when listening on every address
 	listenPort int
 	routeFrom  map[netip.Addr]string // local address used to reach a peer (localHost)
@@ -80,7 +82,7 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 		opaque: randomToken(12),
 		secret: randomToken(24),
 		ready:  make(chan struct{}),
-		parser: sip.NewParser(),
+		parser: sipcheck.NewParser(),
 	}
 	for _, o := range opts {
 		o(r)
@@ -92,7 +94,7 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 		}
 		r.secret = key
 	}
-	r.nonces = newNonceTable(cfg.NonceLifetime, cfg.MaxNonces)
+	r.nonces = newNonces(cfg.NonceLifetime, cfg.MaxNonces)
 	r.guard = newGuard(cfg, r.clock, log)
 	r.guard.known = func(ip netip.Addr) bool { return r.loc.hasSourceIP(ip.String()) }
 	r.store = newStore(cfg.DataDir, r.loc, log)
@@ -117,9 +119,10 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 	quiet := slog.New(demoted{log.Handler()})
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(cfg.ServerName),
+		sipgo.WithUserAgentParser(r.parser),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sip.WithTransportLayerLogger(quiet),
-			sip.WithTransportLayerReadFilter(r.guard.readFilter(cfg.MaxMessageSize, r.tooBig)),
+			sip.WithTransportLayerReadFilter(r.screen(r.guard.readFilter(cfg.MaxMessageSize, r.tooBig))),
 		),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerLogger(quiet),
@@ -192,8 +195,12 @@ func (r *Registrar) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
+	tl := newTCPListener(tcp, r.guard, r.cfg.TCPIdleTimeout, r.cfg.MaxTCPConnections, ctx.Done())
+	r.mu.Lock()
+	r.tcp = tl
+	r.mu.Unlock()
 	wg.Go(func() { errc <- r.srv.ServeUDP(udp) })
-	wg.Go(func() { errc <- r.srv.ServeTCP(newBannedListener(tcp, r.guard, ctx.Done())) })
+	wg.Go(func() { errc <- r.srv.ServeTCP(tl) })
 	wg.Go(func() { r.store.run(ctx) })
 	wg.Go(func() { r.housekeeping(ctx) })
 	if r.cfg.QualifyInterval > 0 {
@@ -266,6 +273,7 @@ func (r *Registrar) housekeeping(ctx context.Context) {
 			r.store.saveLater()
 		}
 		r.guard.sweep()
+		r.nonces.expire(r.clock.Now())
 		if n++; n%12 == 0 {
 			r.refreshLocalIPs()
 		}
@@ -274,12 +282,9 @@ func (r *Registrar) housekeeping(ctx context.Context) {
 
 func (r *Registrar) refreshLocalIPs() {
 	ips := map[netip.Addr]bool{}
-	if addrs, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range addrs {
-			if p, err := netip.ParsePrefix(a.String()); err == nil {
-				ips[p.Addr().Unmap()] = true
-			}
-		}
+	all, _ := lanaddr.All()
+	for _, a := range all {
+		ips[a] = true
 	}
 	r.mu.Lock()
 	r.localIPs = ips
@@ -328,7 +333,7 @@ func (r *Registrar) Bindings() []BindingStatus {
 // Stats are counters for the status API and tests.
 type Stats struct {
 	Bindings        int    `json:"bindings"`
-	Nonces          int    `json:"nonces"` // outstanding digest challenges
+	Nonces          int    `json:"nonces"` // nonces answered correctly and still live (their nonce-counts are kept)
 	BannedSources   int    `json:"banned_sources"`
 	Bans            uint64 `json:"bans"`             // since start
 	DroppedUnparsed uint64 `json:"dropped_unparsed"` // packets from banned or flooding sources dropped before parsing
@@ -343,254 +348,11 @@ func (r *Registrar) Stats() Stats {
 	}
 }
 
-// wrap is the common front of every handler: recover from bugs, drop scanners, check sanity.
-func (r *Registrar) wrap(h sipgo.RequestHandler) sipgo.RequestHandler {
-	return func(req *sip.Request, tx sip.ServerTransaction) {
-		defer func() {
-			if p := recover(); p != nil {
-				r.log.Error("request handling failed; the request is refused and the service continues", "panic", fmt.Sprint(p), "method", string(req.Method), "src", req.Source())
-				if !req.IsAck() {
-					r.reply(tx, req, 500, "Server Internal Error")
-				}
-			}
-		}()
-		ip := sourceIP(req)
-		if uaHdr := req.GetHeader("User-Agent"); uaHdr != nil && isScanner(uaHdr.Value()) {
-			r.guard.ban(ip, "scanner User-Agent")
-			return
-		}
-		if err := sipcheck.Request(req, sipcheck.Limits{}); err != nil {
-			r.log.Debug("malformed request refused", "src", req.Source(), "status", err.Status, "why", err.Detail)
-			if !req.IsAck() {
-				r.reply(tx, req, err.Status, err.Reason)
-			}
-			return
-		}
-		if !req.IsAck() && !req.IsCancel() {
-			// RFC 3261 §16.3 step 4 (Proxy-Require) and §8.2.2.3 (Require, for what this server
-			// answers itself): no extension is supported.
-			un := sipcheck.Unsupported(req, "Proxy-Require")
-			if req.Method == sip.REGISTER || req.Method == sip.OPTIONS && !req.To().Params.Has("tag") {
-				un = append(un, sipcheck.Unsupported(req, "Require")...)
-			}
-			if len(un) > 0 {
-				r.reply(tx, req, 420, "Bad Extension", sip.NewHeader("Unsupported", strings.Join(un, ", ")))
-				return
-			}
-		}
-		h(req, tx)
-	}
-}
-
-func sourceIP(req *sip.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(req.Source())
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
-}
-
-// reply answers req on tx with a response carrying the Server header.
-func (r *Registrar) reply(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
-	res := sip.NewResponseFromRequest(req, code, reason, nil)
-	res.SipVersion = "SIP/2.0" // even to a request in another version (505)
-	res.AppendHeader(sip.NewHeader("Server", r.cfg.ServerName))
-	for _, h := range hdrs {
-		res.AppendHeader(h)
-	}
-	if err := tx.Respond(res); err != nil {
-		r.log.Debug("cannot send response", "status", code, "dst", res.Destination(), "err", err)
-	}
-}
-
-// tooBig answers an oversized UDP request with 513 (RFC 3261 §21.5.14).
-func (r *Registrar) tooBig(data []byte, from net.Addr, _ sip.TransportReadProps) {
-	msg, err := r.parser.ParseSIP(data)
-	if err != nil {
-		return
-	}
-	req, ok := msg.(*sip.Request)
-	if !ok || req.IsAck() {
-		return
-	}
-	req.SetSource(from.String())
-	res := sip.NewResponseFromRequest(req, 513, "Message Too Large", nil)
-	res.AppendHeader(sip.NewHeader("Server", r.cfg.ServerName))
+// tcpConns is the TCP listener while Run serves, else nil.
+func (r *Registrar) tcpConns() *tcpListener {
 	r.mu.Lock()
-	udp := r.udp
-	r.mu.Unlock()
-	if udp == nil {
-		return
-	}
-	dst, err := net.ResolveUDPAddr("udp", res.Destination())
-	if err != nil {
-		return
-	}
-	_, _ = udp.WriteTo([]byte(res.String()), dst)
-	r.log.Debug("oversized request refused", "src", from.String(), "bytes", len(data))
-}
-
-// allowedMethods is the Allow header of the registrar's own answers (RFC 3261 §20.5).
-const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, REFER, MESSAGE, UPDATE, PRACK, NOTIFY"
-
-// onOptions answers OPTIONS for any user of the registrar itself (RFC 3261 §11.2). Answering the
-// same way for every user keeps extension scanners blind.
-func (r *Registrar) onOptions(req *sip.Request, tx sip.ServerTransaction) {
-	if req.To() != nil && req.To().Params.Has("tag") {
-		r.routeInDialog(req, tx)
-		return
-	}
-	r.reply(tx, req, 200, "OK",
-		sip.NewHeader("Allow", allowedMethods),
-		sip.NewHeader("Accept", "application/sdp"),
-	)
-}
-
-// onOther handles methods outside REGISTER/INVITE/OPTIONS: in a dialog they follow the route
-// set; MESSAGE outside a dialog is proxied like a call; anything else gets 405.
-func (r *Registrar) onOther(req *sip.Request, tx sip.ServerTransaction) {
-	if req.To() != nil && req.To().Params.Has("tag") {
-		r.routeInDialog(req, tx)
-		return
-	}
-	if r.onVoicemailRequest(req, tx) {
-		return
-	}
-	if req.Method == sip.MESSAGE {
-		r.onInvite(req, tx)
-		return
-	}
-	r.reply(tx, req, 405, "Method Not Allowed",
-		sip.NewHeader("Allow", allowedMethods))
-}
-
-// onCancel gets the CANCELs sipgo could not match to a pending INVITE (RFC 3261 §16.10).
-func (r *Registrar) onCancel(req *sip.Request, tx sip.ServerTransaction) {
-	r.reply(tx, req, 481, "Call/Transaction Does Not Exist")
-}
-
-// authenticate checks the request's digest credentials for our realm (RFC 3261 §22.4).
-func (r *Registrar) authenticate(req *sip.Request, proxy bool) (accounts.Account, authResult) {
-	name := "Authorization"
-	if proxy {
-		name = "Proxy-Authorization"
-	}
-	src := sourceIP(req).String()
-	result := authNone
-	for _, h := range req.GetHeaders(name) {
-		c, err := parseCredentials(h.Value())
-		if err != nil {
-			result = authFailed
-			continue
-		}
-		if c.Realm != r.cfg.Realm {
-			continue
-		}
-		acct, known := r.accts.Lookup(c.Username)
-		pass := acct.Password
-		if !known {
-			pass = dummyHA1 // hash anyway: unknown users cost the same as known ones
-		}
-		if !checkDigest(c, ha1(c.Username, r.cfg.Realm, pass), string(req.Method)) || !known {
-			return accounts.Account{}, authFailed
-		}
-		switch r.nonces.use(c.Nonce, src, c.QOP, c.NC, r.clock.Now()) {
-		case nonceOK:
-			return acct, authOK
-		case nonceStale:
-			return accounts.Account{}, authStale
-		default:
-			return accounts.Account{}, authFailed
-		}
-	}
-	return accounts.Account{}, result
-}
-
-// challenge answers 401 (REGISTER) or 407 (proxied requests) with a fresh nonce. Unknown users,
-// wrong passwords and missing credentials all get exactly this response (field notes §1.6.1).
-func (r *Registrar) challenge(req *sip.Request, tx sip.ServerTransaction, proxy, stale bool) {
-	nonce := r.nonces.issue(sourceIP(req).String(), r.clock.Now())
-	value := challenge(r.cfg.Realm, nonce, r.opaque, stale)
-	if proxy {
-		r.reply(tx, req, 407, "Proxy Authentication Required", sip.NewHeader("Proxy-Authenticate", value))
-		return
-	}
-	r.reply(tx, req, 401, "Unauthorized", sip.NewHeader("WWW-Authenticate", value))
-}
-
-// authorize runs authenticate and answers the request itself unless the result is authOK.
-func (r *Registrar) authorize(req *sip.Request, tx sip.ServerTransaction, proxy bool) (accounts.Account, bool) {
-	acct, res := r.authenticate(req, proxy)
-	switch res {
-	case authOK:
-		return acct, true
-	case authFailed:
-		user := ""
-		if h := req.From(); h != nil {
-			user = h.Address.User
-		}
-		r.log.Warn("authentication failed", "method", string(req.Method), "src", req.Source(), "from_user", user)
-		if r.guard.authFailed(sourceIP(req)) {
-			return acct, false // banned now: say nothing more
-		}
-	}
-	r.challenge(req, tx, proxy, res == authStale)
-	return acct, false
-}
-
-// onRegister is RFC 3261 §10.3.
-func (r *Registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
-	if !r.ownsHost(req.Recipient.Host) {
-		r.reply(tx, req, 403, "Forbidden")
-		return
-	}
-	acct, ok := r.authorize(req, tx, false)
-	if !ok {
-		return
-	}
-	aorUser := req.To().Address.User
-	target, known := r.accts.Lookup(aorUser)
-	if !known || target.Username != acct.Username || !r.ownsHost(req.To().Address.Host) {
-		r.log.Warn("registration refused: credentials belong to another account", "auth_user", acct.Username, "aor", aorUser, "src", req.Source())
-		r.reply(tx, req, 403, "Forbidden")
-		return
-	}
-
-	u, status, reason, extra := r.parseRegister(req)
-	if status != 0 {
-		r.reply(tx, req, status, reason, extra...)
-		return
-	}
-	now := r.clock.Now()
-	var outcome registerOutcome
-	var after []Binding
-	var before []Binding
-	version, changed := r.loc.update(acct.Username, func(cur []Binding) ([]Binding, bool) {
-		before = cur
-		next, ch, oc := applyRegister(cur, u, acct.Username, acct.Extension, r.cfg.MaxContacts, now)
-		outcome, after = oc, next
-		return next, ch
-	})
-	if outcome == registerOutOfOrder {
-		r.reply(tx, req, 400, "Out Of Order CSeq")
-		return
-	}
-	if changed {
-		ctx := r.context()
-		if err := r.store.saveNow(ctx, version); err != nil {
-			r.log.Error("binding kept in memory only", "aor", acct.Username, "err", err)
-		}
-		r.logBindingChange(acct, before, after, req)
-	} else {
-		r.store.saveLater()
-	}
-	hdrs := make([]sip.Header, 0, len(after)+1)
-	for _, b := range after {
-		secs := int(b.Expires.Sub(now).Round(time.Second) / time.Second)
-		hdrs = append(hdrs, sip.NewHeader("Contact", "<"+b.Contact+">;expires="+strconv.Itoa(secs)))
-	}
-	hdrs = append(hdrs, sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
-	r.reply(tx, req, 200, "OK", hdrs...)
+	defer r.mu.Unlock()
+	return r.tcp
 }
 
 func (r *Registrar) context() context.Context {
@@ -600,92 +362,4 @@ func (r *Registrar) context() context.Context {
 		return context.Background()
 	}
 	return r.runCtx
-}
-
-func (r *Registrar) logBindingChange(acct accounts.Account, before, after []Binding, req *sip.Request) {
-	had := map[string]bool{}
-	for _, b := range before {
-		had[contactKey(b.Contact)] = true
-	}
-	has := map[string]bool{}
-	for _, b := range after {
-		has[contactKey(b.Contact)] = true
-		if !had[contactKey(b.Contact)] {
-			r.log.Info("phone registered", "aor", acct.Username, "extension", acct.Extension, "contact", b.Contact,
-				"src", b.Source, "transport", b.Transport, "expires_in", b.Expires.Sub(r.clock.Now()).Round(time.Second).String(), "user_agent", b.UserAgent)
-		}
-	}
-	for _, b := range before {
-		if !has[contactKey(b.Contact)] {
-			r.log.Info("phone unregistered", "aor", acct.Username, "extension", acct.Extension, "contact", b.Contact, "src", req.Source())
-		}
-	}
-}
-
-// parseRegister turns the REGISTER's Contact and Expires headers into an update, or a status to
-// refuse it with (400 for a bad wildcard, 423 with Min-Expires for a too short expiry).
-func (r *Registrar) parseRegister(req *sip.Request) (registerUpdate, int, string, []sip.Header) {
-	u := registerUpdate{
-		CallID:    req.CallID().Value(),
-		CSeq:      req.CSeq().SeqNo,
-		Source:    req.Source(),
-		Transport: strings.ToUpper(req.Transport()),
-	}
-	if h := req.GetHeader("User-Agent"); h != nil {
-		u.UserAgent = h.Value()
-		if len(u.UserAgent) > 128 {
-			u.UserAgent = u.UserAgent[:128]
-		}
-	}
-	headerExpires := -1
-	if h := req.GetHeader("Expires"); h != nil {
-		v, _ := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32) // sipcheck verified it
-		headerExpires = int(min(v, 1<<31-1))
-	}
-	contacts := req.GetHeaders("Contact")
-	const maxPerRequest = 16
-	if len(contacts) > maxPerRequest {
-		return u, 400, "Too Many Contacts", nil
-	}
-	for _, h := range contacts {
-		c, ok := h.(*sip.ContactHeader)
-		if !ok {
-			return u, 400, "Bad Contact", nil
-		}
-		if c.Address.Wildcard {
-			if len(contacts) != 1 || headerExpires != 0 {
-				return u, 400, "Bad Wildcard Contact", nil // RFC 3261 §10.3 step 6
-			}
-			u.Wildcard = true
-			return u, 0, "", nil
-		}
-		scheme := strings.ToLower(c.Address.Scheme)
-		if scheme != "sip" && scheme != "sips" || c.Address.Host == "" {
-			return u, 400, "Bad Contact", nil
-		}
-		uri := c.Address.String()
-		if sipcheck.Text(uri) != nil || len(uri) > 512 {
-			return u, 400, "Bad Contact", nil
-		}
-		exp := headerExpires
-		if v, ok := c.Params.Get("expires"); ok {
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
-			if err != nil {
-				return u, 400, "Bad Contact Expires", nil
-			}
-			exp = int(min(n, 1<<31-1))
-		}
-		d := r.cfg.DefaultExpires
-		if exp >= 0 {
-			d = time.Duration(exp) * time.Second
-		}
-		if d != 0 && d < r.cfg.MinExpires {
-			return u, 423, "Interval Too Brief", []sip.Header{sip.NewHeader("Min-Expires", strconv.Itoa(int(r.cfg.MinExpires/time.Second)))}
-		}
-		if d > r.cfg.MaxExpires {
-			d = r.cfg.MaxExpires
-		}
-		u.Contacts = append(u.Contacts, contactUpdate{URI: uri, Key: contactKey(uri), Expires: d})
-	}
-	return u, 0, "", nil
 }

@@ -13,17 +13,17 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// Limits bound what a request may carry. The zero value means DefaultLimits.
+// Limits bound what a request may carry. The zero value means DefaultLimits. The number of
+// header fields (and of Via entries: RFC 4475 §3.1.1.7 has 34) is bounded only by the size of
+// the message, which the transport limits.
 type Limits struct {
-	MaxHeaders     int // header fields per message
-	MaxVias        int // Via entries
 	MaxTokenLength int // tags, branch, Call-ID
 	MaxHeaderBytes int // one header value
 }
 
 // DefaultLimits are generous for real phones and small enough to keep a hostile message cheap.
 func DefaultLimits() Limits {
-	return Limits{MaxHeaders: 128, MaxVias: 32, MaxTokenLength: 256, MaxHeaderBytes: 4096}
+	return Limits{MaxTokenLength: 256, MaxHeaderBytes: 4096}
 }
 
 // Error is a request that must be refused with Status and Reason (RFC 3261 §21).
@@ -48,7 +48,7 @@ var singleHeaders = []string{"From", "To", "Call-ID", "CSeq", "Max-Forwards", "C
 // URI scheme (416), missing or repeated mandatory headers, CSeq/method mismatch, non-numeric
 // Expires, control characters in header values and oversized tokens (400).
 func Request(req *sip.Request, lim Limits) *Error {
-	if lim.MaxHeaders == 0 {
+	if lim == (Limits{}) {
 		lim = DefaultLimits()
 	}
 	if req.SipVersion != "SIP/2.0" {
@@ -63,13 +63,8 @@ func Request(req *sip.Request, lim Limits) *Error {
 	if req.Recipient.Host == "" && !strings.EqualFold(req.Recipient.Scheme, "tel") {
 		return bad(400, "Bad Request-URI", "request-URI without host")
 	}
-	hdrs := req.Headers()
-	if len(hdrs) > lim.MaxHeaders {
-		return bad(400, "Too Many Headers", "%d header fields", len(hdrs))
-	}
 	counts := map[string]int{}
-	vias := 0
-	for _, h := range hdrs {
+	for _, h := range req.Headers() {
 		name := h.Name()
 		if err := Token(name); err != nil {
 			return bad(400, "Bad Header", "header name %q: %v", name, err)
@@ -82,10 +77,10 @@ func Request(req *sip.Request, lim Limits) *Error {
 			return bad(400, "Bad Header", "%s: %v", name, err)
 		}
 		canon := canonical(name)
-		counts[canon]++
-		if canon == "Via" {
-			vias++
+		if why := parseError(h); why != "" {
+			return bad(400, "Bad "+canon, "%s %q: %s", canon, v, why)
 		}
+		counts[canon]++
 	}
 	for _, n := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
 		if counts[n] == 0 {
@@ -97,12 +92,12 @@ func Request(req *sip.Request, lim Limits) *Error {
 			return bad(400, "Repeated "+n, "%d %s headers", counts[n], n)
 		}
 	}
-	if vias > lim.MaxVias {
-		return bad(400, "Too Many Via", "%d Via headers", vias)
-	}
 	from, to, callID, cseq, via := req.From(), req.To(), req.CallID(), req.CSeq(), req.Via()
 	if from == nil || to == nil || callID == nil || cseq == nil || via == nil {
 		return bad(400, "Bad Header", "mandatory header does not parse")
+	}
+	if cseq.SeqNo >= 1<<31 {
+		return bad(400, "Bad CSeq", "CSeq number %d is not below 2^31 (RFC 3261 §8.1.1.5)", cseq.SeqNo)
 	}
 	if !strings.EqualFold(string(cseq.MethodName), string(req.Method)) {
 		return bad(400, "CSeq Method Mismatch", "CSeq %s on %s", cseq.MethodName, req.Method)
@@ -155,6 +150,16 @@ func canonical(name string) string {
 		return "Content-Type"
 	case "expires":
 		return "Expires"
+	case "m", "contact":
+		return "Contact"
+	case "route":
+		return "Route"
+	case "record-route":
+		return "Record-Route"
+	case "r", "refer-to":
+		return "Refer-To"
+	case "b", "referred-by":
+		return "Referred-By"
 	}
 	return name
 }

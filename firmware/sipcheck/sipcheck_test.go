@@ -18,7 +18,7 @@ const base = "INVITE sip:5002@10.0.0.1 SIP/2.0\r\n" +
 
 func parse(t *testing.T, raw string) *sip.Request {
 	t.Helper()
-	m, err := sip.NewParser().ParseSIP([]byte(raw))
+	m, err := NewParser().ParseSIP([]byte(raw))
 	if err != nil {
 		t.Fatalf("sipgo does not parse the test message: %v", err)
 	}
@@ -46,7 +46,12 @@ func TestRequest(t *testing.T) {
 		{"NUL in a header value", strings.Replace(base, "Max-Forwards", "Subject: a\x00b\r\nMax-Forwards", 1), 400},
 		{"escaped NUL in a quoted string (RFC 4475 intmeth)", strings.Replace(base, "Max-Forwards", "Subject: \"a\\\x00b\"\r\nMax-Forwards", 1), 0},
 		{"branch is only the magic cookie", strings.Replace(base, "branch=z9hG4bK776asdhds", "branch=z9hG4bK", 1), 400},
-		{"too many Via", strings.Replace(base, "Max-Forwards", strings.Repeat("Via: SIP/2.0/UDP h;branch=z9hG4bKx\r\n", 40)+"Max-Forwards", 1), 400},
+		{"longreq: 34 Via headers", strings.Replace(base, "Max-Forwards", strings.Repeat("Via: SIP/2.0/UDP h;branch=z9hG4bKx\r\n", 33)+"Max-Forwards", 1), 0},
+		{"CSeq not below 2^31", strings.Replace(base, "CSeq: 314159", "CSeq: 2147483648", 1), 400},
+		{"baddn: display name with a comma, unquoted", strings.Replace(base, "From: <sip", "From: Bell, Alexander <sip", 1), 400},
+		{"quotbal: unbalanced quote", strings.Replace(base, "To: <sip", "To: \"Mr. J. User <sip", 1), 400},
+		{"badaspec: spaces in the addr-spec", strings.Replace(base, "To: <sip:5002@10.0.0.1>", "To: < sip:5002@10.0.0.1 >", 1), 400},
+		{"lwsdisp: no space before <", strings.Replace(base, "From: <sip", "From: caller<sip", 1), 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,9 +3,10 @@ package sipua
 import (
 	"context"
 	"errors"
-	"net"
+	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -94,7 +95,7 @@ func FuzzSipfragStatus(f *testing.F) {
 	f.Add([]byte("SIP/2.0 200 OK\r\n"))
 	f.Add([]byte("SIP/2.0 100 Trying"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if n := sipfragStatus(body); n != 0 && (n < 100 || n > 699) {
+		if n, _ := sipfragStatus(body); n != 0 && (n < 100 || n > 699) {
 			t.Fatalf("status %d", n)
 		}
 	})
@@ -151,74 +152,39 @@ func TestAuthorizeGuard(t *testing.T) {
 
 // A registrar that keeps failing is retried after 1 s, 2 s, 4 s … up to the maximum, alternating
 // with the backup; a success resets the backoff and the next wait is the refresh of the granted
-// expiry.
+// expiry. The schedule runs on synctest's clock.
 func TestRegistrationBackoff(t *testing.T) {
-	primary, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	backup, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	defer primary.Close()
-	defer backup.Close()
-	waits := make(chan time.Duration, 100)
-	next := make(chan struct{})
-	ev := newEvents()
-	u, err := New(Config{Listen: "127.0.0.1:0", Extension: "5002", Password: "pw",
-		Registrar: primary.LocalAddr().String(), BackupRegistrar: backup.LocalAddr().String(),
-		BackoffMin: time.Second, BackoffMax: 8 * time.Second,
-		After: func(d time.Duration) <-chan time.Time {
-			waits <- d
-			<-next
-			c := make(chan time.Time, 1)
-			c <- time.Time{}
-			return c
-		},
-		NewMedia: func(string) (MediaSession, error) { return nil, errors.New("no media") }}, ev, testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { u.Run(ctx); close(done) }()
-	defer func() { cancel(); close(next); <-done }()
-
-	// answer reads one REGISTER on conn and answers code (expires=120 on 200).
-	answer := func(conn *net.UDPConn, code int) {
-		t.Helper()
-		buf := make([]byte, 4096)
-		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		n, src, err := conn.ReadFromUDP(buf)
-		if err != nil {
-			t.Fatalf("no REGISTER on %s: %v", conn.LocalAddr(), err)
+	synctest.Test(t, func(t *testing.T) {
+		ev := newEvents()
+		u := &UA{cfg: Config{Extension: "5002", Registrar: "primary:5060", BackupRegistrar: "backup:5060",
+			BackoffMin: time.Second, BackoffMax: 8 * time.Second, Expires: time.Hour}, lis: ev, log: testLog(t)}
+		type try struct {
+			addr string
+			wait time.Duration // since the previous REGISTER
 		}
-		msg, err := sip.ParseMessage(buf[:n])
-		if err != nil {
-			t.Fatal(err)
-		}
-		res := sip.NewResponseFromRequest(msg.(*sip.Request), code, "X", nil)
-		if code == 200 {
-			res.AppendHeader(sip.NewHeader("Expires", "120"))
-		}
-		conn.WriteToUDP([]byte(res.String()), src)
-	}
-	want := func(d time.Duration) {
-		t.Helper()
-		select {
-		case got := <-waits:
-			if got != d {
-				t.Fatalf("waited %v, want %v", got, d)
+		var tries []try
+		last := time.Now()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go u.keepRegistered(ctx, func(ctx context.Context, addr string, expires time.Duration) (time.Duration, error) {
+			if expires == 0 {
+				return 0, nil
 			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("no wait of %v", d)
+			tries = append(tries, try{addr, time.Since(last).Round(time.Millisecond)})
+			last = time.Now()
+			if len(tries) < 6 {
+				return 0, errors.New("503 Service Unavailable")
+			}
+			return 120 * time.Second, nil
+		})
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		want := []try{{"primary:5060", 0}, {"backup:5060", time.Second}, {"primary:5060", 2 * time.Second},
+			{"backup:5060", 4 * time.Second}, {"primary:5060", 8 * time.Second}, {"backup:5060", 8 * time.Second},
+			{"backup:5060", 90 * time.Second}}
+		if fmt.Sprint(tries) != fmt.Sprint(want) {
+			t.Fatalf("REGISTERs went\n%v\nwant\n%v", tries, want)
 		}
-	}
-	for i, d := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second} {
-		conn := primary
-		if i%2 == 1 {
-			conn = backup
-		}
-		answer(conn, 503)
-		want(d)
-		next <- struct{}{}
-	}
-	answer(backup, 200) // the sixth try goes to the backup, which accepts
-	want(90 * time.Second)
-	ev.want(t, "reg registered")
+		ev.want(t, "reg registered")
+	})
 }

@@ -19,13 +19,24 @@ const registerTimeout = 8 * time.Second
 // alternating with the backup registrar when there is one. It never gives up; it returns when ctx
 // ends, after removing the binding.
 func (u *UA) registerLoop(ctx context.Context) {
+	callID := sip.CallIDHeader(sip.GenerateTagN(24) + "@" + u.localIP)
+	fromTag := sip.GenerateTagN(16)
+	var cseq uint32
+	u.keepRegistered(ctx, func(ctx context.Context, addr string, expires time.Duration) (time.Duration, error) {
+		return u.register1(ctx, addr, expires, callID, fromTag, &cseq)
+	})
+}
+
+// registerFunc makes one REGISTER to addr asking for expires (0 removes the binding) and returns
+// the granted expiry.
+type registerFunc func(ctx context.Context, addr string, expires time.Duration) (time.Duration, error)
+
+// keepRegistered is registerLoop's schedule, with register making each REGISTER.
+func (u *UA) keepRegistered(ctx context.Context, register registerFunc) {
 	addrs := []string{u.cfg.Registrar}
 	if u.cfg.BackupRegistrar != "" {
 		addrs = append(addrs, u.cfg.BackupRegistrar)
 	}
-	callID := sip.CallIDHeader(sip.GenerateTagN(24) + "@" + u.localIP)
-	fromTag := sip.GenerateTagN(16)
-	var cseq uint32
 	backoff := u.cfg.BackoffMin
 	idx := 0
 	u.setReg("registering", addrs[0])
@@ -35,7 +46,7 @@ func (u *UA) registerLoop(ctx context.Context) {
 		u.mu.Lock()
 		u.regAddr = addr
 		u.mu.Unlock()
-		granted, err := u.register1(ctx, addr, u.cfg.Expires, callID, fromTag, &cseq)
+		granted, err := register(ctx, addr, u.cfg.Expires)
 		if ctx.Err() != nil {
 			break
 		}
@@ -56,10 +67,12 @@ func (u *UA) registerLoop(ctx context.Context) {
 			backoff = u.cfg.BackoffMin
 			wait = refreshAfter(granted)
 		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-		case <-u.cfg.After(wait):
+		case <-t.C:
 		}
+		t.Stop()
 		if ctx.Err() != nil {
 			break
 		}
@@ -67,7 +80,7 @@ func (u *UA) registerLoop(ctx context.Context) {
 	if registeredAt != "" {
 		uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		if _, err := u.register1(uctx, registeredAt, 0, callID, fromTag, &cseq); err != nil {
+		if _, err := register(uctx, registeredAt, 0); err != nil {
 			u.log.Debug("unregister", "err", err)
 		}
 	}
@@ -129,14 +142,14 @@ func (u *UA) register1(ctx context.Context, addr string, expires time.Duration, 
 			return 0, fmt.Errorf("no answer from %s: %w", addr, err)
 		}
 		if res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired {
-			return 0, fmt.Errorf("%s refused the password for %q (%s)", addr, u.cfg.Username, statusText(res))
+			return 0, u.refused(addr, res, "after our credentials: it has no such account, or another password for it")
 		}
 	}
 	if res.StatusCode == sip.StatusIntervalToBrief {
 		return 0, fmt.Errorf("%s wants a longer registration (%s, Min-Expires %s)", addr, statusText(res), headerValue(res, "Min-Expires"))
 	}
 	if !res.IsSuccess() {
-		return 0, fmt.Errorf("%s answered %s", addr, statusText(res))
+		return 0, u.refused(addr, res, "")
 	}
 	if expires == 0 {
 		return 0, nil
@@ -189,4 +202,26 @@ func headerValue(m interface{ GetHeader(string) sip.Header }, name string) strin
 		return h.Value()
 	}
 	return ""
+}
+
+// refused words a registrar's refusal of our REGISTER: which user, in which realm, and the
+// registrar's own status and reason (a 404 or 403 is not a wrong password).
+func (u *UA) refused(addr string, res *sip.Response, hint string) error {
+	who := fmt.Sprintf("user %q", u.cfg.Username)
+	if u.cfg.Extension != u.cfg.Username {
+		who += fmt.Sprintf(" (for %q)", u.cfg.Extension)
+	}
+	u.mu.Lock()
+	realm := u.cfg.Realm
+	if realm == "" {
+		realm = u.realm
+	}
+	u.mu.Unlock()
+	if realm != "" {
+		who += fmt.Sprintf(" in realm %q", realm)
+	}
+	if hint != "" {
+		hint = " (" + hint + ")"
+	}
+	return fmt.Errorf("registrar %s refused %s: %s%s", addr, who, statusText(res), hint)
 }

@@ -33,12 +33,19 @@ type Listener interface {
 	CallIncoming(id, peer string)
 	CallProgress(id string, earlyMedia bool)
 	CallAnswered(id string)
-	// CallEnded reports the end of a call: reason is bye, cancelled, rejected, failed or
-	// transferred; code is the SIP status of a failed call (0 otherwise).
+	// CallEnded reports the end of a call: reason is bye, hangup, cancelled, rejected, failed,
+	// transferred or replaced; code is the SIP status of a failed call (0 otherwise).
 	CallEnded(id, reason string, code int)
 	CallRemoteHold(id string, on bool)
 	CallReferred(id, to string)
+	// CallReplaced reports an incoming call (answered at once) that takes the place of the call
+	// old (INVITE with Replaces, RFC 3891: we are the target of an attended transfer); old then
+	// ends with reason replaced.
+	CallReplaced(id, old, peer string)
 	DTMFReceived(id string, digit rune)
+	// TransferFailed reports a transfer of ours that did not happen (refused or no result); the
+	// call goes on.
+	TransferFailed(id, detail string)
 	RegistrationChanged(state, detail string)
 }
 
@@ -59,8 +66,6 @@ type Config struct {
 	NewMedia func(localIP string) (MediaSession, error)
 	// Backoff between failed registrations: from BackoffMin doubling to BackoffMax (1s, 5m).
 	BackoffMin, BackoffMax time.Duration
-	// After waits between registrations (refresh and backoff); nil means time.After. A test seam.
-	After func(d time.Duration) <-chan time.Time
 }
 
 // UA is the user agent. Build it with New, run it with Run.
@@ -82,16 +87,17 @@ type UA struct {
 	realm    string // learned from the registrar's first challenge when not configured
 	regState string
 
-	mu       sync.Mutex
+	mu       sync.Mutex       // guards the call index and the registration fields, never a call's state
 	calls    map[string]*call // by our call ID
 	byCallID map[string]*call // by SIP Call-ID
 	seq      int
 	regAddr  string // the registrar currently used (primary or backup)
 
-	ready chan struct{}   // closed once the SIP socket is served
-	ctx   context.Context // lives until Run's context ends
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
+	ready  chan struct{}   // closed once the SIP socket is served
+	ctx    context.Context // lives until Run's context ends
+	stop   context.CancelFunc
+	wg     sync.WaitGroup // the SIP listeners
+	callWG sync.WaitGroup // the calls' goroutines and their transactions
 }
 
 // ErrNoRegistrar is returned when a number without a host is dialled and no registrar is set.
@@ -119,9 +125,6 @@ func New(cfg Config, lis Listener, log *slog.Logger) (*UA, error) {
 	}
 	if cfg.BackoffMax <= 0 {
 		cfg.BackoffMax = 5 * time.Minute
-	}
-	if cfg.After == nil {
-		cfg.After = time.After
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "deskphone"
@@ -175,13 +178,12 @@ func New(cfg Config, lis Listener, log *slog.Logger) (*UA, error) {
 	u.server.OnInvite(u.onInvite)
 	u.server.OnAck(u.onAck)
 	u.server.OnBye(u.onBye)
-	u.server.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
-	})
+	u.server.OnCancel(u.onCancel)
 	u.server.OnOptions(u.onOptions)
 	u.server.OnRefer(u.onRefer)
 	u.server.OnNotify(u.onNotify)
 	u.server.OnInfo(u.onInfo)
+	u.server.OnUpdate(u.onUpdate)
 	return u, nil
 }
 
@@ -307,22 +309,11 @@ func (u *UA) Run(ctx context.Context) error {
 		u.registerLoop(ctx)
 	}
 	u.hangupAll()
+	u.callWG.Wait() // the BYEs are out before the sockets close
 	u.closeListeners()
 	u.wg.Wait()
 	u.ua.Close()
 	return nil
-}
-
-// spawn runs f in a goroutine that Run waits for; after shutdown it does nothing.
-func (u *UA) spawn(f func()) {
-	if u.ctx.Err() != nil {
-		return
-	}
-	u.wg.Add(1)
-	go func() {
-		defer u.wg.Done()
-		f()
-	}()
 }
 
 func (u *UA) setReg(state, detail string) {
@@ -399,7 +390,10 @@ func (u *UA) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	tx.Respond(res)
 }
 
-const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, INFO"
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, INFO, UPDATE"
+
+// supported lists our SIP extensions: UPDATE outside offer/answer needs none, Replaces is RFC 3891.
+const supported = "replaces"
 
 func statusText(res *sip.Response) string {
 	return strconv.Itoa(res.StatusCode) + " " + res.Reason

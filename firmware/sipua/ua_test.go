@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -20,7 +21,7 @@ type fakeMedia struct {
 	ip    string
 	mu    sync.Mutex
 	held  bool
-	sent  string
+	sent  chan string // digits asked to be sent
 	infos []rune
 	dtmf  chan rune
 }
@@ -52,9 +53,7 @@ func (f *fakeMedia) Hold(on bool) ([]byte, error) {
 	return f.sdp("sendrecv"), nil
 }
 func (f *fakeMedia) SendDTMF(d string) error {
-	f.mu.Lock()
-	f.sent += d
-	f.mu.Unlock()
+	f.sent <- d
 	return nil
 }
 func (f *fakeMedia) ReceiveSIPInfoDTMF(r rune) { f.dtmf <- r }
@@ -77,8 +76,12 @@ func (e *events) CallEnded(id, reason string, code int) {
 }
 func (e *events) CallRemoteHold(id string, on bool) { e.ch <- fmt.Sprintf("remotehold %s %v", id, on) }
 func (e *events) CallReferred(id, to string)        { e.ch <- "referred " + id + " " + to }
-func (e *events) DTMFReceived(id string, d rune)    { e.ch <- "dtmf " + id + " " + string(d) }
-func (e *events) RegistrationChanged(s, d string)   { e.ch <- "reg " + s }
+func (e *events) CallReplaced(id, old, peer string) {
+	e.ch <- "replaced " + old + " by " + id + " " + peer
+}
+func (e *events) DTMFReceived(id string, d rune)  { e.ch <- "dtmf " + id + " " + string(d) }
+func (e *events) RegistrationChanged(s, d string) { e.ch <- "reg " + s + " " + d }
+func (e *events) TransferFailed(id, d string)     { e.ch <- "transfer-failed " + id + " " + d }
 
 // want waits for an event starting with prefix, skipping others.
 func (e *events) want(t *testing.T, prefix string) string {
@@ -93,6 +96,29 @@ func (e *events) want(t *testing.T, prefix string) string {
 		case <-timeout:
 			t.Fatalf("no event %q", prefix)
 			return ""
+		}
+	}
+}
+
+// wantAll waits for events starting with each of want, in any order, skipping others.
+func (e *events) wantAll(t *testing.T, want ...string) {
+	t.Helper()
+	missing := map[string]bool{}
+	for _, w := range want {
+		missing[w] = true
+	}
+	timeout := time.After(10 * time.Second)
+	for len(missing) > 0 {
+		select {
+		case ev := <-e.ch:
+			for w := range missing {
+				if strings.HasPrefix(ev, w) {
+					delete(missing, w)
+					break
+				}
+			}
+		case <-timeout:
+			t.Fatalf("no events %v", missing)
 		}
 	}
 }
@@ -112,9 +138,16 @@ func startUA(t *testing.T, ext string) (*UA, *events, *fakeMedia) {
 func startUAOn(t *testing.T, listen, ext string) (*UA, *events, *fakeMedia) {
 	t.Helper()
 	ev := newEvents()
-	fm := &fakeMedia{ip: "127.0.0.1", dtmf: make(chan rune, 10)}
-	u, err := New(Config{Listen: listen, Extension: ext,
-		NewMedia: func(ip string) (MediaSession, error) { return fm, nil }}, ev, testLog(t))
+	fm := &fakeMedia{ip: "127.0.0.1", dtmf: make(chan rune, 10), sent: make(chan string, 10)}
+	u := runUA(t, Config{Listen: listen, Extension: ext,
+		NewMedia: func(ip string) (MediaSession, error) { return fm, nil }}, ev)
+	return u, ev, fm
+}
+
+// runUA builds a user agent and runs it until the test ends.
+func runUA(t *testing.T, cfg Config, ev *events) *UA {
+	t.Helper()
+	u, err := New(cfg, ev, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +155,7 @@ func startUAOn(t *testing.T, listen, ext string) (*UA, *events, *fakeMedia) {
 	done := make(chan struct{})
 	go func() { u.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return u, ev, fm
+	return u
 }
 
 // TestCallBetweenTwoUAs places a call from one user agent to another without a registrar and walks
@@ -148,18 +181,13 @@ func TestCallBetweenTwoUAs(t *testing.T) {
 	bev.want(t, "remotehold in-1 false")
 
 	a.SendDTMF("out-1", "12#")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		afm.mu.Lock()
-		sent := afm.sent
-		afm.mu.Unlock()
-		if sent == "12#" {
-			break
-		}
-		if time.Now().After(deadline) {
+	select {
+	case sent := <-afm.sent:
+		if sent != "12#" {
 			t.Fatalf("DTMF sent %q", sent)
 		}
-		time.Sleep(10 * time.Millisecond)
+	case <-time.After(5 * time.Second):
+		t.Fatal("DTMF not sent")
 	}
 
 	b.Hangup("in-1")
@@ -229,7 +257,7 @@ func TestSDPHolds(t *testing.T) {
 
 func TestSipfragStatus(t *testing.T) {
 	for body, want := range map[string]int{"SIP/2.0 200 OK\r\n": 200, "SIP/2.0 100 Trying": 100, "garbage": 0, "SIP/2.0 99 x": 0} {
-		if got := sipfragStatus([]byte(body)); got != want {
+		if got, _ := sipfragStatus([]byte(body)); got != want {
 			t.Errorf("sipfragStatus(%q) = %d", body, got)
 		}
 	}
@@ -239,16 +267,9 @@ func TestSipfragStatus(t *testing.T) {
 // and never rings.
 func TestDirectCallRefusedWhenRegistered(t *testing.T) {
 	ev := newEvents()
-	fm := &fakeMedia{ip: "127.0.0.1", dtmf: make(chan rune, 10)}
-	u, err := New(Config{Listen: "127.0.0.1:0", Extension: "5002", Registrar: "127.0.0.1:9", // nothing answers there
-		BackoffMin: time.Hour, NewMedia: func(ip string) (MediaSession, error) { return fm, nil }}, ev, testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { u.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	fm := &fakeMedia{ip: "127.0.0.1", dtmf: make(chan rune, 10), sent: make(chan string, 10)}
+	u := runUA(t, Config{Listen: "127.0.0.1:0", Extension: "5002", Registrar: "127.0.0.1:9", // nothing answers there
+		BackoffMin: time.Hour, NewMedia: func(ip string) (MediaSession, error) { return fm, nil }}, ev)
 
 	scanner, sev, _ := startUAOn(t, "127.0.0.2:0", "scanner")
 	scanner.Dial("out-1", "5002@"+u.Addr(), "")
@@ -349,5 +370,42 @@ func TestMediaIPLeavesLoopbackForLANPeers(t *testing.T) {
 	}
 	if got := sdpConnectionIP([]byte("c=IN IP4 10.1.1.1\r\nm=audio 1 RTP/AVP 0\r\nc=IN IP4 10.2.2.2\r\n")); !got.Equal(net.ParseIP("10.2.2.2")) {
 		t.Errorf("media-level c= not preferred: %v", got)
+	}
+}
+
+// Attended transfer (RFC 5589 §7) with all three roles played by user agents: Alice talks to Bob
+// and to Carol, and hands Bob to Carol. Bob gets a REFER whose Refer-To carries Replaces, calls
+// Carol with it, Carol's new call takes the place of her call with Alice (answered at once, the old
+// one hung up), and Alice's call with Bob ends as transferred.
+func TestAttendedTransfer(t *testing.T) {
+	alice, aev, _ := startUA(t, "alice")
+	bob, bev, _ := startUA(t, "bob")
+	carol, cev, _ := startUA(t, "carol")
+
+	alice.Dial("out-1", "bob@"+bob.Addr(), "")
+	bev.want(t, "incoming in-1")
+	bob.Answer("in-1")
+	aev.want(t, "answered out-1")
+	alice.Hold("out-1", true)
+	bev.want(t, "remotehold in-1 true")
+	alice.Dial("out-2", "carol@"+carol.Addr(), "")
+	cev.want(t, "incoming in-1")
+	carol.Answer("in-1")
+	aev.want(t, "answered out-2")
+
+	alice.AttendedTransfer("out-1", "out-2")
+	to := strings.TrimPrefix(bev.want(t, "referred in-1 "), "referred in-1 ")
+	if !strings.Contains(to, "carol@") || !strings.Contains(to, "?Replaces=") {
+		t.Fatalf("Refer-To %q names no Replaces for Carol's call", to)
+	}
+	bob.Dial("out-1", to, "in-1")
+	cev.wantAll(t, "replaced in-1 by in-2 bob", "ended in-1 replaced 0", "answered in-2")
+	aev.wantAll(t, "ended out-2 bye 0", "ended out-1 transferred 0")
+	bev.wantAll(t, "answered out-1", "ended in-1 ") // by its own BYE, or Alice's if first
+
+	// A Replaces naming no call of Carol's is refused: 481, and nothing rings.
+	bob.Dial("out-3", "carol@"+carol.Addr()+"?Replaces="+url.QueryEscape("nosuchcall;to-tag=a;from-tag=b"), "")
+	if got := bev.want(t, "ended out-3"); got != "ended out-3 failed 481" {
+		t.Fatalf("bogus Replaces: %q", got)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
+	"github.com/deskphone/deskphone/firmware/lanaddr"
 	"github.com/deskphone/deskphone/firmware/media"
 )
 
@@ -329,8 +330,8 @@ func (s *Server) localIPFor(sdp []byte) string {
 				if ip.IsLoopback() {
 					return ip.String()
 				}
-				if lip, err := media.LocalIPFor(netip.AddrPortFrom(ip, 9).String()); err == nil {
-					return lip
+				if lip, err := lanaddr.Toward(netip.AddrPortFrom(ip, 9).String()); err == nil {
+					return lip.String()
 				}
 			}
 		}

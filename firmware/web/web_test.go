@@ -34,23 +34,33 @@ func (s *sig) Hold(id string, on bool)    { s.add("hold") }
 func (s *sig) SendDTMF(id, d string)      { s.add("dtmf " + d) }
 func (s *sig) Transfer(id, to string)     { s.add("transfer " + to) }
 
+func (s *sig) AttendedTransfer(id, with string) { s.add("transfer " + id + " to " + with) }
+
 func setup(t *testing.T, token string) (*Server, *phone.Phone, *sig) {
 	t.Helper()
 	sg := &sig{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := phone.New(phone.Config{}, sg, nil, nil, nil, nil, log)
+	p := phone.New(phone.Config{}, sg, nil, nil, nil, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	l, _ := calllog.Open(t.TempDir(), 0)
 	l.Append(calllog.Entry{Direction: "in", Peer: "5001", Outcome: "missed"})
-	return New(Config{Token: token}, p, l, log), p, sg
+	s, err := New(Config{Token: token}, p, l, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, p, sg
 }
 
 func do(s *Server, method, path, body, remote, auth string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, path, strings.NewReader(body))
 	r.RemoteAddr = remote
+	r.Host = "127.0.0.1"
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
 	if auth != "" {
 		r.Header.Set("Authorization", auth)
 	}
@@ -64,7 +74,7 @@ const local = "127.0.0.1:40000"
 func TestTokenRule(t *testing.T) {
 	s, _, _ := setup(t, "s3cret")
 	s.Handle("GET /api/v1/pairing", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
-	s.Handle("GET /sipconfig.txt", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "cfg") }))
+	s.HandlePlain("GET /sipconfig.txt", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "cfg") }))
 	cases := []struct {
 		path, remote, auth string
 		want               int
@@ -77,15 +87,22 @@ func TestTokenRule(t *testing.T) {
 		{"/api/v1/pairing", "192.0.2.7:5000", "", 401},
 		{"/api/v1/pairing", "192.0.2.7:5000", "Bearer s3cret", 200},
 		{"/api/v1/../v1/status", "192.0.2.7:5000", "", 401},
-		{"/sipconfig.txt", "192.0.2.7:5000", "", 200},
+		{"/sipconfig.txt", "192.0.2.7:5000", "", 404}, // the phones' files are on plain HTTP only
 	}
 	for _, c := range cases {
 		if w := do(s, "GET", c.path, "", c.remote, c.auth); w.Code != c.want {
 			t.Errorf("GET %s from %s auth %q: %d, want %d (%s)", c.path, c.remote, c.auth, w.Code, c.want, w.Body)
 		}
 	}
+	r := httptest.NewRequest("GET", "/sipconfig.txt", nil)
+	r.RemoteAddr = "192.0.2.7:5000"
+	w := httptest.NewRecorder()
+	s.PlainHandler().ServeHTTP(w, r)
+	if w.Code != 200 || w.Body.String() != "cfg" {
+		t.Errorf("phone file on plain HTTP: %d %s", w.Code, w.Body)
+	}
 	s2, _, _ := setup(t, "")
-	if w := do(s2, "GET", "/api/v1/status", "", "192.0.2.7:5000", "Bearer "); w.Code != 403 {
+	if w := do(s2, "GET", "/api/v1/status", "", "192.0.2.7:5000", ""); w.Code != 403 {
 		t.Errorf("no token configured: remote got %d", w.Code)
 	}
 }
@@ -187,11 +204,11 @@ func FuzzAPI(f *testing.F) {
 	f.Add("GET", "/api/v1/calls?limit=-1", ``)
 	sg := &sig{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := phone.New(phone.Config{}, sg, nil, nil, nil, nil, log)
+	p := phone.New(phone.Config{}, sg, nil, nil, nil, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go p.Run(ctx)
-	s := New(Config{}, p, nil, log)
+	s, _ := New(Config{}, p, nil, log)
 	f.Fuzz(func(t *testing.T, method, path, body string) {
 		if !strings.HasPrefix(path, "/") {
 			path = "/" + path
@@ -201,6 +218,8 @@ func FuzzAPI(f *testing.F) {
 			return
 		}
 		r.RemoteAddr = local
+		r.Host = "127.0.0.1"
+		r.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()
 		s.Handler().ServeHTTP(w, r)
 		if w.Code >= 500 && w.Code != http.StatusServiceUnavailable {

@@ -31,6 +31,14 @@ type ALSAConfig struct {
 	SpeakerVolume int
 	RingerVolume  int
 	MicGain       int
+	// RingTone returns a fresh ring sound each time the phone starts ringing: the country's bell
+	// and cadence (the caller's tone plan). nil: a 1000/1333 Hz trill, 1 s on, 2 s off.
+	RingTone func() ToneSource
+}
+
+// ToneSource produces a sound as 8 kHz samples, continuing from one frame to the next.
+type ToneSource interface {
+	Fill(frame []int16)
 }
 
 // ALSAStats is what the status API reports about the sound devices.
@@ -149,6 +157,9 @@ type ALSADevice struct {
 	micGain     float32
 	ringing     bool
 	ringPos     int
+	ringTone    func() ToneSource
+	ringSrc     ToneSource // the current ring sound; nil: the built-in trill
+	ringBuf     []int16
 	stats       ALSAStats
 
 	captured chan struct{} // signalled when microphone audio arrives
@@ -167,7 +178,7 @@ func openALSA(cfg ALSAConfig, log *slog.Logger, backend alsaBackend, timing alsa
 		return nil, fmt.Errorf("audio device rate: %w", err)
 	}
 	d := &ALSADevice{
-		log: log, backend: backend, timing: timing, factor: factor, now: time.Now,
+		log: log, backend: backend, timing: timing, factor: factor, now: time.Now, ringTone: cfg.RingTone,
 		down: resample.NewDown(factor), up: resample.NewUp(factor), ringUp: resample.NewUp(factor),
 		captured: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
@@ -224,13 +235,16 @@ func (d *ALSADevice) Stats() ALSAStats {
 	return s
 }
 
-// Ring starts or stops the ring tone (1 s of trill every 3 s) at the ringer volume, on the
-// ringer device or mixed into the speaker. It never blocks.
+// Ring starts or stops the ring tone (ALSAConfig.RingTone) at the ringer volume, on the ringer
+// device or mixed into the speaker. It never blocks.
 func (d *ALSADevice) Ring(on bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if on && !d.ringing {
 		d.ringPos = 0
+		if d.ringTone != nil {
+			d.ringSrc = d.ringTone() // each ring starts at the beginning of its cadence
+		}
 	}
 	d.ringing = on
 }
@@ -423,27 +437,46 @@ func (d *ALSADevice) speaker(s []int16) {
 	gain(s[:n], d.speakerGain)
 }
 
-// ring mixes the ring tone into s: a 1000/1333 Hz trill switching every 25 ms, 1 s on, 2 s off.
+// ring puts the ring tone into s (8 kHz), mixed with what is there when mix is set.
 func (d *ALSADevice) ring(s []int16, mix bool) {
 	if !d.ringing {
 		return
 	}
+	if cap(d.ringBuf) < len(s) {
+		d.ringBuf = make([]int16, len(s))
+	}
+	r := d.ringBuf[:len(s)]
+	if d.ringSrc != nil {
+		d.ringSrc.Fill(r)
+		gain(r, d.ringerGain)
+	} else {
+		d.trill(r)
+	}
+	if !mix {
+		copy(s, r)
+		return
+	}
+	for i, v := range r {
+		s[i] = int16(max(math.MinInt16, min(math.MaxInt16, int32(s[i])+int32(v))))
+	}
+}
+
+// trill is the ring sound when no tone plan gives one: a 1000/1333 Hz trill switching every
+// 25 ms, 1 s on, 2 s off, at the ringer volume.
+func (d *ALSADevice) trill(s []int16) {
 	amp := 12000 * float64(d.ringerGain)
 	for i := range s {
 		t := d.ringPos % (3 * SampleRate)
 		d.ringPos++
 		if t >= SampleRate {
+			s[i] = 0
 			continue
 		}
 		f := 1000.0
 		if (t/200)%2 == 1 {
 			f = 1333.0
 		}
-		v := amp * math.Sin(2*math.Pi*f*float64(d.ringPos)/SampleRate)
-		if mix {
-			v += float64(s[i])
-		}
-		s[i] = int16(max(math.MinInt16, min(math.MaxInt16, v)))
+		s[i] = int16(amp * math.Sin(2*math.Pi*f*float64(d.ringPos)/SampleRate))
 	}
 }
 

@@ -238,7 +238,11 @@ func TestALSAReopensUnpluggedDevice(t *testing.T) {
 	first.req.stopped() // miniaudio reports the device gone
 	second := next(t, b)
 	second.tick(sine(1000, 48000, 0, 960, 8000))
+	// the watchdog counts the reopen once the new stream has started: wait for it
 	st := d.Stats()
+	for deadline := time.Now().Add(5 * time.Second); st.Reopens == 0 && time.Now().Before(deadline); st = d.Stats() {
+		time.Sleep(time.Millisecond)
+	}
 	if st.Reopens != 1 || !strings.Contains(st.LastError, "no USB sound card") {
 		t.Errorf("stats %+v: want one reopen after the failed attempts, and their error", st)
 	}
@@ -352,5 +356,48 @@ func TestALSAStartsWithoutACardAndOpensItLater(t *testing.T) {
 	}
 	if f := strongest(mic[len(mic)-800:], SampleRate); f != 1000 {
 		t.Errorf("microphone gives %v Hz once the card appears, want 1000", f)
+	}
+}
+
+// bell is a ring sound that plays 700 Hz and counts how often a ring started.
+type bell struct {
+	starts *int
+	pos    int
+}
+
+func (b *bell) Fill(frame []int16) {
+	copy(frame, sine(700, SampleRate, b.pos, len(frame), 8000))
+	b.pos += len(frame)
+}
+
+// The ring is the sound the caller's tone plan gives (the country's bell), restarted at each
+// ring, at the ringer volume, mixed into the speaker when there is no separate ringer device.
+func TestALSARingsTheGivenToneAtTheRingerVolume(t *testing.T) {
+	starts := 0
+	b := newFakeALSA()
+	d := openFake(t, ALSAConfig{RingerVolume: 50, RingTone: func() ToneSource {
+		starts++
+		return &bell{starts: &starts}
+	}}, b)
+	handset := next(t, b)
+	if a := goertzel(handset.tick(make([]int16, 960)), 700, 48000); a != 0 {
+		t.Errorf("speaker plays %.4f of the bell before Ring(true)", a)
+	}
+	d.Ring(true)
+	var spk []int16
+	for i := 0; i < 10; i++ {
+		spk = append(spk, handset.tick(make([]int16, 960))...)
+	}
+	// volume 50: a quarter of the bell's 8000 (-12 dB); the built-in trill is not there
+	if a := goertzel(spk[960:], 700, 48000) * 32768; math.Abs(a-2000) > 300 {
+		t.Errorf("bell at ringer volume 50: amplitude %.0f, want about 2000", a)
+	}
+	if a := goertzel(spk[960:], 1000, 48000); a > 0.01 {
+		t.Errorf("the built-in trill (%.3f) plays although a ring tone was given", a)
+	}
+	d.Ring(false)
+	d.Ring(true)
+	if starts != 2 {
+		t.Errorf("ring tone started %d times for two rings, want 2 (each ring from the top of its cadence)", starts)
 	}
 }

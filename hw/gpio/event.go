@@ -17,9 +17,9 @@ const (
 	Pair                    // pair button held for PairHold
 )
 
-var kindNames = [...]string{"unknown", "hook-off", "hook-on", "answer", "hangup", "redial", "speed-dial", "pair"}
+var kindNames = [...]string{"unknown", "hook_off", "hook_on", "answer", "hangup", "redial", "speed_dial", "pair"}
 
-// String is the kind's name in logs ("hook-off", "speed-dial").
+// String is the kind's name in logs, in the snake_case of every state name ("hook_off", "speed_dial").
 func (k Kind) String() string {
 	if k < 0 || int(k) >= len(kindNames) {
 		return "unknown"

@@ -208,11 +208,11 @@ func TestHookPolarity(t *testing.T) {
 				b := start(t, cfg, fakeBoard{"HOOK": line})
 				line.set(tt.offHook)
 				if ev := next(t, b); ev.Kind != HookOff {
-					t.Fatalf("lifting the handset gave %v, want hook-off", ev.Kind)
+					t.Fatalf("lifting the handset gave %v, want hook_off", ev.Kind)
 				}
 				line.set(tt.onHook)
 				if ev := next(t, b); ev.Kind != HookOn {
-					t.Fatalf("putting the handset down gave %v, want hook-on", ev.Kind)
+					t.Fatalf("putting the handset down gave %v, want hook_on", ev.Kind)
 				}
 			})
 		})
@@ -225,7 +225,7 @@ func TestHookOffAtStartIsReported(t *testing.T) {
 		cfg.Hook = InputConfig{Pin: "HOOK", ActiveLow: true}
 		b := start(t, cfg, fakeBoard{"HOOK": newFakeLine("HOOK", pgpio.Low)})
 		if ev := next(t, b); ev.Kind != HookOff {
-			t.Fatalf("handset lifted at start gave %v, want hook-off", ev.Kind)
+			t.Fatalf("handset lifted at start gave %v, want hook_off", ev.Kind)
 		}
 	})
 }
@@ -246,7 +246,7 @@ func TestPairNeedsHold(t *testing.T) {
 		time.Sleep(5 * cfg.Debounce) // let the release settle, or the next press continues this one
 		speed.set(pgpio.Low)         // marker: the next event must be this one
 		if ev := next(t, b); ev.Kind != SpeedDial || ev.Slot != 1 {
-			t.Fatalf("got %v slot %d, want speed-dial slot 1 (a short pair press must not count)", ev.Kind, ev.Slot)
+			t.Fatalf("got %v slot %d, want speed_dial slot 1 (a short pair press must not count)", ev.Kind, ev.Slot)
 		}
 		pair.set(pgpio.Low)
 		start := time.Now()

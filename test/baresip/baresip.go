@@ -15,9 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/deskphone/deskphone/test/procgroup"
 )
 
 // Config describes one baresip instance. Its microphone is an ausine sine (48 kHz stereo source)
@@ -90,19 +91,8 @@ snd_path %s
 		out = io.MultiWriter(p.log, c.Output)
 	}
 	p.cmd.Stdout, p.cmd.Stderr = out, out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
+	// Cleanups run last-in first-out: the log is printed after the group is stopped.
 	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(3 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.done
-		}
 		if p.conn != nil {
 			p.conn.Close()
 		}
@@ -110,6 +100,11 @@ snd_path %s
 			t.Logf("baresip log:\n%s", lastLines(p.log.String(), 60))
 		}
 	})
+	proc, err := procgroup.Start(t, p.cmd, 3*time.Second) // the whole group is stopped when t ends
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { <-proc.Done(); close(p.done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", c.CtrlPort))

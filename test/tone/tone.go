@@ -161,3 +161,31 @@ func Dominant(x []float64, rate int) (hz, rms float64) {
 	}
 	return hz, rms
 }
+
+// Windows splits x into pieces of d and returns each piece's strongest frequency (10 Hz steps,
+// 100 Hz to 3.5 kHz), or 0 for a piece that is nearly silent (below -40 dBFS): a timeline of
+// what was heard, to find when a tone started or came back.
+func Windows(x []float64, rate int, d time.Duration) []float64 {
+	n := int(float64(rate) * d.Seconds())
+	if n <= 0 {
+		return nil
+	}
+	var out []float64
+	for i := 0; i+n <= len(x); i += n {
+		seg := x[i : i+n]
+		var e float64
+		for _, v := range seg {
+			e += v * v
+		}
+		hz, power := 0.0, 0.0
+		if math.Sqrt(e/float64(n)) >= 0.01*32768 {
+			for f := 100.0; f <= 3500; f += 10 {
+				if p := Goertzel(seg, rate, f); p > power {
+					hz, power = f, p
+				}
+			}
+		}
+		out = append(out, hz)
+	}
+	return out
+}

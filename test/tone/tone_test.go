@@ -42,3 +42,23 @@ func TestNotAWAVFile(t *testing.T) {
 		t.Fatal("decoded text as a WAV file")
 	}
 }
+
+func TestWindowsFollowWhatWasHeard(t *testing.T) {
+	// 1 s of 1000 Hz, 1 s of silence, 1 s of 1500 Hz, at 8 kHz
+	x := make([]float64, 0, 24000)
+	for _, hz := range []float64{1000, 0, 1500} {
+		for i := 0; i < 8000; i++ {
+			x = append(x, 8000*math.Sin(2*math.Pi*hz*float64(i)/8000))
+		}
+	}
+	got := Windows(x, 8000, 500*time.Millisecond)
+	want := []float64{1000, 1000, 0, 0, 1500, 1500}
+	if len(got) != len(want) {
+		t.Fatalf("Windows = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("Windows = %v, want %v", got, want)
+		}
+	}
+}

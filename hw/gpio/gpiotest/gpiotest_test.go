@@ -3,6 +3,7 @@ package gpiotest
 import (
 	"context"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/deskphone/deskphone/hw/gpio"
@@ -44,34 +45,41 @@ func TestBoard(t *testing.T) {
 }
 
 func TestFullEventsBlockNeitherSetNorRun(t *testing.T) {
-	b := New()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = b.Run(ctx); close(done) }()
+	synctest.Test(t, func(t *testing.T) {
+		b := New()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = b.Run(ctx); close(done) }()
 
-	pressed := make(chan struct{})
-	go func() {
-		for range cap(b.events) + 1 { // one more than the channel holds, and nobody reads
-			b.Press(gpio.Answer)
-		}
-		close(pressed)
-	}()
-	for len(b.events) < cap(b.events) { // the last press is now blocked on a full channel
-		time.Sleep(time.Millisecond)
-	}
-	set := make(chan struct{})
-	go func() { b.Set(gpio.StatusLED, gpio.On); close(set) }()
-	select {
-	case <-set:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Set blocked behind a press nobody reads")
-	}
-	cancel()
-	for _, ch := range []chan struct{}{pressed, done} {
+		pressed := make(chan struct{})
+		go func() {
+			for range cap(b.events) + 1 { // one more than the channel holds, and nobody reads
+				b.Press(gpio.Answer)
+			}
+			close(pressed)
+		}()
+		synctest.Wait() // the last press is now blocked on a full channel
 		select {
-		case <-ch:
-		case <-time.After(5 * time.Second):
-			t.Fatal("Run or a blocked press did not return after ctx ended")
+		case <-pressed:
+			t.Fatal("a press into a full events channel did not block (the test no longer tests anything)")
+		default:
 		}
-	}
+		set := make(chan struct{})
+		go func() { b.Set(gpio.StatusLED, gpio.On); close(set) }()
+		synctest.Wait()
+		select {
+		case <-set:
+		default:
+			t.Fatal("Set blocked behind a press nobody reads")
+		}
+		cancel()
+		synctest.Wait()
+		for _, ch := range []chan struct{}{pressed, done} {
+			select {
+			case <-ch:
+			default:
+				t.Fatal("Run or a blocked press did not return after ctx ended")
+			}
+		}
+	})
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/deskphone/deskphone/test/tone"
 )
 
 const (
@@ -104,7 +106,7 @@ func TestHandsetOnRealKernel(t *testing.T) {
 		}},
 		{"the peer heard the microphone", func(t *testing.T) {
 			x, rate := peerHeard(t, p)
-			ws := windows(x, rate, 500*time.Millisecond)
+			ws := tone.Windows(x, rate, 500*time.Millisecond)
 			t.Logf("peer heard (dominant Hz per 0.5 s, 0 = silence): %v", ws)
 			first, second := -1, -1
 			for i, f := range ws {
@@ -120,6 +122,15 @@ func TestHandsetOnRealKernel(t *testing.T) {
 			}
 			if second < 0 && os.Getenv("DESKPHONE_HW_UNPLUG") != "skip" {
 				t.Error("after the sound card came back, the 1500 Hz played into the microphone never reached the peer")
+			}
+		}},
+		{"the status API shows the sound card and its reopen", func(t *testing.T) {
+			st := getStatus(t)
+			if st.Audio == nil || !st.Audio.Running {
+				t.Fatalf("status audio = %+v, want the running sound card", st.Audio)
+			}
+			if st.Audio.Reopens < 1 && os.Getenv("DESKPHONE_HW_UNPLUG") != "skip" {
+				t.Errorf("status audio = %+v: the card was unplugged and came back, want reopens ≥ 1", *st.Audio)
 			}
 		}},
 	}
@@ -190,6 +201,10 @@ type status struct {
 	Registration string `json:"registration"`
 	Call         string `json:"call"`
 	OffHook      bool   `json:"off_hook"`
+	Audio        *struct {
+		Running bool   `json:"running"`
+		Reopens uint64 `json:"reopens"`
+	} `json:"audio"`
 }
 
 func getStatus(t *testing.T) status {

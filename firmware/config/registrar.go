@@ -1,0 +1,177 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/deskphone/deskphone/firmware/accounts"
+	"github.com/deskphone/deskphone/firmware/registrar"
+)
+
+// Registrar is the built-in SIP registrar and proxy; its defaults are registrar.DefaultConfig's.
+type Registrar struct {
+	Enabled bool   `toml:"enabled"`
+	Listen  string `toml:"listen"` // UDP and TCP, "0.0.0.0:5060"
+	Realm   string `toml:"realm"`  // digest realm
+	// Domains the registrar owns besides its IP addresses, its hostname and the realm.
+	Domains []string `toml:"domains"`
+
+	DefaultExpires  Duration `toml:"default_expires"`  // when the phone asks for none
+	MinExpires      Duration `toml:"min_expires"`      // shorter requests get 423
+	MaxExpires      Duration `toml:"max_expires"`      // longer requests are cut
+	MaxContacts     int      `toml:"max_contacts"`     // per account; the oldest is replaced
+	QualifyInterval Duration `toml:"qualify_interval"` // OPTIONS to each binding; 0 = off
+	RingTimeout     Duration `toml:"ring_timeout"`     // unanswered call → 480
+	NonceLifetime   Duration `toml:"nonce_lifetime"`   // digest nonce; older → stale=true
+	TCPIdleTimeout  Duration `toml:"tcp_idle_timeout"` // TCP connection without a registration or request
+
+	// Abuse protection: a source is banned for BanTime after AuthFailures failed authentications
+	// within AuthWindow, or more than FloodRequests requests within FloodWindow.
+	AuthFailures  int      `toml:"auth_failures"`
+	AuthWindow    Duration `toml:"auth_window"`
+	FloodRequests int      `toml:"flood_requests"`
+	FloodWindow   Duration `toml:"flood_window"`
+	BanTime       Duration `toml:"ban_time"`
+	// Trusted sources (CIDR) are never banned; they still authenticate.
+	NeverBan []string `toml:"never_ban"`
+
+	Accounts []Account `toml:"accounts"`
+}
+
+// Account is one [[registrar.accounts]] entry.
+type Account struct {
+	Extension   string `toml:"extension"`
+	Username    string `toml:"username"`
+	Password    string `toml:"password"`
+	DisplayName string `toml:"display_name"`
+	MAC         string `toml:"mac"` // an Alcatel phone that gets this account when it asks
+}
+
+// MinPasswordLength is the shortest password `check` accepts for a registrar account.
+const MinPasswordLength = 8
+
+var (
+	// extensionRE is a dialable number: what phones' keypads send.
+	extensionRE = regexp.MustCompile(`^[0-9]{1,15}$`)
+	usernameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	realmRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+)
+
+func defaultRegistrar() Registrar {
+	d := registrar.DefaultConfig()
+	return Registrar{
+		Enabled:         true,
+		Listen:          d.Listen,
+		Realm:           d.Realm,
+		DefaultExpires:  Duration{d.DefaultExpires},
+		MinExpires:      Duration{d.MinExpires},
+		MaxExpires:      Duration{d.MaxExpires},
+		MaxContacts:     d.MaxContacts,
+		QualifyInterval: Duration{d.QualifyInterval},
+		RingTimeout:     Duration{d.RingTimeout},
+		NonceLifetime:   Duration{d.NonceLifetime},
+		TCPIdleTimeout:  Duration{d.TCPIdleTimeout},
+		AuthFailures:    d.AuthFailures,
+		AuthWindow:      Duration{d.AuthWindow},
+		FloodRequests:   d.FloodRequests,
+		FloodWindow:     Duration{d.FloodWindow},
+		BanTime:         Duration{d.BanTime},
+	}
+}
+
+func (r Registrar) validate(c *checker) {
+	c.listen("registrar.listen", r.Listen, r.Enabled)
+	if !realmRE.MatchString(r.Realm) {
+		c.bad("registrar.realm", "must be 1-64 letters, digits, '.', '_' or '-' (got %q)", r.Realm)
+	}
+	for i, d := range r.Domains {
+		if !realmRE.MatchString(d) {
+			c.bad(fmt.Sprintf("registrar.domains.%d", i), "%q is not a host name", d)
+		}
+	}
+	if r.MinExpires.Duration < time.Second {
+		c.bad("registrar.min_expires", "must be at least 1s")
+	}
+	if r.MaxExpires.Duration < r.MinExpires.Duration {
+		c.bad("registrar.max_expires", "must not be shorter than min_expires (%s)", r.MinExpires.Duration)
+	}
+	if r.DefaultExpires.Duration < r.MinExpires.Duration || r.DefaultExpires.Duration > r.MaxExpires.Duration {
+		c.bad("registrar.default_expires", "must lie between min_expires and max_expires")
+	}
+	if r.MaxContacts < 1 || r.MaxContacts > 100 {
+		c.bad("registrar.max_contacts", "must be between 1 and 100")
+	}
+	if r.QualifyInterval.Duration < 0 || (r.QualifyInterval.Duration > 0 && r.QualifyInterval.Duration < 5*time.Second) {
+		c.bad("registrar.qualify_interval", "must be 0 (off) or at least 5s")
+	}
+	if r.RingTimeout.Duration < time.Second || r.RingTimeout.Duration > 10*time.Minute {
+		c.bad("registrar.ring_timeout", "must be between 1s and 10m")
+	}
+	if r.NonceLifetime.Duration < 5*time.Second {
+		c.bad("registrar.nonce_lifetime", "must be at least 5s")
+	}
+	c.positive("registrar.tcp_idle_timeout", r.TCPIdleTimeout)
+	c.atLeastOne("registrar.auth_failures", r.AuthFailures)
+	c.atLeastOne("registrar.flood_requests", r.FloodRequests)
+	c.positive("registrar.auth_window", r.AuthWindow)
+	c.positive("registrar.flood_window", r.FloodWindow)
+	c.positive("registrar.ban_time", r.BanTime)
+	for i, s := range r.NeverBan {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			if _, err2 := netip.ParseAddr(s); err2 != nil {
+				c.bad(fmt.Sprintf("registrar.never_ban.%d", i), "%q is not an address or CIDR range", s)
+			}
+		}
+	}
+	seen := map[string]string{} // extension or user name → the account that has it
+	for i, a := range r.Accounts {
+		p := fmt.Sprintf("registrar.accounts.%d", i)
+		a.validate(c, p)
+		// An account may use its number as its user name ("5001"/"5001", the usual PBX style);
+		// only two different accounts sharing a name is a collision.
+		for _, id := range uniq(a.Extension, a.Username) {
+			if prev, dup := seen[id]; dup {
+				c.bad(p, "%q is already used by %s", id, prev)
+			}
+			seen[id] = p
+		}
+	}
+}
+
+func (a Account) validate(c *checker, p string) {
+	if !extensionRE.MatchString(a.Extension) {
+		c.bad(p+".extension", "must be 1-15 digits (got %q)", a.Extension)
+	}
+	if !usernameRE.MatchString(a.Username) {
+		c.bad(p+".username", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (got %q)", a.Username)
+	}
+	switch {
+	case a.Password == "":
+		c.bad(p+".password", "is required (make one with: deskphone password)")
+	case len(a.Password) < MinPasswordLength:
+		c.bad(p+".password", "is too short: use at least %d characters (make one with: deskphone password)", MinPasswordLength)
+	case hasControl(a.Password):
+		c.bad(p+".password", "must not contain control characters")
+	}
+	if hasControl(a.DisplayName) || strings.ContainsAny(a.DisplayName, `"\`) {
+		c.bad(p+".display_name", "must not contain quotes, backslashes or control characters")
+	}
+	if a.MAC != "" && accounts.NormalizeMAC(a.MAC) == "" {
+		c.bad(p+".mac", "%q is not a MAC address (12 hex digits)", a.MAC)
+	}
+}
+
+// uniq is the non-empty ones of ids, each once.
+func uniq(ids ...string) []string {
+	var out []string
+	for _, id := range ids {
+		if id != "" && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}

@@ -1,0 +1,136 @@
+package registrar
+
+import (
+	"crypto/hmac"
+	"net/netip"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// routeInDialog relays a request inside a dialog this proxy record-routed (RFC 3261 §16.4,
+// §16.12): the top Route must be ours and carry this Call-ID's token.
+func (r *Registrar) routeInDialog(req *sip.Request, tx sip.ServerTransaction) {
+	fwd, status := r.inDialogCopy(req)
+	if status != 0 {
+		if !req.IsAck() {
+			switch status {
+			case 481:
+				r.reply(tx, req, 481, "Call/Transaction Does Not Exist")
+			case 483:
+				r.reply(tx, req, 483, "Too Many Hops")
+			default:
+				r.reply(tx, req, 403, "Forbidden")
+			}
+		}
+		return
+	}
+	if req.IsAck() {
+		if err := r.client.WriteRequest(fwd, asBuilt); err != nil {
+			r.log.Debug("cannot forward ACK", "dst", fwd.Destination(), "err", err)
+		}
+		return
+	}
+	r.relay(req, tx, fwd)
+}
+
+func (r *Registrar) inDialogCopy(req *sip.Request) (*sip.Request, int) {
+	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
+		return nil, 483
+	}
+	rt := req.Route()
+	if rt == nil {
+		return nil, 481 // not routed through us: a dialog we know nothing about
+	}
+	if !r.isOurURI(rt.Address) {
+		return nil, 403
+	}
+	if tok, _ := rt.Address.UriParams.Get("dpr"); !hmac.Equal([]byte(tok), []byte(r.routeToken(req.CallID().Value()))) {
+		r.log.Warn("in-dialog request refused: route not set by this registrar", "method", string(req.Method), "src", req.Source())
+		return nil, 403
+	}
+	r.markReceived(req)
+	// Next hop: the next Route entry that is not ours (a double Record-Route leaves two of ours,
+	// RFC 5658), else the Request-URI (the remote target).
+	stripped := req.Clone()
+	stripped.RemoveHeader("Route")
+	for nr := stripped.Route(); nr != nil && r.isOurURI(nr.Address); nr = stripped.Route() {
+		stripped.RemoveHeader("Route")
+	}
+	next := stripped.Recipient
+	if nr := stripped.Route(); nr != nil {
+		next = nr.Address
+	}
+	dest, transport, ok := r.resolveHop(next)
+	if !ok {
+		return nil, 403
+	}
+	return r.forwardCopy(stripped, stripped.Recipient, dest, transport, false), 0
+}
+
+// resolveHop finds where to send a request for u: a registered contact goes to the address it
+// registered from; otherwise u must carry an IP address (no DNS, no relaying to other domains).
+func (r *Registrar) resolveHop(u sip.Uri) (dest, transport string, ok bool) {
+	if b, found := r.loc.findByContact(u.String()); found {
+		return b.Source, b.Transport, true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(u.Host, "[]"))
+	if err != nil {
+		return "", "", false
+	}
+	port := u.Port
+	if port == 0 {
+		port = 5060
+	}
+	tp := "UDP"
+	if t, found := u.UriParams.Get("transport"); found && t != "" {
+		tp = strings.ToUpper(t)
+	}
+	if tp != "UDP" && tp != "TCP" {
+		return "", "", false
+	}
+	return netip.AddrPortFrom(ip, uint16(port)).String(), tp, true
+}
+
+// relay forwards one request statefully and returns its responses (non-forking).
+func (r *Registrar) relay(req *sip.Request, tx sip.ServerTransaction, fwd *sip.Request) {
+	ctx := r.context()
+	ctxTx, err := r.client.TransactionRequest(ctx, fwd, asBuilt)
+	if err != nil {
+		r.log.Info("in-dialog request failed: next hop unreachable", "method", string(req.Method), "dst", fwd.Destination(), "err", err)
+		r.reply(tx, req, 503, "Service Unavailable")
+		return
+	}
+	defer ctxTx.Terminate()
+	if fwd.IsInvite() {
+		ctxTx.OnRetransmission(func(res *sip.Response) { r.strayResponse(res) })
+	}
+	for {
+		select {
+		case res := <-ctxTx.Responses():
+			if res.StatusCode == 100 {
+				continue
+			}
+			if up, ok := upstream(res); ok {
+				_ = tx.Respond(up)
+			}
+			if res.StatusCode >= 200 {
+				return
+			}
+		case <-ctxTx.Done():
+			r.reply(tx, req, 408, "Request Timeout")
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// onAck forwards ACKs for 2xx along the route set; other stray ACKs are dropped (no response
+// is ever sent to an ACK).
+func (r *Registrar) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	if req.Route() == nil {
+		return
+	}
+	r.routeInDialog(req, tx)
+}
