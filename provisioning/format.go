@@ -64,6 +64,17 @@ func (f File) Keys() []string {
 
 func (s *Section) add(key, value string) { s.Keys = append(s.Keys, KeyValue{key, value}) }
 
+// set replaces the value of key, or adds it.
+func (s *Section) set(key, value string) {
+	for i := range s.Keys {
+		if s.Keys[i].Key == key {
+			s.Keys[i].Value = value
+			return
+		}
+	}
+	s.add(key, value)
+}
+
 // Marshal writes the file with LF line ends. It refuses names and values that are not UTF-8 or hold
 // control characters, so nothing a user typed can add a line to the file.
 func (f File) Marshal() ([]byte, error) {

@@ -25,6 +25,7 @@ type site struct {
 	PollMinutes     int    // config_polling_timer
 	AppMode         string // application_mode for the asking phone's firmware; "" = leave the key out
 	TimeFormat      int    // 0 = 24 h, 1 = AM/PM
+	Voicemail       bool   // the registrar has mailboxes (*97, message-summary)
 }
 
 // phone is what only one phone's file says: its account and its handset passwords.
@@ -81,6 +82,9 @@ func renderPhone(s site, p phone) File {
 			sec.add("authentication_password", p.Account.Password)
 			sec.add("user_name", p.Account.Username)
 			sec.add("display_name", displayName(p.Account))
+			if s.Voicemail { // the phone subscribes to its own mailbox (wazo writes <mailbox>@<proxy>)
+				sec.set("message_waiting_indication_uri", p.Account.Extension+"@"+s.Host)
+			}
 		case "telnet":
 			sec.add("telnet_password", p.TelnetPassword)
 		case "appl":
@@ -88,6 +92,14 @@ func renderPhone(s site, p phone) File {
 		}
 	}
 	return f
+}
+
+// voicemailURI is what the message key dials: *97 on the registrar, when it has mailboxes.
+func voicemailURI(s site) string {
+	if !s.Voicemail {
+		return ""
+	}
+	return "*97@" + s.Host
 }
 
 // baseSections are the keys both files carry, in the reference file's order.
@@ -122,7 +134,7 @@ func baseSections(s site) []Section {
 			{"prack_type", prackDisabled},
 			{"preferred_vocoder", s.Vocoders},
 			{"authentication_realm", realm},
-			{"voice_mail_uri", ""},
+			{"voice_mail_uri", voicemailURI(s)},
 			{"message_waiting_indication_uri", ""},
 		}},
 		{Name: "qos", Keys: []KeyValue{

@@ -1,6 +1,7 @@
 package provisioning
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"log/slog"
@@ -155,5 +156,33 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 	if string(got) != string(want) {
 		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+// With voicemail on, the message key dials *97 and the phone's MWI URI is its own mailbox; the
+// network-wide file carries no extension.
+func TestRenderVoicemail(t *testing.T) {
+	st := site{Host: "192.168.1.82", SIPPort: 5060, Realm: "deskphone", Vocoders: "8,0", DTMFPayloadType: 96, RegisterExpires: 600, PollMinutes: 60, Voicemail: true}
+	p := phone{MAC: "00809f123456", Account: accounts.Account{Extension: "5001", Username: "alcatel", Password: "secret-password"}}
+	global, _ := renderGlobal(st).Marshal()
+	perPhone, _ := renderPhone(st, p).Marshal()
+	for name, b := range map[string][]byte{"global": global, "phone": perPhone} {
+		f, err := Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mustGet(t, f, "sip", "voice_mail_uri"); got != "*97@192.168.1.82" {
+			t.Errorf("%s voice_mail_uri = %q", name, got)
+		}
+		want := ""
+		if name == "phone" {
+			want = "5001@192.168.1.82"
+		}
+		if got := mustGet(t, f, "sip", "message_waiting_indication_uri"); got != want {
+			t.Errorf("%s message_waiting_indication_uri = %q, want %q", name, got, want)
+		}
+		if n := bytes.Count(b, []byte("message_waiting_indication_uri")); n != 1 {
+			t.Errorf("%s: the key appears %d times", name, n)
+		}
 	}
 }

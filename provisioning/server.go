@@ -42,6 +42,9 @@ type Config struct {
 	SIPHost string
 	SIPPort int    // registrar port (5060)
 	Realm   string // registrar digest realm; "" = the SIP host, as the registrar's default
+	// Voicemail: the registrar has mailboxes; the phones' message key dials *97 and they
+	// subscribe to their own mailbox (voice_mail_uri, message_waiting_indication_uri).
+	Voicemail bool
 	// Codecs in order of preference (PCMA, PCMU, G729, G723); others are skipped.
 	Codecs []string
 	// ToneCountry: fr, de, it, es, nl, pt, uk, us.
@@ -315,6 +318,7 @@ func (s *Server) siteFor(r *http.Request, fw firmware, log *slog.Logger) (site, 
 		PollMinutes:     s.cfg.PollMinutes,
 		AppMode:         fw.applicationMode(),
 		TimeFormat:      timeFormat,
+		Voicemail:       s.cfg.Voicemail,
 	}, true
 }
 

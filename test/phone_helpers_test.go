@@ -223,6 +223,7 @@ type baresipOptions struct {
 	extraConfig     string // appended to its config
 	transport       string // "tls": register over TLS (registrar is then the TLS address)
 	listenIP        string // the address it listens on and puts in its SDP (127.0.0.1)
+	modules         []string
 }
 
 // startBaresip runs baresip registered as an extension on free loopback ports and waits until
@@ -246,7 +247,7 @@ func startBaresip(t *testing.T, o baresipOptions) *baresip.Phone {
 		uriParams = ";transport=" + o.transport
 	}
 	b := baresip.Start(t, baresip.Config{ListenIP: o.listenIP, SIPPort: sip, CtrlPort: freePort(t, "tcp"),
-		RTPMin: rtp, RTPMax: rtp + 19, ToneHz: o.toneHz, Extra: o.extraConfig,
+		RTPMin: rtp, RTPMax: rtp + 19, ToneHz: o.toneHz, Extra: o.extraConfig, Modules: o.modules,
 		Account: fmt.Sprintf("<sip:%s@%s%s>;auth_user=%s;auth_pass=%s;regint=600;answermode=%s%s",
 			o.ext, o.registrar, uriParams, o.user, o.pass, o.answer, o.extraAccount)})
 	b.WaitLog(t, "200 OK", 10*time.Second) // registered

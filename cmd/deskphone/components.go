@@ -14,6 +14,8 @@ import (
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/boottime"
 	"github.com/deskphone/deskphone/firmware/config"
+	"github.com/deskphone/deskphone/firmware/registrar"
+	"github.com/deskphone/deskphone/firmware/voicemail"
 	"github.com/deskphone/deskphone/firmware/web"
 	"github.com/deskphone/deskphone/provisioning"
 )
@@ -26,8 +28,16 @@ import (
 func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, boot *boottime.Timeline, log *slog.Logger) (*web.Server, error) {
 	var bindings func() any
 	var sipBans web.BanList
+	vm, err := newVoicemail(f, dir, log)
+	if err != nil {
+		return nil, err
+	}
 	if f.Registrar.Enabled {
-		reg, err := newRegistrar(f, dir, log)
+		var opts []registrar.Option
+		if vm != nil {
+			opts = append(opts, registrar.WithVoicemail(vm))
+		}
+		reg, err := newRegistrar(f, dir, log, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -49,6 +59,11 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		}
 		bindings = func() any { return map[string]any{"bindings": reg.Bindings(), "stats": reg.Stats()} }
 		sipBans = registrarBans{reg}
+		if vm != nil {
+			vm.SetProxy(reg.Addr().(*net.UDPAddr).AddrPort())
+			g.Go(func() error { return vm.Run(ctx) })
+			printPINs(vm, dir, log)
+		}
 	}
 
 	var firstRegistration sync.Once
@@ -77,6 +92,14 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		n, _ := strconv.Atoi(port)
 		ph.Web.SetAccounts(dir, web.SIPInfo{Port: n, Realm: f.Realm()})
 	}
+	var waiting <-chan bool
+	if vm != nil {
+		for _, p := range voicemail.APIPatterns {
+			ph.Web.Handle(p, vm.Store().Handler())
+		}
+		waiting = messageWaiting(vm.Store(), f.Phone.Extension)
+		ph.Web.AddStatus("voicemail", func() any { return vm.Store().Status() })
+	}
 
 	var pairing func(d time.Duration)
 	prov, err := newProvisioning(f, dir, log)
@@ -104,7 +127,7 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 	}
 
 	if ph.Phone != nil {
-		g.Go(func() error { return runHardware(ctx, f, ph.Phone, pairing, log) })
+		g.Go(func() error { return runHardware(ctx, f, ph.Phone, pairing, waiting, log) })
 	}
 	feed, err := startWatchdog(ctx, log.With("component", "watchdog"))
 	if err != nil {

@@ -114,7 +114,8 @@ func printDevices(w io.Writer, devs []audio.DeviceInfo) {
 // runHardware connects the buttons, hook switch and LEDs of [gpio] to the phone until ctx ends.
 // A GPIO problem (a line that does not exist, no GPIO chip) is logged and the phone runs on
 // without buttons: it still answers through the API.
-func runHardware(ctx context.Context, f *config.File, p *phone.Phone, pairing func(time.Duration), log *slog.Logger) error {
+// waiting (nil without voicemail) lights the message LED while the phone's mailbox has new messages.
+func runHardware(ctx context.Context, f *config.File, p *phone.Phone, pairing func(time.Duration), waiting <-chan bool, log *slog.Logger) error {
 	if !f.GPIO.Enabled {
 		return nil
 	}
@@ -132,7 +133,7 @@ func runHardware(ctx context.Context, f *config.File, p *phone.Phone, pairing fu
 	if f.Provisioning.Pairing != "button" {
 		pairing = nil
 	}
-	return bridgeHardware(ctx, b, p, pairing, log)
+	return bridgeHardware(ctx, b, p, pairing, waiting, log)
 }
 
 // gpioConfig turns [gpio] into the gpio package's configuration.
@@ -176,7 +177,7 @@ type handset interface {
 
 // bridgeHardware runs b, turns its events into button presses on the phone and shows the phone's
 // state on the LEDs, until ctx ends.
-func bridgeHardware(ctx context.Context, b board, p handset, pairing func(time.Duration), log *slog.Logger) error {
+func bridgeHardware(ctx context.Context, b board, p handset, pairing func(time.Duration), waiting <-chan bool, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -194,6 +195,12 @@ func bridgeHardware(ctx context.Context, b board, p handset, pairing func(time.D
 			press(ev, p, pairing, log)
 		case s := <-snaps:
 			showState(b, s)
+		case on := <-waiting:
+			led := gpio.Off
+			if on {
+				led = gpio.On
+			}
+			b.Set(gpio.MessageLED, led)
 		case <-ctx.Done():
 			events = nil
 		}

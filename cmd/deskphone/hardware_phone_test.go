@@ -75,7 +75,7 @@ func TestHandsetAnswersAndHangsUp(t *testing.T) {
 	wg.Add(2)
 	go func() { defer wg.Done(); p.Run(ctx) }()
 	b := gpiotest.New()
-	go func() { defer wg.Done(); bridgeHardware(ctx, b, p, nil, log) }()
+	go func() { defer wg.Done(); bridgeHardware(ctx, b, p, nil, nil, log) }()
 	defer func() { cancel(); wg.Wait() }()
 	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer wcancel()

@@ -58,7 +58,7 @@ func startBridge(t *testing.T, b *gpiotest.Board, h *fakeHandset, pairing func(t
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- bridgeHardware(ctx, b, h, pairing, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		done <- bridgeHardware(ctx, b, h, pairing, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	t.Cleanup(func() {
 		cancel()

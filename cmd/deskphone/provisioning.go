@@ -75,6 +75,7 @@ func newProvisioning(f *config.File, dir *accounts.Directory, log *slog.Logger) 
 	}
 
 	cfg.Codecs = f.Phone.CodecOrder()
+	cfg.Voicemail = f.Voicemail.Enabled
 	if f.Phone.ToneCountry != "" {
 		cfg.ToneCountry = f.Phone.ToneCountry
 	}

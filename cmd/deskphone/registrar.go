@@ -17,7 +17,7 @@ import (
 
 // newRegistrar maps the [registrar] section to registrar.Config. A zero value in the file means
 // the registrar's default, except qualify_interval = "0s", which turns qualify off.
-func newRegistrar(f *config.File, dir *accounts.Directory, log *slog.Logger) (*registrar.Registrar, error) {
+func newRegistrar(f *config.File, dir *accounts.Directory, log *slog.Logger, opts ...registrar.Option) (*registrar.Registrar, error) {
 	c := f.Registrar
 	cfg := registrar.DefaultConfig()
 	if c.Listen != "" {
@@ -78,7 +78,7 @@ func newRegistrar(f *config.File, dir *accounts.Directory, log *slog.Logger) (*r
 		}
 		cfg.TLSListen, cfg.TLS = c.TLSListen, conf
 	}
-	return registrar.New(cfg, dir, log.With("component", "registrar"))
+	return registrar.New(cfg, dir, log.With("component", "registrar"), opts...)
 }
 
 // ownRegistrarPin is the certificate fingerprint the phone trusts over TLS: the configured one,

@@ -1,8 +1,8 @@
 // Package config reads deskphone.toml, fills in defaults and reports every problem with the line it
 // is on, so `deskphone check` can tell a user exactly what to fix.
 //
-// Each [section] is one type in its own file (registrar.go, phone.go, audio.go, web.go,
-// provisioning.go, gpio.go, network.go) with its defaults and its validate method, the way each
+// Each [section] is one type in its own file (registrar.go, voicemail.go, phone.go, audio.go,
+// web.go, provisioning.go, gpio.go, network.go) with its defaults and its validate method, the way each
 // CoreDNS plugin parses its own block. A section's defaults come from the package that runs it
 // where that package has defaults of its own (registrar.DefaultConfig, media.DefaultConfig,
 // provisioning.DefaultConfig), so each value is written once; File composes the sections.
@@ -21,6 +21,7 @@ type File struct {
 	Timezone string `toml:"timezone"`
 
 	Registrar    Registrar    `toml:"registrar"`
+	Voicemail    Voicemail    `toml:"voicemail"`
 	Phone        Phone        `toml:"phone"`
 	Audio        Audio        `toml:"audio"`
 	Web          Web          `toml:"web"`
@@ -36,6 +37,7 @@ func Default() *File {
 		DataDir:      "/data/deskphone",
 		Timezone:     "Europe/Paris",
 		Registrar:    defaultRegistrar(),
+		Voicemail:    defaultVoicemail(),
 		Phone:        defaultPhone(),
 		Audio:        defaultAudio(),
 		Web:          defaultWeb(),
@@ -54,6 +56,7 @@ func (f *File) validate(c *checker) {
 		c.bad("timezone", "%q is not an IANA time zone name such as \"Europe/Paris\"", f.Timezone)
 	}
 	f.Registrar.validate(c)
+	f.Voicemail.validate(c, f.Registrar)
 	f.Phone.validate(c, f.Registrar)
 	f.Audio.validate(c)
 	f.Web.validate(c)

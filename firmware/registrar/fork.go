@@ -50,6 +50,9 @@ type forkTx struct {
 	caller, callee accounts.Account
 	ringTimeout    time.Duration
 	branches       []*branch
+	// divert sends an unanswered INVITE to the callee's voicemail and reports whether it did
+	// (nil: no voicemail).
+	divert func(why string) bool
 
 	finalSent bool // a final response went upstream (or sipgo sent 487 on CANCEL)
 	answered  bool
@@ -70,7 +73,8 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 		readers.Wait()
 	}()
 
-	f := &forkTx{link: r, log: r.log, ctx: ctx, req: req, tx: tx, caller: caller, callee: callee, ringTimeout: r.cfg.RingTimeout}
+	f := &forkTx{link: r, log: r.log, ctx: ctx, req: req, tx: tx, caller: caller, callee: callee, ringTimeout: r.ringTimeout(callee),
+		divert: func(why string) bool { return r.toVoicemail(req, tx, caller, callee, why) }}
 	for _, b := range targets {
 		var target sip.Uri
 		if err := sip.ParseUri(b.Contact, &target); err != nil {
@@ -251,9 +255,15 @@ func (f *forkTx) onCancel() {
 	f.cancelRest("cancelled by caller")
 }
 
-// onRingTimeout: nobody answered within RingTimeout; the caller gets 480.
+// onRingTimeout: nobody answered within the ring time; the call goes to the callee's voicemail,
+// or the caller gets 480.
 func (f *forkTx) onRingTimeout() {
 	if f.finalSent || !f.req.IsInvite() {
+		return
+	}
+	if f.divert != nil && f.divert("no answer") {
+		f.finalSent = true
+		f.cancelRest("ring timeout: to voicemail")
 		return
 	}
 	f.log.Info("call failed: no answer", "caller", f.caller.Extension, "callee", f.callee.Extension, "after", f.ringTimeout.String(), "call_id", f.callID())
@@ -283,6 +293,9 @@ func (f *forkTx) onShutdown() {
 // finish sends the final response once every branch is done, unless one went upstream already.
 func (f *forkTx) finish() {
 	if f.finalSent {
+		return
+	}
+	if why, ok := unanswered(f.best); ok && f.divert != nil && f.divert(why) {
 		return
 	}
 	if f.best == nil {

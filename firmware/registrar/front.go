@@ -101,6 +101,9 @@ func (r *Registrar) onOther(req *sip.Request, tx sip.ServerTransaction) {
 		r.routeInDialog(req, tx)
 		return
 	}
+	if r.onVoicemailRequest(req, tx) {
+		return
+	}
 	if req.Method == sip.MESSAGE {
 		r.onInvite(req, tx)
 		return

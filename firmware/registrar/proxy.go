@@ -31,6 +31,9 @@ func (r *Registrar) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		r.reply(tx, req, 483, "Too Many Hops")
 		return
 	}
+	if r.onVoicemailRequest(req, tx) {
+		return
+	}
 	caller, ok := r.authorize(req, tx, true)
 	if !ok {
 		return
@@ -52,6 +55,9 @@ func (r *Registrar) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		if b.Reachable && b.Expires.After(r.clock.Now()) {
 			targets = append(targets, b)
 		}
+	}
+	if len(targets) == 0 && r.toVoicemail(req, tx, caller, callee, "no reachable phone") {
+		return
 	}
 	if len(targets) == 0 {
 		r.log.Info("call failed: extension has no reachable phone", "caller", caller.Extension, "callee", callee.Extension, "call_id", callID)

@@ -37,6 +37,7 @@ type Registrar struct {
 	accts   AccountSource
 	log     *slog.Logger
 	clock   Clock
+	vm      Voicemail // nil: no voicemail
 	loc     *location
 	store   *store
 	nonces  *nonces

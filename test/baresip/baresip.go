@@ -33,6 +33,7 @@ type Config struct {
 	Account  string    // its accounts line, e.g. <sip:5003@host:port>;auth_user=...;answermode=manual
 	Output   io.Writer // also gets what baresip prints (optional)
 	Extra    string    // more config lines (e.g. "sip_cafile …\nmodule srtp.so\n")
+	Modules  []string  // more application modules to load, e.g. "mwi.so"
 }
 
 // Phone is a running baresip process.
@@ -76,6 +77,9 @@ module_app ctrl_tcp.so
 ctrl_tcp_listen 127.0.0.1:%d
 snd_path %s
 %s`, c.ListenIP, c.SIPPort, c.ToneHz, c.RTPMin, c.RTPMax, c.CtrlPort, dir, c.Extra)
+	for _, m := range c.Modules {
+		cfg += "module_app " + m + "\n"
+	}
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
