@@ -8,10 +8,11 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages the tests and the image build need: real SIP peers, the arm64 cross compiler,
 # QEMU and the image tools.
-DEBIAN_PACKAGES := sip-tester baresip-core linphone-cli kamailio sipvicious sox chromium \
+DEBIAN_PACKAGES := sip-tester baresip-core linphone-cli kamailio sipvicious sox \
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
 	qemu-system-arm genimage dnsmasq-base mtools dosfstools e2fsprogs kmod cpio xz-utils \
-	iproute2 linux-kbuild-6.1 ntpsec-ntpdig busybox ca-certificates git curl chromium
+	iproute2 linux-kbuild-6.1 ntpsec-ntpdig busybox ca-certificates git curl chromium \
+	tcpdump kamailio-tls-modules
 
 .PHONY: help build build-arm64 test test-go test-hardware bench bench-profile run web deps fmt vet clean
 

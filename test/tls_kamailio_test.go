@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deskphone/deskphone/firmware/tlscert"
+	"github.com/deskphone/deskphone/firmware/certs"
 )
 
 // Kamailio with its tls module as the external registrar: the Pi's phone registers over TLS,
@@ -23,10 +23,14 @@ func startKamailioTLS(t *testing.T, users map[string]string) (k *kamailio, tlsAd
 		t.Skip("Kamailio's tls module is not installed (apt-get install kamailio-tls-modules)")
 	}
 	dir := t.TempDir()
-	if _, _, err := tlscert.LoadOrCreate("", "", dir, []string{"127.0.0.1"}); err != nil {
+	ca, err := certs.Open(dir, nil) // a CA of its own, as an office PBX would have
+	if err != nil {
 		t.Fatal(err)
 	}
-	caFile = filepath.Join(dir, tlscert.CertFile)
+	if _, err := ca.Ensure([]string{"127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	caFile = filepath.Join(dir, certs.CAFile)
 	tlsCfg := filepath.Join(dir, "tls.cfg")
 	os.WriteFile(tlsCfg, []byte(fmt.Sprintf(`[server:default]
 method = TLSv1.2+
@@ -39,7 +43,7 @@ private_key = %s
 method = TLSv1.2+
 verify_certificate = no
 require_certificate = no
-`, caFile, filepath.Join(dir, tlscert.KeyFile))), 0o600)
+`, filepath.Join(dir, certs.CertFile), filepath.Join(dir, certs.CertKeyFile))), 0o600)
 	tlsAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
 	k = startKamailioWith(t, users, func(cfg string) string {
 		return strings.NewReplacer(

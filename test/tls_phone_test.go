@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deskphone/deskphone/firmware/tlscert"
+	"github.com/deskphone/deskphone/firmware/certs"
 )
 
 // The Pi's phone over TLS with SRTP: it registers to the built-in registrar's TLS port (trusting
@@ -40,7 +40,7 @@ func mediaField(st map[string]any, key string) any {
 func tlsSoftphone(t *testing.T, e *phoneEnv, addr, mediaenc string) baresipOptions {
 	return baresipOptions{ext: "5003", user: "softphone", pass: softphonePassword, registrar: addr, toneHz: 600,
 		transport: "tls", extraAccount: ";mediaenc=" + mediaenc,
-		extraConfig: fmt.Sprintf("sip_cafile %s\nmodule srtp.so\n", filepath.Join(e.DataDir, tlscert.CertFile))}
+		extraConfig: fmt.Sprintf("sip_cafile %s\nmodule srtp.so\n", filepath.Join(e.DataDir, "tls", certs.CAFile))}
 }
 
 func TestTLSPhoneAnswersSRTPSoftphone(t *testing.T) {
@@ -129,7 +129,7 @@ password = "linphone-pass-5005"
 		// linphone's TLS library matches only names, not IP addresses: the chain is checked,
 		// the name is not (docs/tls.md).
 		fmt.Sprintf("root_ca=%s\nverify_server_certs=1\nverify_server_cn=0\nmedia_encryption=srtp\nmedia_encryption_mandatory=0\n",
-			filepath.Join(e.DataDir, tlscert.CertFile)))
+			filepath.Join(e.DataDir, "tls", certs.CAFile)))
 	e.WaitLog(t, "extension=5005", 30*time.Second)
 	if !strings.Contains(e.Logs(), "transport=TLS") {
 		t.Fatalf("linphone's binding is not over TLS:\n%s", e.Logs())

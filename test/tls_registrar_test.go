@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deskphone/deskphone/firmware/tlscert"
+	"github.com/deskphone/deskphone/firmware/certs"
 )
 
 // SIP over TLS at the registrar: the certificate it makes on first start, a TLS softphone and a
@@ -20,7 +21,7 @@ type tlsRegEnv struct {
 	*regEnv
 	TLSPort int
 	TLSAddr string // 127.0.0.1:port
-	CAFile  string // the self-signed certificate the registrar made, for peers to trust
+	CAFile  string // the Pi's certificate authority, for peers to trust
 	SHA256  string // its fingerprint, as logged
 }
 
@@ -29,14 +30,23 @@ func startTLSRegistrar(t *testing.T, extra string) *tlsRegEnv {
 	port := freePort(t, "tcp")
 	e := startRegistrar(t, fmt.Sprintf("tls_listen = \"127.0.0.1:%d\"\n%s", port, extra))
 	e.WaitLog(t, "registrar listening for SIP over TLS", 10*time.Second)
-	m := regexp.MustCompile(`SIP over TLS certificate created" sha256=([0-9A-F:]{95})`).FindStringSubmatch(e.Logs())
+	m := regexp.MustCompile(`SIP over TLS: certificate from the Pi's certificate authority.*ca_fingerprint_sha256=([0-9A-F:]{95})`).FindStringSubmatch(e.Logs())
 	if m == nil {
-		t.Fatalf("the registrar did not log the fingerprint of the certificate it made:\n%s", e.Logs())
+		t.Fatalf("the registrar did not log the fingerprint of the authority that signs its certificate:\n%s", e.Logs())
 	}
-	ca := filepath.Join(e.DataDir, tlscert.CertFile)
-	st, err := os.Stat(filepath.Join(e.DataDir, tlscert.KeyFile))
-	if err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("the TLS key in data_dir: %v, mode %v; want 0600", err, st.Mode())
+	ca := filepath.Join(e.DataDir, "tls", certs.CAFile)
+	pemCA, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if blk, _ := pem.Decode(pemCA); blk == nil || certs.Fingerprint(blk.Bytes) != m[1] {
+		t.Fatalf("%s is not the authority whose fingerprint the console shows (%s)", ca, m[1])
+	}
+	for _, k := range []string{certs.CAKeyFile, certs.CertKeyFile} {
+		st, err := os.Stat(filepath.Join(e.DataDir, "tls", k))
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("the TLS key %s in data_dir: %v; want mode 0600", k, err)
+		}
 	}
 	return &tlsRegEnv{regEnv: e, TLSPort: port, TLSAddr: fmt.Sprintf("127.0.0.1:%d", port), CAFile: ca, SHA256: m[1]}
 }

@@ -32,12 +32,16 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 	if err != nil {
 		return nil, err
 	}
+	ca, err := localCA(f)
+	if err != nil {
+		return nil, err
+	}
 	if f.Registrar.Enabled {
 		var opts []registrar.Option
 		if vm != nil {
 			opts = append(opts, registrar.WithVoicemail(vm))
 		}
-		reg, err := newRegistrar(f, dir, log, opts...)
+		reg, err := newRegistrar(f, dir, ca, log, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -75,7 +79,7 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 			}
 		})
 	}
-	ph, err := newPhone(ctx, g, f, registered, log)
+	ph, err := newPhone(ctx, g, f, ca, registered, log)
 	if err != nil {
 		return nil, err
 	}

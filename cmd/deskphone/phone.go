@@ -17,6 +17,7 @@ import (
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/atomicfile"
 	"github.com/deskphone/deskphone/firmware/calllog"
+	"github.com/deskphone/deskphone/firmware/certs"
 	"github.com/deskphone/deskphone/firmware/config"
 	"github.com/deskphone/deskphone/firmware/media"
 	"github.com/deskphone/deskphone/firmware/phone"
@@ -37,9 +38,9 @@ type Phone struct {
 // Everything is started in g and stops when ctx ends. The web port is bound before it returns, so
 // a taken port is reported at once. registered is called each time the registrar answers the
 // phone's REGISTER.
-func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, registered func(), log *slog.Logger) (*Phone, error) {
+func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, ca *certs.Authority, registered func(), log *slog.Logger) (*Phone, error) {
 	if !f.Phone.Enabled {
-		srv, err := newWeb(f, nil, nil, log)
+		srv, err := newWeb(f, ca, nil, nil, log)
 		if err != nil {
 			return nil, err
 		}
@@ -83,13 +84,8 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, registered
 		return nil, err
 	}
 	ev := &phoneEvents{registered: registered}
-	pin, err := ownRegistrarPin(f, registrarAddr)
-	if err != nil {
-		closeDev()
-		return nil, err
-	}
 	ua, err := sipua.New(sipua.Config{
-		Listen: listen, Transport: p.Transport, TLSCAFile: p.TLSCA, TLSFingerprint: pin, Registrar: registrarAddr, BackupRegistrar: p.BackupRegistrar,
+		Listen: listen, Transport: p.Transport, TLSCAFile: ownRegistrarCA(f, registrarAddr), TLSFingerprint: p.TLSFingerprint, Registrar: registrarAddr, BackupRegistrar: p.BackupRegistrar,
 		Extension: p.Extension, Username: p.Username, Password: p.Password, DisplayName: p.DisplayName,
 		Realm: realm, Expires: p.Expires.Duration, UserAgent: "deskphone/" + version, NewMedia: newMedia,
 	}, ev, log.With("component", "sipua"))
@@ -103,7 +99,7 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, registered
 		ua, snd, ringerOf(dev), callRecorder{calls, log, meter}, log.With("component", "phone"))
 	ev.p = ph
 
-	srv, err := newWeb(f, ph, calls, log)
+	srv, err := newWeb(f, ca, ph, calls, log)
 	if err != nil {
 		closeDev()
 		return nil, err

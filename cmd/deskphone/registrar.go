@@ -6,18 +6,18 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
+	"github.com/deskphone/deskphone/firmware/certs"
 	"github.com/deskphone/deskphone/firmware/config"
 	"github.com/deskphone/deskphone/firmware/registrar"
-	"github.com/deskphone/deskphone/firmware/tlscert"
 )
 
 // newRegistrar maps the [registrar] section to registrar.Config. A zero value in the file means
 // the registrar's default, except qualify_interval = "0s", which turns qualify off.
-func newRegistrar(f *config.File, dir *accounts.Directory, log *slog.Logger, opts ...registrar.Option) (*registrar.Registrar, error) {
+func newRegistrar(f *config.File, dir *accounts.Directory, ca *certs.Authority, log *slog.Logger, opts ...registrar.Option) (*registrar.Registrar, error) {
 	c := f.Registrar
 	cfg := registrar.DefaultConfig()
 	if c.Listen != "" {
@@ -72,7 +72,7 @@ func newRegistrar(f *config.File, dir *accounts.Directory, log *slog.Logger, opt
 		cfg.NeverBan = append(cfg.NeverBan, p.Masked())
 	}
 	if c.TLSListen != "" {
-		conf, err := sipTLSConfig(c, f.DataDir, log)
+		conf, err := sipTLSConfig(c, ca, log)
 		if err != nil {
 			return nil, err
 		}
@@ -81,56 +81,32 @@ func newRegistrar(f *config.File, dir *accounts.Directory, log *slog.Logger, opt
 	return registrar.New(cfg, dir, log.With("component", "registrar"), opts...)
 }
 
-// ownRegistrarPin is the certificate fingerprint the phone trusts over TLS: the configured one,
-// or, when it registers over loopback to the built-in registrar and trusts nothing else, that
-// registrar's own certificate.
-func ownRegistrarPin(f *config.File, registrarAddr string) (string, error) {
-	p := f.Phone
-	if p.Transport != "tls" || p.TLSFingerprint != "" || p.TLSCA != "" || !f.Registrar.Enabled || f.Registrar.TLSListen == "" {
-		return p.TLSFingerprint, nil
+// ownRegistrarCA is the authorities file the phone trusts over TLS: the configured one, or, when
+// it registers over loopback to the built-in registrar and trusts nothing else, the Pi's own
+// certificate authority, which signed that registrar's certificate.
+func ownRegistrarCA(f *config.File, registrarAddr string) string {
+	p, r := f.Phone, f.Registrar
+	if p.Transport != "tls" || p.TLSFingerprint != "" || p.TLSCA != "" || !r.Enabled || r.TLSListen == "" || r.TLSCert != "" {
+		return p.TLSCA
 	}
 	host, _, _ := net.SplitHostPort(registrarAddr)
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return "", nil
+		return ""
 	}
-	cert, _, err := registrarCert(f.Registrar, f.DataDir)
-	if err != nil {
-		return "", err
-	}
-	return tlscert.Fingerprint(cert.Certificate[0]), nil
+	return filepath.Join(f.DataDir, "tls", certs.CAFile)
 }
 
-// sipTLSConfig is the registrar's certificate: the configured files, or the self-signed one in
-// data_dir, made for this host's names and addresses on first start.
-func sipTLSConfig(c config.Registrar, dataDir string, log *slog.Logger) (*tls.Config, error) {
-	cert, created, err := registrarCert(c, dataDir)
-	if err != nil {
-		return nil, err
-	}
-	msg := "SIP over TLS certificate"
-	if created {
-		msg = "SIP over TLS certificate created"
-	}
-	log.Info(msg, "sha256", tlscert.Fingerprint(cert.Certificate[0]))
-	return &tls.Config{Certificates: []tls.Certificate{cert}}, nil
-}
-
-// registrarCert loads (or on first start makes) the registrar's certificate.
-func registrarCert(c config.Registrar, dataDir string) (tls.Certificate, bool, error) {
-	var hosts []string
-	if h, err := os.Hostname(); err == nil {
-		hosts = append(hosts, h, h+".local")
-	}
-	if addrs, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok {
-				hosts = append(hosts, n.IP.String())
-			}
+// sipTLSConfig is the registrar's certificate: the configured files, or the one the Pi's own
+// certificate authority issues for its names and addresses (the same as the web pages').
+func sipTLSConfig(c config.Registrar, ca *certs.Authority, log *slog.Logger) (*tls.Config, error) {
+	if c.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("registrar: TLS certificate %s with key %s: %w", c.TLSCert, c.TLSKey, err)
 		}
+		log.Info("SIP over TLS certificate", "file", c.TLSCert, "sha256", certs.Fingerprint(cert.Certificate[0]))
+		return &tls.Config{Certificates: []tls.Certificate{cert}}, nil
 	}
-	cert, created, err := tlscert.LoadOrCreate(c.TLSCert, c.TLSKey, dataDir, hosts)
-	if err != nil {
-		return cert, false, fmt.Errorf("registrar: %w", err)
-	}
-	return cert, created, nil
+	log.Info("SIP over TLS: certificate from the Pi's certificate authority (trust /ca.crt once)", "ca_fingerprint_sha256", ca.Fingerprint())
+	return &tls.Config{GetCertificate: ca.GetCertificate}, nil
 }

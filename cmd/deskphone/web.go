@@ -19,10 +19,9 @@ import (
 	"github.com/deskphone/deskphone/firmware/web"
 )
 
-// newWeb builds the web pages and API: the local certificate authority in data_dir/tls (made on
-// first start), the page password in data_dir/web-admin.json, and the listeners of [web]. ph and
-// calls are nil when the phone is disabled.
-func newWeb(f *config.File, ph web.Phone, calls *calllog.Log, log *slog.Logger) (*web.Server, error) {
+// newWeb builds the web pages and API: the page password in data_dir/web-admin.json, and the
+// listeners of [web], HTTPS with ca's certificate. ph and calls are nil when the phone is disabled.
+func newWeb(f *config.File, ca *certs.Authority, ph web.Phone, calls *calllog.Log, log *slog.Logger) (*web.Server, error) {
 	token, err := webToken(f)
 	if err != nil {
 		return nil, err
@@ -30,10 +29,6 @@ func newWeb(f *config.File, ph web.Phone, calls *calllog.Log, log *slog.Logger) 
 	cfg := web.Config{Listen: f.Web.Listen, HTTPSListen: f.Web.HTTPSListen, Token: token, Names: f.Web.Names,
 		AdminFile: filepath.Join(f.DataDir, "web-admin.json")}
 	if f.Web.HTTPSListen != "" {
-		ca, err := certs.Open(filepath.Join(f.DataDir, "tls"), nil)
-		if err != nil {
-			return nil, err
-		}
 		cfg.Certs = ca
 	}
 	var cl web.CallLog
@@ -51,6 +46,24 @@ func newWeb(f *config.File, ph web.Phone, calls *calllog.Log, log *slog.Logger) 
 		return map[string]any{"url": srv.URL(), "ca_fingerprint_sha256": srv.Fingerprint()}
 	})
 	return srv, nil
+}
+
+// localCA opens the Pi's certificate authority in data_dir/tls (made on first start) when the web
+// pages or SIP over TLS need it, with a server certificate for every name and address the Pi
+// answers to; nil when neither does.
+func localCA(f *config.File) (*certs.Authority, error) {
+	sipTLS := f.Registrar.Enabled && f.Registrar.TLSListen != "" && f.Registrar.TLSCert == ""
+	if f.Web.HTTPSListen == "" && !sipTLS {
+		return nil, nil
+	}
+	ca, err := certs.Open(filepath.Join(f.DataDir, "tls"), nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ca.Ensure(web.HostNames(f.Web.Names)); err != nil {
+		return nil, fmt.Errorf("server certificate: %w", err)
+	}
+	return ca, nil
 }
 
 // printWebBanner tells the person at the console where the pages are, how to check the

@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -308,4 +309,27 @@ func Fingerprint(der []byte) string {
 		fmt.Fprintf(&b, "%02X", c)
 	}
 	return b.String()
+}
+
+// ParseFingerprint reads a SHA-256 certificate fingerprint as users paste it (AB:CD:…, abcd…,
+// "sha256:" in front) and returns it formatted as Fingerprint does.
+func ParseFingerprint(s string) (string, error) {
+	t := strings.TrimSpace(s)
+	for _, p := range []string{"sha256:", "sha-256:", "sha256 ", "sha-256 "} {
+		if len(t) > len(p) && strings.EqualFold(t[:len(p)], p) {
+			t = strings.TrimSpace(t[len(p):])
+		}
+	}
+	b, err := hex.DecodeString(strings.ReplaceAll(t, ":", ""))
+	if err != nil || len(b) != sha256.Size {
+		return "", fmt.Errorf("%q is not a SHA-256 certificate fingerprint (64 hex digits, colons allowed)", s)
+	}
+	var out strings.Builder
+	for i, c := range b {
+		if i > 0 {
+			out.WriteByte(':')
+		}
+		fmt.Fprintf(&out, "%02X", c)
+	}
+	return out.String(), nil
 }

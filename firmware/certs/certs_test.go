@@ -115,3 +115,17 @@ func TestDamagedCAIsReportedNotReplaced(t *testing.T) {
 		t.Fatal("second open succeeded")
 	}
 }
+func TestParseFingerprint(t *testing.T) {
+	want := "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF"
+	for _, in := range []string{want, "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+		"SHA-256 " + want} {
+		if got, err := ParseFingerprint(in); err != nil || got != want {
+			t.Errorf("%q: %q %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "00:11", "zz" + want[2:], want + ":00"} {
+		if _, err := ParseFingerprint(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}

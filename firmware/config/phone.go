@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deskphone/deskphone/firmware/certs"
 	"github.com/deskphone/deskphone/firmware/media"
-	"github.com/deskphone/deskphone/firmware/tlscert"
 )
 
 // Phone is the Pi's own SIP user agent. Its media settings (codecs, dtmf_payload_type, RTP ports,
@@ -120,7 +120,7 @@ func (p Phone) validate(c *checker, r Registrar) {
 		c.bad("phone.transport", "must be \"udp\", \"tcp\" or \"tls\" (got %q)", p.Transport)
 	}
 	if p.TLSFingerprint != "" {
-		if _, err := tlscert.ParseFingerprint(p.TLSFingerprint); err != nil {
+		if _, err := certs.ParseFingerprint(p.TLSFingerprint); err != nil {
 			c.bad("phone.tls_fingerprint", "%v", err)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/deskphone/deskphone/firmware/tlscert"
+	"github.com/deskphone/deskphone/firmware/certs"
 )
 
 // SIP over TLS to the registrar (RFC 3261 §26.2.1, RFC 5922): the phone checks the server's
@@ -32,7 +32,7 @@ func clientTLS(registrar, caFile, fingerprint string) (*tls.Config, error) {
 	}
 	var pin string
 	if fingerprint != "" {
-		if pin, err = tlscert.ParseFingerprint(fingerprint); err != nil {
+		if pin, err = certs.ParseFingerprint(fingerprint); err != nil {
 			return nil, fmt.Errorf("tls_fingerprint: %w", err)
 		}
 	}
@@ -52,7 +52,7 @@ func clientTLS(registrar, caFile, fingerprint string) (*tls.Config, error) {
 			return fmt.Errorf("registrar %s sent no certificate: %w", registrar, ErrUntrustedServer)
 		}
 		leaf := cs.PeerCertificates[0]
-		fp := tlscert.Fingerprint(leaf.Raw)
+		fp := certs.Fingerprint(leaf.Raw)
 		if pin != "" {
 			if fp != pin {
 				return fmt.Errorf("registrar %s presented a certificate with SHA-256 %s, not the pinned %s: %w", registrar, fp, pin, ErrUntrustedServer)

@@ -8,20 +8,27 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/deskphone/deskphone/firmware/tlscert"
+	"github.com/deskphone/deskphone/firmware/certs"
 )
 
 // A TLS server with a certificate for 127.0.0.1 and pbx.test, and the phone's client side
 // configured in each way a user can: by CA file, by pinned fingerprint, or the system's roots.
 func TestClientTLSVerifiesTheRegistrar(t *testing.T) {
 	dir := t.TempDir()
-	cert, _, err := tlscert.LoadOrCreate("", "", dir, []string{"127.0.0.1", "pbx.test"})
+	auth, err := certs.Open(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := filepath.Join(dir, tlscert.CertFile)
-	fp := tlscert.Fingerprint(cert.Certificate[0])
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if _, err := auth.Ensure([]string{"127.0.0.1", "pbx.test"}); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := auth.GetCertificate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(dir, certs.CAFile)
+	fp := certs.Fingerprint(cert.Certificate[0])
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: auth.GetCertificate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +75,7 @@ func TestClientTLSVerifiesTheRegistrar(t *testing.T) {
 			}
 		})
 	}
-	if _, err := clientTLS("127.0.0.1:5061", filepath.Join(dir, tlscert.KeyFile), ""); err == nil {
+	if _, err := clientTLS("127.0.0.1:5061", filepath.Join(dir, certs.CAKeyFile), ""); err == nil {
 		t.Error("a CA file without certificates was accepted")
 	}
 	if _, err := clientTLS("127.0.0.1:5061", "", "12:34"); err == nil {

@@ -157,6 +157,14 @@ func (s *Server) Hosts() []string {
 		return s.hosts // every request checks its Host: don't ask the kernel each time
 	}
 	s.hostsUntil = now.Add(5 * time.Second)
+	out := HostNames(s.cfg.Names)
+	s.hosts = out
+	return out
+}
+
+// HostNames is every name and address the Pi answers to: localhost, its addresses, its host
+// name (and name.local), and names, the [web] names. The server certificate covers them all.
+func HostNames(names []string) []string {
 	out := []string{"localhost"}
 	all, _ := lanaddr.All()
 	for _, a := range all {
@@ -174,10 +182,9 @@ func (s *Server) Hosts() []string {
 			out = append(out, h+".local")
 		}
 	}
-	for _, n := range s.cfg.Names {
+	for _, n := range names {
 		out = append(out, strings.ToLower(n))
 	}
-	s.hosts = out
 	return out
 }
 
