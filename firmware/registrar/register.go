@@ -48,14 +48,12 @@ func (r *Registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		r.reply(tx, req, 400, "Out Of Order CSeq")
 		return
 	}
+	// A refresh is saved too: lost, it could let the binding lapse before the phone's next one.
+	if err := r.store.saveNow(r.context(), version); err != nil {
+		r.log.Error("binding kept in memory only", "aor", acct.Username, "err", err)
+	}
 	if changed {
-		ctx := r.context()
-		if err := r.store.saveNow(ctx, version); err != nil {
-			r.log.Error("binding kept in memory only", "aor", acct.Username, "err", err)
-		}
 		r.logBindingChange(acct, before, after, req)
-	} else {
-		r.store.saveLater()
 	}
 	if strings.EqualFold(req.Transport(), "TCP") {
 		r.tcpConns().registered(req.Source(), lifetimeFrom(after, req.Source(), now))
