@@ -42,15 +42,22 @@ func Screen(data []byte) ([]byte, *Error) {
 	for name, value := range headerFields(data[len(line)+len(crlf) : end+len(crlf)]) {
 		switch {
 		case bytes.EqualFold(name, []byte("cseq")):
+			num, _, _ := bytes.Cut(plainValue(value), []byte(" "))
+			if n, ok := number(num, 1<<31); ok && n < 1<<31 {
+				continue // the usual case, read without allocating
+			}
 			v := fieldValue(value)
-			num, _, _ := strings.Cut(v, " ")
-			if !digits(num) {
+			num2, _, _ := strings.Cut(v, " ")
+			if !digits(num2) {
 				return nil, bad(400, "Bad CSeq", "CSeq %q does not start with a number", v)
 			}
-			if n, err := strconv.ParseUint(num, 10, 64); err != nil || n >= 1<<31 {
-				return nil, bad(400, "Bad CSeq", "CSeq number %s is not below 2^31 (RFC 3261 §8.1.1.5)", num)
+			if n, err := strconv.ParseUint(num2, 10, 64); err != nil || n >= 1<<31 {
+				return nil, bad(400, "Bad CSeq", "CSeq number %s is not below 2^31 (RFC 3261 §8.1.1.5)", num2)
 			}
 		case bytes.EqualFold(name, []byte("content-length")), bytes.EqualFold(name, []byte("l")):
+			if n, ok := number(plainValue(value), uint64(body)+1); ok && n <= uint64(body) {
+				continue
+			}
 			v := fieldValue(value)
 			if !digits(v) {
 				return nil, bad(400, "Bad Content-Length", "Content-Length %q is not a number", v)
@@ -171,6 +178,36 @@ func headerFields(section []byte) func(yield func(name, value []byte) bool) {
 			}
 		}
 	}
+}
+
+// plainValue is fieldValue without allocating for a value on one line with single spaces
+// (what phones send); nil for another, which number refuses and Screen then reads with
+// fieldValue.
+func plainValue(value []byte) []byte {
+	v := bytes.Trim(value, " \t\r\n")
+	for i, c := range v {
+		if c == '\r' || c == '\n' || c == '\t' || c >= 0x80 || c == ' ' && v[i+1] == ' ' {
+			return nil
+		}
+	}
+	return v
+}
+
+// number reads b as a decimal number, stopping once it reaches limit (then n >= limit). ok is
+// false when b is empty or not all digits.
+func number(b []byte, limit uint64) (n uint64, ok bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if n < limit {
+			n = n*10 + uint64(c-'0')
+		}
+	}
+	return n, true
 }
 
 // fieldValue is a raw header value with folded lines joined and runs of white space made one
