@@ -6,6 +6,7 @@ package sipcheck
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -169,7 +170,7 @@ func Request(req *sip.Request, lim Limits) *Error {
 			return bad(400, "Bad "+t.what, "%s is %d bytes", t.what, len(t.v))
 		}
 	}
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := Header(req.Headers(), "Expires"); h != nil {
 		if _, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32); err != nil {
 			return bad(400, "Bad Expires", "Expires %q", h.Value())
 		}
@@ -219,7 +220,7 @@ func canonical(name string) string {
 // in supported, for a 420 Bad Extension with an Unsupported header (RFC 3261 §8.2.2.3, §16.3).
 func Unsupported(req *sip.Request, header string, supported ...string) []string {
 	var out []string
-	for _, h := range req.GetHeaders(header) {
+	for h := range Headers(req.Headers(), header) {
 		for _, tag := range strings.Split(h.Value(), ",") {
 			tag = strings.TrimSpace(tag)
 			if tag == "" {
@@ -283,4 +284,46 @@ func Token(s string) error {
 		}
 	}
 	return nil
+}
+
+// Header is the first of hs named name, in any case, or nil: a message's GetHeader without
+// the allocation sipgo makes for every header of an uncommon name it passes over.
+func Header(hs []sip.Header, name string) sip.Header {
+	for _, h := range hs {
+		if asciiEqualFold(h.Name(), name) {
+			return h
+		}
+	}
+	return nil
+}
+
+// Headers yields those of hs named name, in any case (GetHeaders without allocating).
+func Headers(hs []sip.Header, name string) iter.Seq[sip.Header] {
+	return func(yield func(sip.Header) bool) {
+		for _, h := range hs {
+			if asciiEqualFold(h.Name(), name) && !yield(h) {
+				return
+			}
+		}
+	}
+}
+
+// asciiEqualFold is strings.EqualFold for ASCII header names, as sipgo compares them.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }

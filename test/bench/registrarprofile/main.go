@@ -189,6 +189,9 @@ func profiled(out, name string, ops int, load func() error) (perOp, error) {
 }
 
 func writeProfile(path, name string) error {
+	// The allocation profile is as of the last completed collection: without one, a run's
+	// profile misses its last allocations and the next run's shows them.
+	runtime.GC()
 	f, err := os.Create(path)
 	if err != nil {
 		return err
