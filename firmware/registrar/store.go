@@ -266,7 +266,13 @@ func (s *store) write() {
 // appendJournal appends one record per changed account and fsyncs the journal.
 func (s *store) appendJournal(changed map[string][]Binding, v uint64) error {
 	if s.journal == nil {
-		f, err := os.OpenFile(s.journalPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if _, err := os.Stat(s.journalPath); errors.Is(err, os.ErrNotExist) {
+			// Created atomically, so its directory entry is on disk before any record is.
+			if err := atomicfile.Write(s.journalPath, nil, 0o600); err != nil {
+				return fmt.Errorf("create bindings journal: %w", err)
+			}
+		}
+		f, err := os.OpenFile(s.journalPath, os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return fmt.Errorf("open bindings journal: %w", err)
 		}
@@ -276,9 +282,6 @@ func (s *store) appendJournal(changed map[string][]Binding, v uint64) error {
 			return fmt.Errorf("open bindings journal: %w", err)
 		}
 		s.journal, s.journalSize = f, st.Size()
-		if err := syncDir(filepath.Dir(s.journalPath)); err != nil {
-			return err
-		}
 	}
 	b := s.buf[:0]
 	for aor, bs := range changed {
@@ -324,16 +327,4 @@ func (s *store) writeFull() (uint64, error) {
 	s.journalSize = 0
 	s.needFull = false
 	return v, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("flush folder %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("flush folder %s: %w", dir, err)
-	}
-	return nil
 }
