@@ -120,3 +120,50 @@ func TestRegistrarRestartKeepsBindings(t *testing.T) {
 		t.Errorf("log does not say bindings were restored")
 	}
 }
+
+// A crash or power cut (SIGKILL) right after a 200 OK loses nothing the 200 OK acknowledged: a
+// new binding, a refresh that moved its expiry, and a removal are all there after the restart,
+// and a call still routes to the phone that registered last.
+func TestRegistrarKillKeepsAcknowledgedBindings(t *testing.T) {
+	e := startRegistrar(t, "")
+	uas := freePort(t, "udp")
+	alc := newRawUA(t, "127.0.0.1", e.Addr)
+	if res := alc.registerWithAuth("alcatel", "alcatel", "alcatel-secret-1"); statusOf(res) != 200 {
+		t.Fatalf("alcatel REGISTER: %s", res)
+	}
+	if res := alc.registerWithAuth("alcatel", "alcatel", "alcatel-secret-1", "Expires: 0"); statusOf(res) != 200 {
+		t.Fatalf("alcatel removal: %s", res)
+	}
+	e.sippRegister(t, "rpi", "rpi-secret-22", uas)
+	gui := newRawUA(t, "127.0.0.1", e.Addr)
+	if res := gui.registerWithAuth("guillaume", "guillaume", "guillaume-secret-3", "Expires: 120"); statusOf(res) != 200 {
+		t.Fatalf("first REGISTER: %s", res)
+	}
+	// The last 200 OK before the crash: a refresh that moves the binding's expiry from 120 s to
+	// 7000 s; lost, the phone would be unreachable after two minutes.
+	if res := gui.registerWithAuth("guillaume", "guillaume", "guillaume-secret-3", "Expires: 7000"); statusOf(res) != 200 {
+		t.Fatalf("refresh: %s", res)
+	}
+
+	e.Kill()
+	e.start(t)
+
+	q := newRawUA(t, "127.0.0.1", e.Addr)
+	res := q.registerWithAuth("guillaume", "guillaume", "guillaume-secret-3", noContact)
+	c := headerValue(res, "Contact")
+	if !strings.Contains(c, gui.local()) {
+		t.Fatalf("acknowledged binding lost by the crash:\n%s", res)
+	}
+	exp, _ := strconv.Atoi(strings.TrimPrefix(c[strings.LastIndex(c, "expires="):], "expires="))
+	if exp < 6900 {
+		t.Fatalf("acknowledged refresh lost by the crash: binding expires in %d s, want about 7000:\n%s", exp, res)
+	}
+	if res := q.registerWithAuth("alcatel", "alcatel", "alcatel-secret-1", noContact); len(headerValues(res, "Contact")) != 0 {
+		t.Fatalf("acknowledged removal undone by the crash:\n%s", res)
+	}
+	wait := startSIPp(t, "-sf", sippScenario(t, "uas_answer.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uas))
+	runSIPp(t, e.Addr, "-sf", sippScenario(t, "uac_call.xml"), "-s", "5002", "-key", "aor", "alcatel", "-au", "alcatel", "-ap", "alcatel-secret-1", "-i", "127.0.0.1")
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+}

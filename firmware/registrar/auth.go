@@ -6,6 +6,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
+	"github.com/deskphone/deskphone/firmware/sipcheck"
 )
 
 // authenticate checks the request's digest credentials for our realm (RFC 3261 §22.4).
@@ -16,7 +17,7 @@ func (r *Registrar) authenticate(req *sip.Request, proxy bool) (accounts.Account
 	}
 	src := sourceIP(req).String()
 	result := authNone
-	for _, h := range req.GetHeaders(name) {
+	for h := range sipcheck.Headers(req.Headers(), name) {
 		c, err := parseCredentials(h.Value())
 		if err != nil {
 			result = authFailed

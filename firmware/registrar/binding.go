@@ -156,14 +156,16 @@ type location struct {
 	byAOR     map[string][]Binding
 	byContact map[string]string // contactKey → account, for in-dialog targets
 	version   uint64            // increases on every change worth saving
+	dirty     map[string]bool   // accounts changed since the store last took them
 }
 
 func newLocation() *location {
-	return &location{byAOR: map[string][]Binding{}, byContact: map[string]string{}}
+	return &location{byAOR: map[string][]Binding{}, byContact: map[string]string{}, dirty: map[string]bool{}}
 }
 
 // setLocked stores the account's bindings, which were old, and keeps the contact index in step.
 func (l *location) setLocked(aor string, old, next []Binding) {
+	l.dirty[aor] = true
 	for _, b := range old {
 		if k := contactKey(b.Contact); l.byContact[k] == aor {
 			delete(l.byContact, k)
@@ -224,10 +226,42 @@ func (l *location) snapshot() ([]Binding, uint64) {
 	return out, l.version
 }
 
-// load replaces the content with bs, dropping expired ones.
-func (l *location) load(bs []Binding, now time.Time) int {
+// takeDirty returns the bindings of every account changed since the last call (nil for an
+// account left without any), and the version they represent.
+func (l *location) takeDirty() (map[string][]Binding, uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if len(l.dirty) == 0 {
+		return nil, l.version
+	}
+	out := make(map[string][]Binding, len(l.dirty))
+	for aor := range l.dirty {
+		out[aor] = slices.Clone(l.byAOR[aor])
+	}
+	clear(l.dirty)
+	return out, l.version
+}
+
+// takeAll is snapshot for a full save: it also forgets which accounts changed.
+func (l *location) takeAll() ([]Binding, uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.dirty)
+	var out []Binding
+	for _, bs := range l.byAOR {
+		out = append(out, bs...)
+	}
+	return out, l.version
+}
+
+// load replaces the accounts' bindings with bs (accounts absent from bs keep theirs), dropping
+// expired ones, and makes version at least v. Loaded bindings are not dirty.
+func (l *location) load(bs []Binding, aors []string, v uint64, now time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, aor := range aors {
+		l.setLocked(aor, l.byAOR[aor], nil)
+	}
 	n := 0
 	for _, b := range bs {
 		if b.AOR == "" || !b.Expires.After(now) {
@@ -237,6 +271,8 @@ func (l *location) load(bs []Binding, now time.Time) int {
 		l.setLocked(b.AOR, old, append(slices.Clip(old), b))
 		n++
 	}
+	l.version = max(l.version, v)
+	clear(l.dirty)
 	return n
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/deskphone/deskphone/firmware/sipcheck"
 )
 
 // routeInDialog relays a request inside a dialog this proxy record-routed (RFC 3261 §16.4,
@@ -51,21 +53,26 @@ func (r *Registrar) inDialogCopy(req *sip.Request) (*sip.Request, int) {
 	}
 	r.markReceived(req)
 	// Next hop: the next Route entry that is not ours (a double Record-Route leaves two of ours,
-	// RFC 5658), else the Request-URI (the remote target).
-	stripped := req.Clone()
-	stripped.RemoveHeader("Route")
-	for nr := stripped.Route(); nr != nil && r.isOurURI(nr.Address); nr = stripped.Route() {
-		stripped.RemoveHeader("Route")
-	}
-	next := stripped.Recipient
-	if nr := stripped.Route(); nr != nil {
+	// RFC 5658), else the Request-URI (the remote target). forwardCopy drops ours from the copy.
+	next := req.Recipient
+	top := true
+	for h := range sipcheck.Headers(req.Headers(), "Route") {
+		nr, ok := h.(*sip.RouteHeader)
+		if !ok {
+			break // sipcheck.Request refused Route headers that do not parse
+		}
+		if top || r.isOurURI(nr.Address) {
+			top = false
+			continue
+		}
 		next = nr.Address
+		break
 	}
 	dest, transport, ok := r.resolveHop(next)
 	if !ok {
 		return nil, 403
 	}
-	return r.forwardCopy(stripped, stripped.Recipient, dest, transport, false), 0
+	return r.forwardCopy(req, req.Recipient, dest, transport, false), 0
 }
 
 // resolveHop finds where to send a request for u: a registered contact goes to the address it

@@ -9,6 +9,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
+	"github.com/deskphone/deskphone/firmware/sipcheck"
 )
 
 // branch is one forked leg of a proxied request.
@@ -341,7 +342,7 @@ func (r *Registrar) cancelBranch(ctx context.Context, br *branch) {
 	inv := br.req
 	c := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
 	c.AppendHeader(inv.Via().Clone())
-	for _, h := range inv.GetHeaders("Route") {
+	for h := range sipcheck.Headers(inv.Headers(), "Route") {
 		c.AppendHeader(sip.NewHeader("Route", h.Value()))
 	}
 	mf := sip.MaxForwardsHeader(70)

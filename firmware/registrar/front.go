@@ -24,7 +24,7 @@ func (r *Registrar) wrap(h sipgo.RequestHandler) sipgo.RequestHandler {
 			}
 		}()
 		ip := sourceIP(req)
-		if uaHdr := req.GetHeader("User-Agent"); uaHdr != nil && isScanner(uaHdr.Value()) {
+		if uaHdr := sipcheck.Header(req.Headers(), "User-Agent"); uaHdr != nil && isScanner(uaHdr.Value()) {
 			r.guard.ban(ip, "scanner User-Agent")
 			return
 		}

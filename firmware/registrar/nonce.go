@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"hash"
+	"io"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -38,6 +40,7 @@ type ncRecord struct {
 // nonces issues and checks digest nonces.
 type nonces struct {
 	secret   []byte
+	mac      *macs // keyed with secret
 	lifetime time.Duration
 	max      int // records kept at most (see use)
 	serial   atomic.Uint32
@@ -50,7 +53,28 @@ type nonces struct {
 func newNonces(lifetime time.Duration, max int) *nonces {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	return &nonces{secret: secret, lifetime: lifetime, max: max, used: map[nonceKey]*ncRecord{}}
+	return &nonces{secret: secret, mac: newMACs(secret), lifetime: lifetime, max: max, used: map[nonceKey]*ncRecord{}}
+}
+
+// macs hands out HMAC-SHA256 states keyed once: hmac.New costs two hash states and the key
+// schedule, on every challenge and every answer.
+type macs struct{ pool sync.Pool }
+
+func newMACs(key []byte) *macs {
+	m := &macs{}
+	m.pool.New = func() any { return hmac.New(sha256.New, key) }
+	return m
+}
+
+// sum appends the MAC of a followed by b to dst.
+func (m *macs) sum(dst, a []byte, b string) []byte {
+	h := m.pool.Get().(hash.Hash)
+	h.Reset()
+	h.Write(a)
+	io.WriteString(h, b)
+	dst = h.Sum(dst)
+	m.pool.Put(h)
+	return dst
 }
 
 func randomToken(n int) string {
@@ -60,11 +84,9 @@ func randomToken(n int) string {
 }
 
 func (t *nonces) sign(stamp []byte, source string) nonceKey {
-	m := hmac.New(sha256.New, t.secret)
-	m.Write(stamp)
-	m.Write([]byte(source))
+	var sum [sha256.Size]byte
 	var k nonceKey
-	copy(k[:], m.Sum(nil))
+	copy(k[:], t.mac.sum(sum[:0], stamp, source))
 	return k
 }
 

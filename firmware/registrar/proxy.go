@@ -1,7 +1,6 @@
 package registrar
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"net"
@@ -123,9 +122,8 @@ func (r *Registrar) localHost(dst string) string {
 
 // routeToken binds a Record-Route to one Call-ID, so only dialogs this proxy set up are routed.
 func (r *Registrar) routeToken(callID string) string {
-	m := hmac.New(sha256.New, []byte(r.secret))
-	m.Write([]byte(callID))
-	return hex.EncodeToString(m.Sum(nil)[:8])
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(r.routeMAC.sum(sum[:0], nil, callID)[:8])
 }
 
 // isOurURI reports whether u names this proxy (host owned and our port or none).

@@ -1,6 +1,8 @@
 package registrar
 
 import (
+	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,14 +50,12 @@ func (r *Registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		r.reply(tx, req, 400, "Out Of Order CSeq")
 		return
 	}
-	if changed {
-		ctx := r.context()
-		if err := r.store.saveNow(ctx, version); err != nil {
-			r.log.Error("binding kept in memory only", "aor", acct.Username, "err", err)
-		}
+	// A refresh is saved too: lost, it could let the binding lapse before the phone's next one.
+	if err := r.store.saveNow(r.context(), version); err != nil {
+		r.log.Error("binding kept in memory only", "aor", acct.Username, "err", err)
+	}
+	if changed && r.log.Enabled(r.context(), slog.LevelInfo) {
 		r.logBindingChange(acct, before, after, req)
-	} else {
-		r.store.saveLater()
 	}
 	r.streamConns(req.Transport()).registered(req.Source(), lifetimeFrom(after, req.Source(), now))
 	hdrs := make([]sip.Header, 0, len(after)+1)
@@ -96,18 +96,18 @@ func (r *Registrar) parseRegister(req *sip.Request) (registerUpdate, int, string
 		Source:    req.Source(),
 		Transport: strings.ToUpper(req.Transport()),
 	}
-	if h := req.GetHeader("User-Agent"); h != nil {
+	if h := sipcheck.Header(req.Headers(), "User-Agent"); h != nil {
 		u.UserAgent = h.Value()
 		if len(u.UserAgent) > 128 {
 			u.UserAgent = u.UserAgent[:128]
 		}
 	}
 	headerExpires := -1
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := sipcheck.Header(req.Headers(), "Expires"); h != nil {
 		v, _ := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32) // sipcheck verified it
 		headerExpires = int(min(v, 1<<31-1))
 	}
-	contacts := req.GetHeaders("Contact")
+	contacts := slices.Collect(sipcheck.Headers(req.Headers(), "Contact"))
 	const maxPerRequest = 16
 	if len(contacts) > maxPerRequest {
 		return u, 400, "Too Many Contacts", nil

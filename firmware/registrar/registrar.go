@@ -33,18 +33,19 @@ func WithClock(c Clock) Option { return func(r *Registrar) { r.clock = c } }
 
 // Registrar is the SIP registrar and proxy. Create it with New and start it with Run.
 type Registrar struct {
-	cfg     Config
-	accts   AccountSource
-	log     *slog.Logger
-	clock   Clock
-	vm      Voicemail // nil: no voicemail
-	loc     *location
-	store   *store
-	nonces  *nonces
-	guard   *guard
-	opaque  string
-	secret  string // keys the Record-Route tokens of this run's dialogs
-	domains map[string]bool
+	cfg      Config
+	accts    AccountSource
+	log      *slog.Logger
+	clock    Clock
+	vm       Voicemail // nil: no voicemail
+	loc      *location
+	store    *store
+	nonces   *nonces
+	guard    *guard
+	opaque   string
+	secret   string // keys the Record-Route tokens of this run's dialogs
+	routeMAC *macs  // keyed with secret
+	domains  map[string]bool
 
 	ua     *sipgo.UserAgent
 	srv    *sipgo.Server
@@ -97,6 +98,7 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 		}
 		r.secret = key
 	}
+	r.routeMAC = newMACs([]byte(r.secret))
 	r.nonces = newNonces(cfg.NonceLifetime, cfg.MaxNonces)
 	r.guard = newGuard(cfg, r.clock, log)
 	r.guard.known = func(ip netip.Addr) bool { return r.loc.hasSourceIP(ip.String()) }

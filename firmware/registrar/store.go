@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -39,18 +40,36 @@ func loadRouteKey(dataDir string) (string, error) {
 }
 
 type storeFile struct {
-	Version  int       `json:"version"`
-	Saved    time.Time `json:"saved"`
+	Version int       `json:"version"`
+	Saved   time.Time `json:"saved"`
+	// Seq is the location version the file holds; journal records up to it are already in it.
+	Seq      uint64    `json:"seq,omitempty"`
 	Bindings []Binding `json:"bindings"`
 }
 
-// store writes the location service to disk. New or removed contacts are saved before the
-// REGISTER is answered (group commit: concurrent REGISTERs share one fsync); refreshes that only
-// move an expiry time are saved within refreshDelay.
+// journalFile holds, one JSON line each, the bindings of every account changed since the
+// bindings file was last written.
+const journalFile = "bindings.journal"
+
+// journalRecord is one line of the journal: an account's whole set of bindings after a change.
+type journalRecord struct {
+	Seq      uint64    `json:"seq"`
+	AOR      string    `json:"aor"`
+	Bindings []Binding `json:"bindings"`
+}
+
+// store keeps the location service on disk as a bindings file plus a journal. Every REGISTER
+// that changes a binding, a refresh included, is answered only once its account's record is
+// appended to the journal and fsynced (group commit: the REGISTERs waiting together share one
+// append and one fsync), so a crash or power cut after the 200 OK loses nothing. When the
+// journal outgrows the bindings file, the whole location is written to the bindings file
+// (atomically) and the journal starts again. Expiries found by housekeeping are saved within
+// refreshDelay.
 type store struct {
-	path string
-	loc  *location
-	log  *slog.Logger
+	path        string
+	journalPath string
+	loc         *location
+	log         *slog.Logger
 
 	mu        sync.Mutex
 	cond      *sync.Cond
@@ -59,39 +78,82 @@ type store struct {
 	lastErr   error
 	dirtyLazy bool
 	kick      chan struct{}
+
+	// owned by run
+	journal      *os.File
+	journalSize  int64
+	snapshotSize int64
+	needFull     bool // the journal is unusable or stale: write the whole location next
+	buf          []byte
 }
 
-// refreshDelay bounds how long an expiry-only change may stay unsaved.
+// refreshDelay bounds how long an expiry found by housekeeping may stay unsaved.
 const refreshDelay = 10 * time.Second
+
+// minCompact is the journal size below which it is never folded into the bindings file.
+const minCompact = 64 << 10
 
 func newStore(dataDir string, loc *location, log *slog.Logger) *store {
 	s := &store{loc: loc, log: log, kick: make(chan struct{}, 1)}
 	if dataDir != "" {
 		s.path = filepath.Join(dataDir, bindingsFile)
+		s.journalPath = filepath.Join(dataDir, journalFile)
 	}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
 
-// load reads the bindings file; a missing file is an empty location.
+// load reads the bindings file and replays the journal; a missing file is an empty location.
+// It returns the number of bindings restored.
 func (s *store) load(now time.Time) (int, error) {
 	if s.path == "" {
 		return 0, nil
 	}
 	b, err := os.ReadFile(s.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return 0, fmt.Errorf("read bindings %s: %w", s.path, err)
 	}
 	var f storeFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		// A damaged file must not stop the phone system: phones register again.
-		s.log.Warn("bindings file is damaged; starting without bindings", "path", s.path, "err", err)
-		return 0, nil
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &f); err != nil {
+			// A damaged file must not stop the phone system: phones register again.
+			s.log.Warn("bindings file is damaged; starting without bindings", "path", s.path, "err", err)
+			f = storeFile{}
+		}
 	}
-	return s.loc.load(f.Bindings, now), nil
+	s.snapshotSize = int64(len(b))
+	s.loc.load(f.Bindings, nil, f.Seq, now)
+
+	j, err := os.ReadFile(s.journalPath)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("read bindings journal %s: %w", s.journalPath, err)
+	}
+	if len(j) > 0 {
+		s.needFull = true // fold the journal in and start a clean one (its tail may be torn)
+	}
+	for len(j) > 0 {
+		line := j
+		if i := bytes.IndexByte(j, '\n'); i >= 0 {
+			line, j = j[:i], j[i+1:]
+		} else {
+			j = nil
+		}
+		var rec journalRecord
+		if err := json.Unmarshal(line, &rec); err != nil || rec.AOR == "" {
+			// Only the last record can be torn, by a crash during its write; its REGISTER was
+			// not answered.
+			if len(bytes.TrimSpace(j)) > 0 {
+				s.log.Warn("bindings journal is damaged; later changes are lost", "path", s.journalPath, "err", err)
+			}
+			break
+		}
+		if rec.Seq <= f.Seq {
+			continue // already in the bindings file
+		}
+		s.loc.load(rec.Bindings, []string{rec.AOR}, rec.Seq, now)
+	}
+	bs, _ := s.loc.snapshot()
+	return len(bs), nil
 }
 
 // saveNow waits until the location at version v is on disk.
@@ -119,7 +181,7 @@ func (s *store) saveNow(ctx context.Context, v uint64) error {
 	return s.lastErr
 }
 
-// saveLater marks an expiry-only change.
+// saveLater marks a change that may wait up to refreshDelay.
 func (s *store) saveLater() {
 	s.mu.Lock()
 	s.dirtyLazy = true
@@ -132,11 +194,20 @@ func (s *store) run(ctx context.Context) {
 		<-ctx.Done()
 		return
 	}
+	defer func() {
+		if s.journal != nil {
+			s.journal.Close()
+		}
+	}()
+	if s.needFull {
+		s.write()
+	}
 	t := time.NewTicker(refreshDelay)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			s.needFull = true
 			s.write()
 			s.mu.Lock()
 			s.saved = ^uint64(0) >> 1 // release any waiter
@@ -156,14 +227,29 @@ func (s *store) run(ctx context.Context) {
 	}
 }
 
+// write saves every change so far: the changed accounts' records appended to the journal, or
+// the whole location when the journal is due to be folded in.
 func (s *store) write() {
 	s.mu.Lock()
 	s.dirtyLazy = false
 	s.mu.Unlock()
-	bs, v := s.loc.snapshot()
-	b, err := json.MarshalIndent(storeFile{Version: 1, Saved: time.Now().UTC(), Bindings: bs}, "", " ")
-	if err == nil {
-		err = atomicfile.Write(s.path, append(b, '\n'), 0o600)
+	var v uint64
+	var err error
+	if s.needFull || s.journalSize > max(minCompact, 2*s.snapshotSize) {
+		v, err = s.writeFull()
+	} else {
+		var changed map[string][]Binding
+		changed, v = s.loc.takeDirty()
+		if len(changed) > 0 {
+			if err = s.appendJournal(changed, v); err != nil {
+				// The taken changes are not on disk: the whole location goes next time.
+				s.needFull = true
+				var errFull error
+				if v, errFull = s.writeFull(); errFull == nil {
+					err = nil
+				}
+			}
+		}
 	}
 	if err != nil {
 		s.log.Error("cannot save bindings", "path", s.path, "err", err)
@@ -175,4 +261,70 @@ func (s *store) write() {
 	s.lastErr = err
 	s.cond.Broadcast()
 	s.mu.Unlock()
+}
+
+// appendJournal appends one record per changed account and fsyncs the journal.
+func (s *store) appendJournal(changed map[string][]Binding, v uint64) error {
+	if s.journal == nil {
+		if _, err := os.Stat(s.journalPath); errors.Is(err, os.ErrNotExist) {
+			// Created atomically, so its directory entry is on disk before any record is.
+			if err := atomicfile.Write(s.journalPath, nil, 0o600); err != nil {
+				return fmt.Errorf("create bindings journal: %w", err)
+			}
+		}
+		f, err := os.OpenFile(s.journalPath, os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("open bindings journal: %w", err)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("open bindings journal: %w", err)
+		}
+		s.journal, s.journalSize = f, st.Size()
+	}
+	b := s.buf[:0]
+	for aor, bs := range changed {
+		line, err := json.Marshal(journalRecord{Seq: v, AOR: aor, Bindings: bs})
+		if err != nil {
+			return fmt.Errorf("encode bindings of %s: %w", aor, err)
+		}
+		b = append(append(b, line...), '\n')
+	}
+	s.buf = b
+	n, err := s.journal.Write(b)
+	s.journalSize += int64(n)
+	if err == nil {
+		err = s.journal.Sync()
+	}
+	if err != nil {
+		return fmt.Errorf("write bindings journal %s: %w", s.journalPath, err)
+	}
+	return nil
+}
+
+// writeFull replaces the bindings file with the whole location and empties the journal.
+func (s *store) writeFull() (uint64, error) {
+	s.needFull = true // until it succeeds: takeAll forgets which accounts changed
+	bs, v := s.loc.takeAll()
+	b, err := json.Marshal(storeFile{Version: 1, Saved: time.Now().UTC(), Seq: v, Bindings: bs})
+	if err != nil {
+		return 0, fmt.Errorf("encode bindings: %w", err)
+	}
+	if err := atomicfile.Write(s.path, append(b, '\n'), 0o600); err != nil {
+		return 0, err
+	}
+	s.snapshotSize = int64(len(b) + 1)
+	// The bindings file now holds every record of the journal (they have lower Seq), so a
+	// crash before the truncation below only leaves records that load skips.
+	if s.journal != nil {
+		s.journal.Close()
+		s.journal = nil
+	}
+	if err := os.Truncate(s.journalPath, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return v, fmt.Errorf("empty bindings journal: %w", err)
+	}
+	s.journalSize = 0
+	s.needFull = false
+	return v, nil
 }

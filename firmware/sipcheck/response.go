@@ -2,7 +2,9 @@ package sipcheck
 
 import (
 	"crypto/rand"
+	"iter"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -19,7 +21,8 @@ import (
 func Response(req *sip.Request, status int, reason string) *sip.Response {
 	res := sip.NewResponseFromRequest(req, status, reason, nil)
 	res.SipVersion = "SIP/2.0"
-	if vias := res.GetHeaders("Via"); !all(vias, typed) {
+	if !all(Headers(res.Headers(), "Via"), typed) {
+		vias := slices.Collect(Headers(res.Headers(), "Via"))
 		for res.RemoveHeader("Via") {
 		}
 		var keep []sip.Header
@@ -56,7 +59,7 @@ func Response(req *sip.Request, status int, reason string) *sip.Response {
 // copyRaw copies the first header called name from req to res, with a tag added when tag is
 // set and the value has none.
 func copyRaw(req *sip.Request, res *sip.Response, name string, tag bool) {
-	h := req.GetHeader(name)
+	h := Header(req.Headers(), name)
 	if h == nil {
 		return
 	}
@@ -67,8 +70,8 @@ func copyRaw(req *sip.Request, res *sip.Response, name string, tag bool) {
 	res.AppendHeader(sip.NewHeader(name, v))
 }
 
-func all[T any](s []T, f func(T) bool) bool {
-	for _, v := range s {
+func all[T any](s iter.Seq[T], f func(T) bool) bool {
+	for v := range s {
 		if !f(v) {
 			return false
 		}

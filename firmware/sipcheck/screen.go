@@ -40,21 +40,30 @@ func Screen(data []byte) ([]byte, *Error) {
 	}
 	body := len(data) - end - len(headersEnd)
 	for name, value := range headerFields(data[len(line)+len(crlf) : end+len(crlf)]) {
-		switch strings.ToLower(name) {
-		case "cseq":
-			num, _, _ := strings.Cut(value, " ")
-			if !digits(num) {
-				return nil, bad(400, "Bad CSeq", "CSeq %q does not start with a number", value)
+		switch {
+		case bytes.EqualFold(name, []byte("cseq")):
+			num, _, _ := bytes.Cut(plainValue(value), []byte(" "))
+			if n, ok := number(num, 1<<31); ok && n < 1<<31 {
+				continue // the usual case, read without allocating
 			}
-			if n, err := strconv.ParseUint(num, 10, 64); err != nil || n >= 1<<31 {
-				return nil, bad(400, "Bad CSeq", "CSeq number %s is not below 2^31 (RFC 3261 §8.1.1.5)", num)
+			v := fieldValue(value)
+			num2, _, _ := strings.Cut(v, " ")
+			if !digits(num2) {
+				return nil, bad(400, "Bad CSeq", "CSeq %q does not start with a number", v)
 			}
-		case "content-length", "l":
-			if !digits(value) {
-				return nil, bad(400, "Bad Content-Length", "Content-Length %q is not a number", value)
+			if n, err := strconv.ParseUint(num2, 10, 64); err != nil || n >= 1<<31 {
+				return nil, bad(400, "Bad CSeq", "CSeq number %s is not below 2^31 (RFC 3261 §8.1.1.5)", num2)
 			}
-			if n, err := strconv.ParseUint(value, 10, 64); err != nil || n > uint64(body) {
-				return nil, bad(400, "Bad Content-Length", "Content-Length %s, but the body that arrived is %d bytes", value, body)
+		case bytes.EqualFold(name, []byte("content-length")), bytes.EqualFold(name, []byte("l")):
+			if n, ok := number(plainValue(value), uint64(body)+1); ok && n <= uint64(body) {
+				continue
+			}
+			v := fieldValue(value)
+			if !digits(v) {
+				return nil, bad(400, "Bad Content-Length", "Content-Length %q is not a number", v)
+			}
+			if n, err := strconv.ParseUint(v, 10, 64); err != nil || n > uint64(body) {
+				return nil, bad(400, "Bad Content-Length", "Content-Length %s, but the body that arrived is %d bytes", v, body)
 			}
 		}
 	}
@@ -69,7 +78,15 @@ func Screen(data []byte) ([]byte, *Error) {
 // requestLine returns the request line with single spaces, or why it is refused. A line that is
 // not a request line at all is returned as it is: sipgo drops it.
 func requestLine(line string) (string, *Error) {
-	f := strings.Fields(line)
+	var words [3]string
+	f := words[:0] // no allocation for the usual "METHOD URI SIP/2.0"
+	if singleSpaced(line) {
+		for w := range strings.SplitSeq(line, " ") {
+			f = append(f, w)
+		}
+	} else {
+		f = strings.Fields(line)
+	}
 	if len(f) < 3 || !strings.HasPrefix(f[len(f)-1], "SIP/") {
 		return line, nil
 	}
@@ -89,7 +106,32 @@ func requestLine(line string) (string, *Error) {
 	default:
 		return "", bad(416, "Unsupported URI Scheme", "request-URI scheme %q", scheme)
 	}
+	if singleSpaced(line) {
+		return line, nil
+	}
 	return strings.Join(f, " "), nil
+}
+
+// singleSpaced reports whether line has no white space other than single spaces between
+// non-empty words: what strings.Join(strings.Fields(line), " ") would leave unchanged.
+func singleSpaced(line string) bool {
+	if line == "" || line[0] == ' ' || line[len(line)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(line); i++ {
+		if line[i] >= 0x80 {
+			return false // perhaps a Unicode space: leave it to strings.Fields
+		}
+		switch line[i] {
+		case '\t', '\n', '\v', '\f', '\r':
+			return false
+		case ' ':
+			if line[i+1] == ' ' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // validScheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1).
@@ -119,23 +161,59 @@ func digits(s string) bool {
 }
 
 // headerFields yields each header field of a header section (every line ending in CRLF) as
-// name and value, with folded lines joined (RFC 3261 §7.3.1).
-func headerFields(section []byte) func(yield func(name, value string) bool) {
-	return func(yield func(name, value string) bool) {
+// its name, spaces trimmed, and its raw value (see fieldValue). It allocates nothing: Screen
+// reads every datagram and looks at two headers.
+func headerFields(section []byte) func(yield func(name, value []byte) bool) {
+	return func(yield func(name, value []byte) bool) {
 		for len(section) > 0 {
 			n := fieldLength(section)
-			field := string(section[:n])
+			field := section[:n]
 			section = section[n:]
-			name, value, ok := strings.Cut(field, ":")
+			name, value, ok := bytes.Cut(field, []byte(":"))
 			if !ok {
 				continue
 			}
-			value = strings.Join(strings.Fields(value), " ")
-			if !yield(strings.TrimSpace(name), value) {
+			if !yield(bytes.TrimSpace(name), value) {
 				return
 			}
 		}
 	}
+}
+
+// plainValue is fieldValue without allocating for a value on one line with single spaces
+// (what phones send); nil for another, which number refuses and Screen then reads with
+// fieldValue.
+func plainValue(value []byte) []byte {
+	v := bytes.Trim(value, " \t\r\n")
+	for i, c := range v {
+		if c == '\r' || c == '\n' || c == '\t' || c >= 0x80 || c == ' ' && v[i+1] == ' ' {
+			return nil
+		}
+	}
+	return v
+}
+
+// number reads b as a decimal number, stopping once it reaches limit (then n >= limit). ok is
+// false when b is empty or not all digits.
+func number(b []byte, limit uint64) (n uint64, ok bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if n < limit {
+			n = n*10 + uint64(c-'0')
+		}
+	}
+	return n, true
+}
+
+// fieldValue is a raw header value with folded lines joined and runs of white space made one
+// space (RFC 3261 §7.3.1).
+func fieldValue(value []byte) string {
+	return strings.Join(strings.Fields(string(value)), " ")
 }
 
 // fieldLength is the length of the header field that starts section, its CRLF and the

@@ -21,6 +21,12 @@ func TestScreen(t *testing.T) {
 		{"ncl: negative Content-Length", strings.Replace(base, "Content-Length: 0", "Content-Length: -999", 1), 400, ""},
 		{"clerr: Content-Length beyond the body", strings.Replace(base, "Content-Length: 0", "Content-Length: 9999", 1), 400, ""},
 		{"dblreq: bytes after the body are fine", base + "garbage", 0, "INVITE sip:5002@10.0.0.1 SIP/2.0"},
+		{"CSeq folded over two lines, with a tab", strings.Replace(base, "CSeq: 314159 INVITE", "CSeq:\t314159\r\n  INVITE", 1), 0, "INVITE sip:5002@10.0.0.1 SIP/2.0"},
+		{"CSeq with leading zeros", strings.Replace(base, "CSeq: 314159", "CSeq: 00000000000314159", 1), 0, "INVITE sip:5002@10.0.0.1 SIP/2.0"},
+		{"CSeq 2^31", strings.Replace(base, "CSeq: 314159", "CSeq: 2147483648", 1), 400, ""},
+		{"CSeq not a number", strings.Replace(base, "CSeq: 314159", "CSeq: 31a4159", 1), 400, ""},
+		{"compact Content-Length with spaces", strings.Replace(base, "Content-Length: 0", "l :  0 ", 1), 0, "INVITE sip:5002@10.0.0.1 SIP/2.0"},
+		{"tab in the request line forgiven", strings.Replace(base, "INVITE sip:5002@10.0.0.1 SIP/2.0", "INVITE\tsip:5002@10.0.0.1 SIP/2.0", 1), 0, "INVITE sip:5002@10.0.0.1 SIP/2.0"},
 		{"a response is left to sipgo", "SIP/2.0 4294967301 big\r\nVia: SIP/2.0/UDP h\r\n\r\n", 0, "SIP/2.0 4294967301 big"},
 	}
 	for _, tc := range tests {

@@ -6,9 +6,11 @@ package sipcheck
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -40,8 +42,50 @@ func bad(status int, reason, format string, args ...any) *Error {
 	return &Error{Status: status, Reason: reason, Detail: fmt.Sprintf(format, args...)}
 }
 
-// singleHeaders may appear at most once (RFC 3261 §7.3: only comma-list headers repeat).
-var singleHeaders = []string{"From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type", "Expires"}
+// countedHeaders are the headers Request counts: the first mandatoryHeaders must be present
+// (RFC 3261 §8.1.1), and all but Via may appear at most once (RFC 3261 §7.3: only comma-list
+// headers repeat).
+var countedHeaders = [...]string{"Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type", "Expires"}
+
+const mandatoryHeaders = 5
+
+// counted is the index in countedHeaders of a header name, full or compact, in any case; -1 for
+// the others. It allocates nothing.
+func counted(name string) int {
+	if len(name) == 1 {
+		switch name[0] | 0x20 {
+		case 'v':
+			return 0
+		case 'f':
+			return 1
+		case 't':
+			return 2
+		case 'i':
+			return 3
+		case 'l':
+			return 6
+		case 'c':
+			return 7
+		}
+		return -1
+	}
+	for i, n := range countedHeaders {
+		if strings.EqualFold(name, n) {
+			return i
+		}
+	}
+	return -1
+}
+
+// valueWriter is a reused buffer for header values (sip.Header.StringWrite).
+type valueWriter struct{ b []byte }
+
+func (w *valueWriter) WriteString(s string) (int, error) {
+	w.b = append(w.b, s...)
+	return len(s), nil
+}
+
+var valueWriters = sync.Pool{New: func() any { return &valueWriter{b: make([]byte, 0, 512)} }}
 
 // Request checks req and returns a *Error saying how to refuse it, or nil.
 // It covers the RFC 4475 §3.1.2 and §3.3 cases sipgo accepts: wrong SIP version (505), unknown
@@ -63,33 +107,41 @@ func Request(req *sip.Request, lim Limits) *Error {
 	if req.Recipient.Host == "" && !strings.EqualFold(req.Recipient.Scheme, "tel") {
 		return bad(400, "Bad Request-URI", "request-URI without host")
 	}
-	counts := map[string]int{}
+	var counts [len(countedHeaders)]int
+	w := valueWriters.Get().(*valueWriter)
+	defer valueWriters.Put(w)
 	for _, h := range req.Headers() {
 		name := h.Name()
 		if err := Token(name); err != nil {
 			return bad(400, "Bad Header", "header name %q: %v", name, err)
 		}
-		v := h.Value()
+		// The value as sipgo writes it, into a reused buffer: Value() builds a new string for
+		// every typed header.
+		w.b = w.b[:0]
+		h.StringWrite(w)
+		v := w.b[min(len(name)+2, len(w.b)):]
 		if len(v) > lim.MaxHeaderBytes {
 			return bad(400, "Header Too Long", "%s is %d bytes", name, len(v))
 		}
 		if err := wireText(v); err != nil {
 			return bad(400, "Bad Header", "%s: %v", name, err)
 		}
-		canon := canonical(name)
 		if why := parseError(h); why != "" {
+			canon := canonical(name)
 			return bad(400, "Bad "+canon, "%s %q: %s", canon, v, why)
 		}
-		counts[canon]++
+		if i := counted(name); i >= 0 {
+			counts[i]++
+		}
 	}
-	for _, n := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
-		if counts[n] == 0 {
+	for i, n := range countedHeaders[:mandatoryHeaders] {
+		if counts[i] == 0 {
 			return bad(400, "Missing "+n, "no %s header", n)
 		}
 	}
-	for _, n := range singleHeaders {
-		if counts[n] > 1 {
-			return bad(400, "Repeated "+n, "%d %s headers", counts[n], n)
+	for i, n := range countedHeaders[1:] { // every counted header but Via appears at most once
+		if counts[i+1] > 1 {
+			return bad(400, "Repeated "+n, "%d %s headers", counts[i+1], n)
 		}
 	}
 	from, to, callID, cseq, via := req.From(), req.To(), req.CallID(), req.CSeq(), req.Via()
@@ -118,7 +170,7 @@ func Request(req *sip.Request, lim Limits) *Error {
 			return bad(400, "Bad "+t.what, "%s is %d bytes", t.what, len(t.v))
 		}
 	}
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := Header(req.Headers(), "Expires"); h != nil {
 		if _, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32); err != nil {
 			return bad(400, "Bad Expires", "Expires %q", h.Value())
 		}
@@ -168,7 +220,7 @@ func canonical(name string) string {
 // in supported, for a 420 Bad Extension with an Unsupported header (RFC 3261 §8.2.2.3, §16.3).
 func Unsupported(req *sip.Request, header string, supported ...string) []string {
 	var out []string
-	for _, h := range req.GetHeaders(header) {
+	for h := range Headers(req.Headers(), header) {
 		for _, tag := range strings.Split(h.Value(), ",") {
 			tag = strings.TrimSpace(tag)
 			if tag == "" {
@@ -184,7 +236,7 @@ func Unsupported(req *sip.Request, header string, supported ...string) []string 
 
 // wireText is Text for a header received from the network: other control characters may appear
 // escaped as quoted-pairs inside quoted strings (RFC 3261 §25.1), CR and LF never.
-func wireText(s string) error {
+func wireText[T string | []byte](s T) error {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '\\' && i+1 < len(s) && s[i+1] != '\r' && s[i+1] != '\n' {
@@ -232,4 +284,46 @@ func Token(s string) error {
 		}
 	}
 	return nil
+}
+
+// Header is the first of hs named name, in any case, or nil: a message's GetHeader without
+// the allocation sipgo makes for every header of an uncommon name it passes over.
+func Header(hs []sip.Header, name string) sip.Header {
+	for _, h := range hs {
+		if asciiEqualFold(h.Name(), name) {
+			return h
+		}
+	}
+	return nil
+}
+
+// Headers yields those of hs named name, in any case (GetHeaders without allocating).
+func Headers(hs []sip.Header, name string) iter.Seq[sip.Header] {
+	return func(yield func(sip.Header) bool) {
+		for _, h := range hs {
+			if asciiEqualFold(h.Name(), name) && !yield(h) {
+				return
+			}
+		}
+	}
+}
+
+// asciiEqualFold is strings.EqualFold for ASCII header names, as sipgo compares them.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }

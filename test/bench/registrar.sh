@@ -4,6 +4,10 @@
 # configured equivalently (test/bench/kamailio/kamailio.cfg: digest auth with qop and nonce
 # counts, in-memory location, Record-Route proxy). Both run on loopback on this machine, one
 # after the other, driven by the same SIPp scenarios; the table shows deskphone/Kamailio.
+# Wall-clock rates depend on what else the machine runs; each row is followed by the servers'
+# CPU time per SIP message (from /proc, Kamailio's worker processes included), which does not,
+# and by the registrar's allocations per message (test/bench/registrarprofile, same load, in a
+# Go process that counts them).
 #
 # The REGISTER run is SIPp at full rate with 200 registrations in flight over 1,000 accounts;
 # every failed registration (a second 401, stale=true or not, a timeout) is counted.
@@ -43,6 +47,28 @@ freeport() {
 	python3 -c 'import socket
 u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.bind(("127.0.0.1",0)); p=u.getsockname()[1]
 t=socket.socket(); t.bind(("127.0.0.1",p)); print(p)'
+}
+
+# cpu_us PID: CPU time (user + system, µs) of PID and every process under it so far.
+cpu_us() {
+	python3 - "$1" <<'PY'
+import os, sys
+tick = os.sysconf("SC_CLK_TCK")
+stat = {}
+for p in os.listdir("/proc"):
+    if p.isdigit():
+        try:
+            f = open("/proc/%s/stat" % p).read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stat[int(p)] = (int(f[1]), int(f[11]) + int(f[12]))  # ppid, utime + stime
+todo, total = [int(sys.argv[1])], 0
+while todo:
+    pid = todo.pop()
+    total += stat.get(pid, (0, 0))[1]
+    todo += [c for c, (pp, _) in stat.items() if pp == pid]
+print(total * 1000000 // tick)
+PY
 }
 
 # wait_sip ADDR: until the server answers OPTIONS.
@@ -108,6 +134,7 @@ enabled = false
 enabled = false
 [web]
 listen = "127.0.0.1:$WEB_PORT"
+https_listen = "127.0.0.1:0"
 $(cat "$ACCTS")
 TOML
 
@@ -115,9 +142,11 @@ sed -e "s|LISTEN_ADDR|127.0.0.1:$KAM_PORT|" -e "s|DB_DIR|$DB|" "$ROOT/test/bench
 mkdir -p "$WORK/kamrun"
 
 "$BIN" run --config "$WORK/dp/deskphone.toml" --log-level warn > "$WORK/deskphone.log" 2>&1 &
-PIDS+=($!)
+DP_PID=$!
+PIDS+=($DP_PID)
 kamailio -f "$WORK/kamailio.cfg" -DD -E -m 256 -M 16 -Y "$WORK/kamrun" -P "$WORK/kamailio.pid" > "$WORK/kamailio.log" 2>&1 &
-PIDS+=($!)
+KAM_PID=$!
+PIDS+=($KAM_PID)
 wait_sip "127.0.0.1:$DP_PORT" || { cat "$WORK/deskphone.log" >&2; exit 1; }
 wait_sip "127.0.0.1:$KAM_PORT" || { cat "$WORK/kamailio.log" >&2; exit 1; }
 
@@ -141,13 +170,15 @@ print("%.0f %d %d" % (ok / (float(sys.argv[3]) - float(sys.argv[2])), ok, bad))
 PY
 }
 
-declare -A RESULT
+declare -A RESULT CPU
 for srv in deskphone kamailio; do
-	if [ "$srv" = deskphone ]; then port=$DP_PORT; else port=$KAM_PORT; fi
+	if [ "$srv" = deskphone ]; then port=$DP_PORT pid=$DP_PID; else port=$KAM_PORT pid=$KAM_PID; fi
 	target=127.0.0.1:$port
 	# warm-up: every user registers once (first-time bindings are written to disk by deskphone)
 	run_sipp "$srv-warm" "$target" "$USERS" -sf "$SIPP_DIR/register_bench.xml" -inf "$INF" > /dev/null
+	cpu0=$(cpu_us "$pid")
 	RESULT[$srv-reg]=$(LIMIT=$REG_CONC run_sipp "$srv-reg" "$target" "$REGS" -sf "$SIPP_DIR/register_bench.xml" -inf "$INF")
+	CPU[$srv-reg]=$(( $(cpu_us "$pid") - cpu0 ))
 	uas_port=$(freeport)
 	(cd "$WORK" && sipp "$target" -nostdin -sf "$SIPP_DIR/register_ok.xml" -key aor 7000 -key expires 3600 \
 		-au 7000 -ap callee-pass-7000 -i 127.0.0.1 -p "$uas_port" -m 1 -timeout 10s > "$WORK/$srv-callee-reg.out" 2>&1) \
@@ -156,9 +187,15 @@ for srv in deskphone kamailio; do
 	uas_pid=$!
 	PIDS+=($uas_pid)
 	sleep 0.5
+	cpu0=$(cpu_us "$pid")
 	RESULT[$srv-call]=$(run_sipp "$srv-call" "$target" "$CALLS" -sf "$SIPP_DIR/uac_bench.xml" -s 7000 -inf "$INF")
+	CPU[$srv-call]=$(( $(cpu_us "$pid") - cpu0 ))
 	kill "$uas_pid" 2>/dev/null || true
 done
+
+# Allocations: the same load on the registrar in a Go process that counts them (make bench-profile).
+ALLOCS=$(cd "$ROOT" && go run ./test/bench/registrarprofile -summary -out "$WORK/profile" -users "$USERS" \
+	-registers "$REGS" -calls "$CALLS" 2>"$WORK/profile.log") || { echo "registrar bench: allocation run failed" >&2; cat "$WORK/profile.log" >&2; ALLOCS=""; }
 
 # Flood: a fresh registrar (no never_ban) while 50 loopback sources ask for challenges.
 FLOOD_PORT=$(freeport)
@@ -174,18 +211,28 @@ FLOOD=$(python3 "$ROOT/test/bench/registrar_flood.py" "127.0.0.1:$FLOOD_PORT" "$
 	|| { echo "registrar bench: flood run failed" >&2; FLOOD=""; }
 kill "$FLOOD_PID" 2>/dev/null || true
 
-python3 - "${RESULT[deskphone-reg]}" "${RESULT[kamailio-reg]}" "${RESULT[deskphone-call]}" "${RESULT[kamailio-call]}" "$USERS" "$REG_CONC" "$CONC" "$REGS" <<'PY'
+python3 - "${RESULT[deskphone-reg]}" "${RESULT[kamailio-reg]}" "${RESULT[deskphone-call]}" "${RESULT[kamailio-call]}" "$USERS" "$REG_CONC" "$CONC" "$REGS" \
+	"${CPU[deskphone-reg]} ${CPU[kamailio-reg]} ${CPU[deskphone-call]} ${CPU[kamailio-call]}" "$ALLOCS" <<'PY'
 import sys
 dr, kr, dc, kc = [list(map(float, a.split())) for a in sys.argv[1:5]]
+cpu = list(map(float, sys.argv[9].split()))
+allocs = {l.split()[0]: list(map(float, l.split()[1:])) for l in sys.argv[10].splitlines() if l.strip()}
 print()
 print("Registrar benchmark: SIPp on loopback at full rate, %s accounts, same machine, same run" % sys.argv[5])
 print("%-44s %12s %12s %8s" % ("", "deskphone", "Kamailio", "ratio"))
-rows = (("authenticated REGISTER/s (%s, %s in flight)" % (sys.argv[8], sys.argv[6]), dr, kr, True),
-        ("call setups/s (INVITE…BYE, %s in flight)" % sys.argv[7], dc, kc, False))
-for name, d, k, always in rows:
+rows = (("authenticated REGISTER/s (%s, %s in flight)" % (sys.argv[8], sys.argv[6]), dr, kr, True, "register", 4, cpu[0:2]),
+        ("call setups/s (INVITE…BYE, %s in flight)" % sys.argv[7], dc, kc, False, "call", 16, cpu[2:4]))
+for name, d, k, always, op, msgs, (dcpu, kcpu) in rows:
     print("%-44s %12.0f %12.0f %8.2f" % (name, d[0], k[0], d[0] / k[0] if k[0] else 0))
     if always or d[2] or k[2]:
         print("%-44s %12d %12d" % ("  failed", d[2], k[2]))
+    # CPU per message: the server's user + system time over the messages it read or sent for the
+    # successful operations (%d per %s), its children (Kamailio's workers) included.
+    dm, km = dcpu / max(d[1], 1) / msgs, kcpu / max(k[1], 1) / msgs
+    print("%-44s %12.1f %12.1f %8.2f" % ("  CPU µs per message (%d per %s)" % (msgs, op), dm, km, km / dm if dm else 0))
+    if op in allocs:
+        print("%-44s %12.1f %12s" % ("  allocations per message", allocs[op][1] / msgs, "–"))
+print("ratio: deskphone as a multiple of Kamailio, higher is better (CPU rows: Kamailio's time over deskphone's)")
 PY
 if [ -n "$FLOOD" ]; then
 	read -r banned slowest phone p99 peak after settled <<< "$FLOOD"
