@@ -54,6 +54,9 @@ type Registrar struct {
 	localIPs   map[netip.Addr]bool
 	udp        net.PacketConn
 	tcp        *tcpListener
+	ws         *wsListener
+	wsPort     int // the HTTPS port SIP WebSocket clients connect to
+	bridge     MediaBridge
 	listenIP   net.IP // nil when listening on every address
 	listenPort int
 	routeFrom  map[netip.Addr]string // local address used to reach a peer (localHost)
@@ -82,6 +85,7 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 		secret: randomToken(24),
 		ready:  make(chan struct{}),
 		parser: sipcheck.NewParser(),
+		ws:     newWSListener(),
 	}
 	for _, o := range opts {
 		o(r)
@@ -193,13 +197,14 @@ func (r *Registrar) Run(ctx context.Context) error {
 	r.mu.Unlock()
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	tl := newTCPListener(tcp, r.guard, r.cfg.TCPIdleTimeout, r.cfg.MaxTCPConnections, ctx.Done())
 	r.mu.Lock()
 	r.tcp = tl
 	r.mu.Unlock()
 	wg.Go(func() { errc <- r.srv.ServeUDP(udp) })
 	wg.Go(func() { errc <- r.srv.ServeTCP(tl) })
+	wg.Go(func() { errc <- r.srv.ServeWSS(r.ws) })
 	wg.Go(func() { r.store.run(ctx) })
 	wg.Go(func() { r.housekeeping(ctx) })
 	if r.cfg.QualifyInterval > 0 {
@@ -217,6 +222,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 	cancel()
 	udp.Close()
 	tcp.Close()
+	r.ws.Close()
 	r.workers.Wait()
 	r.ua.Close()
 	wg.Wait()

@@ -91,7 +91,7 @@ func (s *store) load(now time.Time) (int, error) {
 		s.log.Warn("bindings file is damaged; starting without bindings", "path", s.path, "err", err)
 		return 0, nil
 	}
-	return s.loc.load(f.Bindings, now), nil
+	return s.loc.load(lasting(f.Bindings), now), nil
 }
 
 // saveNow waits until the location at version v is on disk.
@@ -161,6 +161,7 @@ func (s *store) write() {
 	s.dirtyLazy = false
 	s.mu.Unlock()
 	bs, v := s.loc.snapshot()
+	bs = lasting(bs)
 	b, err := json.MarshalIndent(storeFile{Version: 1, Saved: time.Now().UTC(), Bindings: bs}, "", " ")
 	if err == nil {
 		err = atomicfile.Write(s.path, append(b, '\n'), 0o600)
