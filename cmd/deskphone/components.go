@@ -12,6 +12,7 @@ import (
 
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/config"
+	"github.com/deskphone/deskphone/firmware/registrar"
 	"github.com/deskphone/deskphone/firmware/web"
 	"github.com/deskphone/deskphone/provisioning"
 )
@@ -23,8 +24,19 @@ import (
 func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, log *slog.Logger) (*web.Server, error) {
 	var bindings func() any
 	var sipBans web.BanList
+	var reg *registrar.Registrar
 	if f.Registrar.Enabled {
-		reg, err := newRegistrar(f, dir, log)
+		var opts []registrar.Option
+		if f.Web.HTTPSListen != "" {
+			bridge, err := newMediaBridge(f, log)
+			if err != nil {
+				return nil, err
+			}
+			g.Go(func() error { return bridge.Run(ctx) })
+			opts = append(opts, registrar.WithMediaBridge(bridge))
+		}
+		var err error
+		reg, err = newRegistrar(f, dir, log, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -61,6 +73,7 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		_, port, _ := net.SplitHostPort(f.Registrar.Listen)
 		n, _ := strconv.Atoi(port)
 		ph.Web.SetAccounts(dir, web.SIPInfo{Port: n, Realm: f.Realm()})
+		mountSoftphone(ph.Web, reg)
 	}
 
 	var pairing func(d time.Duration)

@@ -13,7 +13,7 @@ import (
 
 // newRegistrar maps the [registrar] section to registrar.Config. A zero value in the file means
 // the registrar's default, except qualify_interval = "0s", which turns qualify off.
-func newRegistrar(f *config.File, dir *accounts.Directory, log *slog.Logger) (*registrar.Registrar, error) {
+func newRegistrar(f *config.File, dir *accounts.Directory, log *slog.Logger, opts ...registrar.Option) (*registrar.Registrar, error) {
 	c := f.Registrar
 	cfg := registrar.DefaultConfig()
 	if c.Listen != "" {
@@ -67,5 +67,5 @@ func newRegistrar(f *config.File, dir *accounts.Directory, log *slog.Logger) (*r
 		}
 		cfg.NeverBan = append(cfg.NeverBan, p.Masked())
 	}
-	return registrar.New(cfg, dir, log.With("component", "registrar"))
+	return registrar.New(cfg, dir, log.With("component", "registrar"), opts...)
 }
