@@ -39,6 +39,7 @@ func newMediaBridge(f *config.File, log *slog.Logger) (*webrtcbridge.Bridge, err
 	if err != nil {
 		return nil, fmt.Errorf("browser calls: %w", err)
 	}
+	log.Info("browser calls: WebRTC media on UDP", "ice", b.ICEAddr().String(), "rtp_ports", fmt.Sprintf("%d-%d", lo, lo+bridgeRTPPorts-1))
 	return b, nil
 }
 
