@@ -143,3 +143,38 @@ func TestSoftphoneWebSocketAbuse(t *testing.T) {
 	page.Eval(`$("hangup").click()`)
 	e.waitStatus(t, "call", "idle", 10*time.Second)
 }
+
+// Two browsers call each other through the Pi: WebRTC end to end with their own codec (Opus; the
+// bridge would have made it G.711 and ICE-lite), media flowing both ways, and the caller's
+// hang-up reaches the callee over its WebSocket.
+func TestSoftphoneBrowserCallsBrowser(t *testing.T) {
+	e := startWeb(t, phoneOptions{})
+	alice := openSoftphone(t, e, "softphone")
+	bob := openSoftphone(t, e, "softphone2")
+	alice.Eval(`$("number").value = "5004"; $("call").click()`)
+	bob.WaitFor(`!$("incoming").hidden`, 15*time.Second) // it rings
+	bob.Eval(`$("answer").click()`)
+	alice.WaitFor(`$("status").textContent === "connected"`, 15*time.Second)
+	bob.WaitFor(`$("status").textContent === "connected"`, 10*time.Second)
+	time.Sleep(2 * time.Second)
+	for name, page := range map[string]*chromium.Browser{"caller": alice, "callee": bob} {
+		var st struct {
+			Packets int
+			Codec   string
+			Lite    bool
+		}
+		page.EvalInto(`(async () => {
+			const o = {Packets: 0, Codec: "", Lite: session.connection.remoteDescription.sdp.includes("a=ice-lite")};
+			(await session.connection.getStats()).forEach(s => {
+				if (s.type === "inbound-rtp") o.Packets = s.packetsReceived;
+				if (s.type === "codec") o.Codec = s.mimeType;
+			});
+			return o;
+		})()`, &st)
+		if st.Lite || st.Codec != "audio/opus" || st.Packets < 50 {
+			t.Errorf("the %s: %d packets of %s received, ICE-lite peer %v; want Opus straight from the other browser", name, st.Packets, st.Codec, st.Lite)
+		}
+	}
+	alice.Eval(`$("hangup").click()`)
+	bob.WaitFor(`$("incall").hidden`, 10*time.Second)
+}
