@@ -37,6 +37,8 @@ func (r *Registrar) wrap(h sipgo.RequestHandler) sipgo.RequestHandler {
 		}
 		if strings.EqualFold(req.Transport(), "TCP") {
 			r.tcpConns().request(req.Source()) // a complete request: the connection is not idle
+		} else if isWS(req.Transport()) {
+			r.ws.request(req.Source())
 		}
 		if !req.IsAck() && !req.IsCancel() {
 			// RFC 3261 §16.3 step 4 (Proxy-Require) and §8.2.2.3 (Require, for what this server

@@ -8,8 +8,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // SIP over WebSocket (RFC 7118) shares the HTTPS port with the pages: the web server routes
@@ -19,6 +22,8 @@ import (
 // and answers the upgrade itself.
 
 // maxWSConnections bounds the SIP WebSocket connections open at once (a browser tab holds one).
+// A connection that brings no complete request for TCPIdleTimeout is closed, unless a browser
+// registered over it (browsers send no keep-alives: their registration keeps the connection).
 const maxWSConnections = 256
 
 // wsListener is the net.Listener sipgo serves WebSocket connections from: the web server's
@@ -28,13 +33,25 @@ type wsListener struct {
 	done  chan struct{}
 	once  sync.Once
 
-	mu   sync.Mutex
-	addr net.Addr
-	open int
+	mu     sync.Mutex
+	addr   net.Addr
+	open   int
+	byAddr map[string]*wsConn // by remote address, as sipgo names a request's source
 }
 
 func newWSListener() *wsListener {
-	return &wsListener{conns: make(chan net.Conn), done: make(chan struct{}), addr: &net.TCPAddr{IP: net.IPv4zero}}
+	return &wsListener{conns: make(chan net.Conn), done: make(chan struct{}), addr: &net.TCPAddr{IP: net.IPv4zero},
+		byAddr: map[string]*wsConn{}}
+}
+
+// request notes a complete request that arrived on the connection from src.
+func (l *wsListener) request(src string) {
+	l.mu.Lock()
+	c := l.byAddr[src]
+	l.mu.Unlock()
+	if c != nil {
+		c.lastRequest.Store(time.Now().UnixNano())
+	}
 }
 
 func (l *wsListener) Accept() (net.Conn, error) {
@@ -110,10 +127,21 @@ func (r *Registrar) serveWebSocket(w http.ResponseWriter, req *http.Request) {
 	req.Header.Write(&head)
 	head.WriteString("\r\n")
 	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	wc := &wsConn{Conn: conn, in: io.MultiReader(&head, bytes.NewReader(bytes.Clone(buffered)))}
+	src := conn.RemoteAddr().String()
+	wc := &wsConn{Conn: conn, in: io.MultiReader(&head, bytes.NewReader(bytes.Clone(buffered))), idle: r.cfg.TCPIdleTimeout,
+		registered: func() bool { return len(r.loc.aorsFrom(src)) > 0 }}
+	wc.lastRequest.Store(time.Now().UnixNano())
+	r.ws.mu.Lock()
+	r.ws.byAddr[src] = wc
+	r.ws.mu.Unlock()
 	wc.onClose = func() {
+		r.ws.mu.Lock()
+		if r.ws.byAddr[src] == wc {
+			delete(r.ws.byAddr, src)
+		}
+		r.ws.mu.Unlock()
 		r.wsGone()
-		r.flowClosed(conn.RemoteAddr().String())
+		r.flowClosed(src)
 	}
 	select {
 	case r.ws.conns <- wc:
@@ -167,25 +195,48 @@ func sameOrigin(req *http.Request) bool {
 // upgrade request, and closing it drops the bindings made over it (RFC 5626 §5.5).
 type wsConn struct {
 	net.Conn
-	in      io.Reader
-	once    sync.Once
-	onClose func()
+	in          io.Reader
+	idle        time.Duration
+	registered  func() bool
+	lastRequest atomic.Int64 // Unix ns of the last complete request (or the upgrade)
+	once        sync.Once
+	onClose     func()
 }
 
 func (c *wsConn) Read(p []byte) (int, error) {
 	if c.in != nil {
 		n, err := c.in.Read(p)
-		if err == io.EOF {
-			c.in = nil
-			if n > 0 {
-				return n, nil
-			}
-			return c.Conn.Read(p)
+		if err != io.EOF {
+			return n, err
 		}
-		return n, err
+		c.in = nil
+		if n > 0 {
+			return n, nil
+		}
 	}
-	return c.Conn.Read(p)
+	for {
+		if err := c.Conn.SetReadDeadline(time.Unix(0, c.lastRequest.Load()).Add(c.idle)); err != nil {
+			return 0, err
+		}
+		n, err := c.Conn.Read(p)
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		switch {
+		case time.Unix(0, c.lastRequest.Load()).Add(c.idle).After(time.Now()):
+		case c.registered():
+			c.lastRequest.Store(time.Now().UnixNano())
+		default:
+			return n, net.ErrClosed // idle and not registered
+		}
+	}
 }
+
+// SetReadDeadline is Read's alone: sipgo's own deadlines would override the idle rule.
+func (c *wsConn) SetReadDeadline(time.Time) error { return nil }
+
+// SetDeadline keeps sipgo's write deadline (its upgrade timeout) and leaves reads to Read.
+func (c *wsConn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
 
 func (c *wsConn) Close() error {
 	err := c.Conn.Close()

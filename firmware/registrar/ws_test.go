@@ -106,6 +106,21 @@ func (p *wsPeer) next(within time.Duration) (string, bool) {
 	}
 }
 
+// closedWithin reports whether the registrar closes the connection within d (messages are skipped).
+func (p *wsPeer) closedWithin(d time.Duration) bool {
+	deadline := time.After(d)
+	for {
+		select {
+		case _, ok := <-p.msgs:
+			if !ok {
+				return true
+			}
+		case <-deadline:
+			return false
+		}
+	}
+}
+
 // register signs in as alcatel with contact user and instance id, and returns the final answer.
 func (p *wsPeer) register(user, instance, pass string, expires int) string {
 	p.t.Helper()
@@ -250,4 +265,30 @@ func TestWebSocketGarbageKeepsService(t *testing.T) {
 			t.Fatalf("after garbage %d the registrar answers %q", i, res)
 		}
 	}
+}
+
+// A SIP WebSocket that brings no request is closed after TCPIdleTimeout; one a browser registered
+// over stays open, silent as browsers are.
+func TestWebSocketIdleConnections(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.TCPIdleTimeout = time.Second
+	s := startWSSite(t, cfg)
+	idle, err := s.dial(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := s.dial(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := reg.register("kept", "k", testAccounts["alcatel"].Password, 600); !strings.HasPrefix(res, "SIP/2.0 200") {
+		t.Fatalf("REGISTER: %q", res)
+	}
+	if !idle.closedWithin(3 * time.Second) {
+		t.Error("an idle connection without a registration stays open")
+	}
+	if reg.closedWithin(time.Second) {
+		t.Error("the registered browser's connection was closed")
+	}
+	waitBindings(t, s.r, 1)
 }
