@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/deskphone/deskphone/test/chromium"
 	"github.com/deskphone/deskphone/test/tone"
 )
 
@@ -135,11 +135,11 @@ func TestSoftphonePageCallsPhone(t *testing.T) {
 	proxy := startWSProxy(t, r)
 	page := signIn(t, r, proxy)
 
-	page.eval(t, `$("number").value = "5002"; $("call").click()`, nil)
-	page.waitFor(t, "the call connects", `$("status").textContent === "connected"`, 15*time.Second)
+	page.Eval(`$("number").value = "5002"; $("call").click()`)
+	page.WaitFor(`$("status").textContent === "connected"`, 15*time.Second) // the call connects
 
 	// The browser hears the phone's 440 Hz.
-	if peak := page.remotePeak(t); peak < 420 || peak > 460 {
+	if peak := remotePeak(page); peak < 420 || peak > 460 {
 		t.Errorf("the page plays %.0f Hz loudest, want the phone's 440 Hz", peak)
 	}
 	// The phone hears the browser's 1 kHz.
@@ -147,11 +147,11 @@ func TestSoftphonePageCallsPhone(t *testing.T) {
 		t.Errorf("the phone hears %.0f Hz at level %.3f, want the browser's 1 kHz", hz, rms)
 	}
 	// The microphone meter moves and the quality line names the codec.
-	page.waitFor(t, "the microphone level shows", `$("level").value > 0.05`, 5*time.Second)
-	page.waitFor(t, "the call quality shows", `/^good · PCM[AU]/.test($("quality").textContent)`, 5*time.Second)
+	page.WaitFor(`$("level").value > 0.05`, 5*time.Second)                          // the microphone level shows
+	page.WaitFor(`/^good · PCM[AU]/.test($("quality").textContent)`, 5*time.Second) // the call quality shows
 
 	// Pressing 5 on the pad reaches the phone as an RFC 4733 event.
-	page.eval(t, `document.querySelector('[data-key="5"]').click()`, nil)
+	page.Eval(`document.querySelector('[data-key="5"]').click()`)
 	select {
 	case d := <-r.phone.DTMF():
 		if d != '5' {
@@ -162,16 +162,16 @@ func TestSoftphonePageCallsPhone(t *testing.T) {
 	}
 
 	// Hold and resume go through the bridge as re-INVITEs.
-	page.eval(t, `$("hold").click()`, nil)
-	page.waitFor(t, "on hold", `$("status").textContent === "on hold" && $("hold").getAttribute("aria-pressed") === "true"`, 10*time.Second)
-	page.eval(t, `$("hold").click()`, nil)
-	page.waitFor(t, "resumed", `$("status").textContent === "connected" && $("hold").getAttribute("aria-pressed") === "false"`, 10*time.Second)
+	page.Eval(`$("hold").click()`)
+	page.WaitFor(`$("status").textContent === "on hold" && $("hold").getAttribute("aria-pressed") === "true"`, 10*time.Second) // on hold
+	page.Eval(`$("hold").click()`)
+	page.WaitFor(`$("status").textContent === "connected" && $("hold").getAttribute("aria-pressed") === "false"`, 10*time.Second) // resumed
 
 	// Mute, then a blind transfer to 5003: a REFER, and the page leaves the call.
-	page.eval(t, `$("mute").click()`, nil)
-	page.waitFor(t, "muted", `$("mute").getAttribute("aria-pressed") === "true"`, 5*time.Second)
-	page.eval(t, `$("number").value = "5003"; $("transfer").click()`, nil)
-	page.waitFor(t, "the call ends after the transfer", `$("incall").hidden && $("hangup").disabled`, 10*time.Second)
+	page.Eval(`$("mute").click()`)
+	page.WaitFor(`$("mute").getAttribute("aria-pressed") === "true"`, 5*time.Second) // muted
+	page.Eval(`$("number").value = "5003"; $("transfer").click()`)
+	page.WaitFor(`$("incall").hidden && $("hangup").disabled`, 10*time.Second) // the call ends after the transfer
 	proxy.mu.Lock()
 	referTo := proxy.referTo
 	proxy.mu.Unlock()
@@ -190,8 +190,8 @@ func TestSoftphonePageCallsPhone(t *testing.T) {
 	for _, e := range proxy.errs {
 		t.Error(e)
 	}
-	if strings.Contains(page.text(t), "failed") {
-		t.Errorf("the page reports a failure: %s", page.text(t))
+	if strings.Contains(pageMessage(page), "failed") {
+		t.Errorf("the page reports a failure: %s", pageMessage(page))
 	}
 }
 
@@ -279,21 +279,21 @@ func TestSoftphonePageAnswersPhone(t *testing.T) {
 		})
 	}()
 	// A user sees the call ringing, with the caller's name, and answers it.
-	page.waitFor(t, "the call rings", `!$("incoming").hidden && $("caller").textContent === "Desk Pi (5001)"`, 15*time.Second)
-	page.eval(t, `$("answer").click()`, nil)
+	page.WaitFor(`!$("incoming").hidden && $("caller").textContent === "Desk Pi (5001)"`, 15*time.Second) // the call rings
+	page.Eval(`$("answer").click()`)
 	if err := <-called; err != nil {
 		t.Fatal(err)
 	}
-	page.waitFor(t, "the call connects", `$("status").textContent === "connected" && $("incoming").hidden`, 15*time.Second)
+	page.WaitFor(`$("status").textContent === "connected" && $("incoming").hidden`, 15*time.Second) // the call connects
 
-	if peak := page.remotePeak(t); peak < 420 || peak > 460 {
+	if peak := remotePeak(page); peak < 420 || peak > 460 {
 		t.Errorf("the page plays %.0f Hz loudest, want the phone's 440 Hz", peak)
 	}
 	if hz, rms := tone.Dominant(r.heard(), 8000); hz < 980 || hz > 1020 || rms < 0.01 {
 		t.Errorf("the phone hears %.0f Hz at level %.3f, want the browser's 1 kHz", hz, rms)
 	}
-	page.eval(t, `$("hangup").click()`, nil)
-	page.waitFor(t, "the call ends", `$("incall").hidden && $("hangup").disabled`, 10*time.Second)
+	page.Eval(`$("hangup").click()`)
+	page.WaitFor(`$("incall").hidden && $("hangup").disabled`, 10*time.Second) // the call ends
 
 	// A second call is rejected with the Reject button: 486 Busy Here.
 	offer, err = r.bridge.Offer(context.Background(), "incoming-2", "tagPi2", "", false,
@@ -304,40 +304,31 @@ func TestSoftphonePageAnswersPhone(t *testing.T) {
 	go func() {
 		called <- proxy.callBrowser("incoming-2", "tagPi2", offer, func(*sip.Response) error { return nil })
 	}()
-	page.waitFor(t, "the second call rings", `!$("incoming").hidden`, 15*time.Second)
-	page.eval(t, `$("reject").click()`, nil)
+	page.WaitFor(`!$("incoming").hidden`, 15*time.Second) // the second call rings
+	page.Eval(`$("reject").click()`)
 	if err := <-called; err == nil || !strings.Contains(err.Error(), "486") {
 		t.Errorf("rejecting the call: %v, want 486 Busy Here", err)
 	}
 	r.bridge.Close("incoming-2")
-	page.waitFor(t, "the ringing stops", `$("incoming").hidden && !$("call").disabled`, 5*time.Second)
+	page.WaitFor(`$("incoming").hidden && !$("call").disabled`, 5*time.Second) // the ringing stops
 }
 
 // signIn opens /phone/ in Chromium (its microphone playing 1 kHz) and signs in as alice at
 // the stand-in proxy.
-func signIn(t *testing.T, r *bridgeRig, proxy *wsProxy) *devtools {
+func signIn(t *testing.T, r *bridgeRig, proxy *wsProxy) *chromium.Browser {
 	t.Helper()
-	bin := requireTool(t, "chromium", "chromium")
-	profile := t.TempDir()
-	startPeer(t, exec.Command(bin, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-		"--user-data-dir="+profile, "--remote-debugging-port=0",
-		"--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-		"--use-file-for-fake-audio-capture="+chromiumMicWAV(t),
-		"--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
-		r.url+"phone/"))
-	page := openDevtools(t, profile)
-	page.waitFor(t, "the page loads", `document.documentElement.dataset.jssip === "3.13.8"`, 15*time.Second)
-	page.eval(t, fmt.Sprintf(`$("user").value = "alice"; $("password").value = "secret";
-		$("server").value = "ws://%s"; $("login").requestSubmit()`, proxy.addr), nil)
-	page.waitFor(t, "registered", `$("reg").classList.contains("on") && !$("phone").hidden`, 15*time.Second)
+	page := chromium.Start(t, chromium.Options{URL: r.url + "phone/", MicWAV: chromiumMicWAV(t)})
+	page.WaitFor(`document.documentElement.dataset.jssip === "3.13.8"`, 15*time.Second) // the page loads
+	page.Eval(fmt.Sprintf(`$("user").value = "alice"; $("password").value = "secret";
+		$("server").value = "ws://%s"; $("login").requestSubmit()`, proxy.addr))
+	page.WaitFor(`$("reg").classList.contains("on") && !$("phone").hidden`, 15*time.Second) // registered
 	return page
 }
 
 // remotePeak is the loudest frequency the page plays from the call over 2 s (WebAudio).
-func (d *devtools) remotePeak(t *testing.T) float64 {
-	t.Helper()
+func remotePeak(page *chromium.Browser) float64 {
 	var peak float64
-	d.eval(t, `(async () => {
+	page.EvalInto(`(async () => {
 		const ctx = new AudioContext(); await ctx.resume();
 		const an = ctx.createAnalyser(); an.fftSize = 8192;
 		ctx.createMediaStreamSource($("remote").srcObject).connect(an);
@@ -350,8 +341,8 @@ func (d *devtools) remotePeak(t *testing.T) float64 {
 	return peak
 }
 
-func (d *devtools) text(t *testing.T) string {
-	var s string
-	d.eval(t, `$("message").textContent`, &s)
+// pageMessage is the page's message line.
+func pageMessage(page *chromium.Browser) string {
+	s, _ := page.Eval(`$("message").textContent`).(string)
 	return s
 }

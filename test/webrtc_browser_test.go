@@ -21,6 +21,7 @@ import (
 	"github.com/deskphone/deskphone/firmware/softphone"
 	"github.com/deskphone/deskphone/firmware/webrtcbridge"
 	"github.com/deskphone/deskphone/hw/audio/audiotest"
+	"github.com/deskphone/deskphone/test/chromium"
 	"github.com/deskphone/deskphone/test/tone"
 )
 
@@ -192,14 +193,7 @@ func newBridgeRig(t *testing.T) *bridgeRig {
 // runChromium opens url in headless Chromium whose microphone plays wav.
 func runChromium(t *testing.T, url, wav string) {
 	t.Helper()
-	bin := requireTool(t, "chromium", "chromium")
-	cmd := exec.Command(bin, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-		"--user-data-dir="+t.TempDir(),
-		"--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-		"--use-file-for-fake-audio-capture="+wav,
-		"--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
-		url)
-	startPeer(t, cmd)
+	chromium.Start(t, chromium.Options{URL: url, MicWAV: wav})
 }
 
 func chromiumMicWAV(t *testing.T) string {
@@ -279,12 +273,11 @@ func TestWebRTCPhoneCallsBrowser(t *testing.T) {
 // The /phone/ page loads in Chromium under its own Content-Security-Policy, and the embedded
 // JsSIP bundle defines the global JsSIP the page runs on.
 func TestSoftphonePageLoads(t *testing.T) {
-	bin := requireTool(t, "chromium", "chromium")
+	bin := chromium.Binary(t)
 	srv := httptest.NewServer(softphone.Handler())
 	t.Cleanup(srv.Close)
 	var out syncBuffer
-	cmd := exec.Command(bin, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-		"--user-data-dir="+t.TempDir(), "--dump-dom", srv.URL+softphone.Prefix)
+	cmd := exec.Command(bin, append(chromium.Flags(chromium.Options{}, t.TempDir()), "--dump-dom", srv.URL+softphone.Prefix)...)
 	cmd.Stdout = &out
 	p := startPeer(t, cmd)
 	select {

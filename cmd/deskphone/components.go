@@ -36,12 +36,21 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 	if err != nil {
 		return nil, err
 	}
+	var reg *registrar.Registrar
 	if f.Registrar.Enabled {
 		var opts []registrar.Option
 		if vm != nil {
 			opts = append(opts, registrar.WithVoicemail(vm))
 		}
-		reg, err := newRegistrar(f, dir, ca, log, opts...)
+		if f.Web.HTTPSListen != "" {
+			bridge, err := newMediaBridge(f, log)
+			if err != nil {
+				return nil, err
+			}
+			g.Go(func() error { return bridge.Run(ctx) })
+			opts = append(opts, registrar.WithMediaBridge(bridge))
+		}
+		reg, err = newRegistrar(f, dir, ca, log, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -95,6 +104,7 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		_, port, _ := net.SplitHostPort(f.Registrar.Listen)
 		n, _ := strconv.Atoi(port)
 		ph.Web.SetAccounts(dir, web.SIPInfo{Port: n, Realm: f.Realm()})
+		mountSoftphone(ph.Web, reg)
 	}
 	var waiting <-chan bool
 	if vm != nil {

@@ -21,6 +21,7 @@ type Binding struct {
 	Registered time.Time `json:"registered"` // first registration of this contact
 	UserAgent  string    `json:"user_agent,omitempty"`
 	Reachable  bool      `json:"reachable"`
+	Instance   string    `json:"instance,omitempty"` // the Contact's +sip.instance (RFC 5626)
 }
 
 // BindingStatus is one binding as the status API shows it.
@@ -40,9 +41,10 @@ type BindingStatus struct {
 // contactUpdate is one Contact of a REGISTER, with its expiry already resolved (RFC 3261 §10.3
 // step 7: the Contact "expires" parameter, else the Expires header, else the default).
 type contactUpdate struct {
-	URI     string
-	Key     string // comparison form of URI
-	Expires time.Duration
+	URI      string
+	Key      string // comparison form of URI
+	Instance string // +sip.instance, "" if none
+	Expires  time.Duration
 }
 
 // registerUpdate is the part of a REGISTER that changes bindings.
@@ -108,13 +110,13 @@ func applyRegister(cur []Binding, u registerUpdate, aor, ext string, maxContacts
 			b.Contact, b.Source, b.Transport = c.URI, u.Source, u.Transport
 			b.CallID, b.CSeq, b.UserAgent = u.CallID, u.CSeq, u.UserAgent
 			b.Expires = now.Add(c.Expires)
-			b.Reachable = true
+			b.Reachable, b.Instance = true, c.Instance
 			continue
 		}
 		next = append(next, Binding{
 			AOR: aor, Extension: ext, Contact: c.URI, Source: u.Source, Transport: u.Transport,
 			CallID: u.CallID, CSeq: u.CSeq, Expires: now.Add(c.Expires), Registered: now,
-			UserAgent: u.UserAgent, Reachable: true,
+			UserAgent: u.UserAgent, Reachable: true, Instance: c.Instance,
 		})
 		changed = true
 	}

@@ -27,13 +27,29 @@ func (r *Registrar) routeInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
+	bridged := r.crossesBridge(req.Transport(), fwd.Transport())
+	if bridged {
+		switch req.Method {
+		case sip.ACK: // the answer to a late offer
+			if r.bridgeSDP(fwd, false, isWS(req.Transport())) != nil {
+				return
+			}
+		case sip.INVITE, sip.UPDATE:
+			if r.bridgeSDP(fwd, true, isWS(req.Transport())) != nil {
+				r.reply(tx, req, 488, "Not Acceptable Here")
+				return
+			}
+		case sip.BYE:
+			defer r.closeMedia(req.CallID().Value())
+		}
+	}
 	if req.IsAck() {
 		if err := r.client.WriteRequest(fwd, asBuilt); err != nil {
 			r.log.Debug("cannot forward ACK", "dst", fwd.Destination(), "err", err)
 		}
 		return
 	}
-	r.relay(req, tx, fwd)
+	r.relay(req, tx, fwd, bridged)
 }
 
 func (r *Registrar) inDialogCopy(req *sip.Request) (*sip.Request, int) {
@@ -68,7 +84,10 @@ func (r *Registrar) inDialogCopy(req *sip.Request) (*sip.Request, int) {
 		next = nr.Address
 		break
 	}
-	dest, transport, ok := r.resolveHop(next)
+	dest, transport, ok := "", "WSS", false
+	if dest, ok = r.flowHop(req); !ok {
+		dest, transport, ok = r.resolveHop(next)
+	}
 	if !ok {
 		return nil, 403
 	}
@@ -105,7 +124,7 @@ func (r *Registrar) resolveHop(u sip.Uri) (dest, transport string, ok bool) {
 }
 
 // relay forwards one request statefully and returns its responses (non-forking).
-func (r *Registrar) relay(req *sip.Request, tx sip.ServerTransaction, fwd *sip.Request) {
+func (r *Registrar) relay(req *sip.Request, tx sip.ServerTransaction, fwd *sip.Request, bridged bool) {
 	ctx := r.context()
 	ctxTx, err := r.client.TransactionRequest(ctx, fwd, asBuilt)
 	if err != nil {
@@ -124,6 +143,9 @@ func (r *Registrar) relay(req *sip.Request, tx sip.ServerTransaction, fwd *sip.R
 				continue
 			}
 			if up, ok := upstream(res); ok {
+				if bridged && (fwd.IsInvite() || fwd.Method == sip.UPDATE) {
+					_ = r.bridgeResponse(len(fwd.Body()) > 0, up, fwd.Transport())
+				}
 				_ = tx.Respond(up)
 			}
 			if res.StatusCode >= 200 {

@@ -22,6 +22,7 @@ type branch struct {
 	failed      bool // transport error or timeout
 	cancelWant  bool
 	cancelSent  bool
+	bridged     bool // between a browser and a plain phone: its SDP goes through the media bridge
 }
 
 func (b *branch) finished() bool { return b.final != nil || b.failed }
@@ -60,6 +61,9 @@ type forkTx struct {
 	best      *sip.Response // best final non-2xx so far
 	reason    string        // why the remaining branches were cancelled
 	hardStop  <-chan time.Time
+	// media passes the SDP of a bridged branch's response through the media bridge (nil
+	// without one).
+	media func(br *branch, up *sip.Response)
 }
 
 // fork sends req to every target in parallel and relays the outcome (RFC 3261 §16.5–§16.7).
@@ -76,12 +80,23 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 
 	f := &forkTx{link: r, log: r.log, ctx: ctx, req: req, tx: tx, caller: caller, callee: callee, ringTimeout: r.ringTimeout(callee),
 		divert: func(why string) bool { return r.toVoicemail(req, tx, caller, callee, why) }}
+	offer := newBridgedOffer(r, req)
 	for _, b := range targets {
 		var target sip.Uri
 		if err := sip.ParseUri(b.Contact, &target); err != nil {
 			continue
 		}
 		fwd := r.forwardCopy(req, target, b.Source, b.Transport, invite)
+		bridged := invite && r.crossesBridge(req.Transport(), b.Transport)
+		if bridged {
+			if err := offer.apply(fwd, isWS(b.Transport)); err != nil {
+				if offer.fatal {
+					r.reply(tx, req, 488, "Not Acceptable Here")
+					return
+				}
+				continue
+			}
+		}
 		ctxTx, err := r.client.TransactionRequest(ctx, fwd, asBuilt)
 		if err != nil {
 			r.log.Warn("cannot reach phone", "callee", callee.Extension, "contact", b.Contact, "dst", b.Source, "err", err, "call_id", req.CallID().Value())
@@ -91,12 +106,26 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 			ctxTx.OnRetransmission(func(res *sip.Response) { r.strayResponse(res) })
 		}
 		i := len(f.branches)
-		f.branches = append(f.branches, &branch{binding: b, req: fwd, terminate: ctxTx.Terminate})
+		f.branches = append(f.branches, &branch{binding: b, req: fwd, terminate: ctxTx.Terminate, bridged: bridged})
 		readers.Go(func() { readBranch(i, ctxTx, events, stop) })
 	}
 	if len(f.branches) == 0 {
+		r.closeMedia(req.CallID().Value())
 		r.reply(tx, req, 480, "Temporarily Unavailable")
 		return
+	}
+	if offer.used {
+		hadSDP := len(req.Body()) > 0
+		f.media = func(br *branch, up *sip.Response) {
+			if br.bridged {
+				_ = r.bridgeResponse(hadSDP, up, br.binding.Transport)
+			}
+		}
+		defer func() {
+			if !f.answered {
+				r.closeMedia(req.CallID().Value())
+			}
+		}()
 	}
 
 	cancelled := make(chan struct{}, 1)
@@ -214,6 +243,9 @@ func (f *forkTx) onProvisional(br *branch, res *sip.Response) {
 	}
 	if res.StatusCode > 100 && !f.finalSent {
 		if up, ok := upstream(res); ok {
+			if f.media != nil {
+				f.media(br, up)
+			}
 			_ = f.tx.Respond(up)
 		}
 	}
@@ -226,8 +258,13 @@ func (f *forkTx) onAnswer(br *branch, res *sip.Response) {
 	br.final = res
 	if f.finalSent && !f.answered {
 		f.link.strayResponse(res) // not through tx: sipgo would keep it as the response to retransmit
-	} else if up, ok := upstream(res); ok && f.tx.Respond(up) != nil {
-		f.link.strayResponse(res)
+	} else if up, ok := upstream(res); ok {
+		if f.media != nil {
+			f.media(br, up)
+		}
+		if f.tx.Respond(up) != nil {
+			f.link.strayResponse(res)
+		}
 	}
 	if !f.answered {
 		f.log.Info("call answered", "caller", f.caller.Extension, "callee", f.callee.Extension, "contact", br.binding.Contact, "call_id", f.callID())

@@ -79,7 +79,7 @@ func (r *Registrar) markReceived(req *sip.Request) {
 	if via == nil || err != nil {
 		return
 	}
-	if via.Params.Has("rport") {
+	if via.Params.Has("rport") || isWS(req.Transport()) { // a WebSocket client is reached on its connection
 		via.Params.Add("rport", strconv.Itoa(int(ap.Port())))
 		via.Params.Add("received", ap.Addr().Unmap().String())
 	} else if via.Host != ap.Addr().Unmap().String() {
@@ -129,9 +129,9 @@ func (r *Registrar) routeToken(callID string) string {
 // isOurURI reports whether u names this proxy (host owned and our port or none).
 func (r *Registrar) isOurURI(u sip.Uri) bool {
 	r.mu.Lock()
-	port, tlsPort := r.listenPort, r.tlsPort
+	port, tlsPort, wsPort := r.listenPort, r.tlsPort, r.wsPort
 	r.mu.Unlock()
-	return r.ownsHost(u.Host) && (u.Port == 0 || u.Port == port || (tlsPort != 0 && u.Port == tlsPort))
+	return r.ownsHost(u.Host) && (u.Port == 0 || u.Port == port || (tlsPort != 0 && u.Port == tlsPort) || (wsPort != 0 && u.Port == wsPort))
 }
 
 // forwardCopy builds the request sent to the next hop (RFC 3261 §16.6).
@@ -159,7 +159,7 @@ func (r *Registrar) forwardCopy(req *sip.Request, target sip.Uri, dest, transpor
 	tp := strings.ToUpper(transport)
 	host := r.localHost(dest)
 	r.mu.Lock()
-	port, lip, tlsPort := r.listenPort, r.listenIP, r.portFor("TLS")
+	port, lip, tlsPort, wsPort := r.listenPort, r.listenIP, r.portFor("TLS"), r.wsPort
 	r.mu.Unlock()
 	portOf := func(transport string) int { // TLS has its own port (tls.go)
 		if strings.EqualFold(transport, "TLS") {
@@ -173,19 +173,27 @@ func (r *Registrar) forwardCopy(req *sip.Request, target sip.Uri, dest, transpor
 		// the Pi's own phone over loopback) or on another transport, record-route twice, the
 		// callee's side on top (RFC 5658 §4).
 		token := r.routeToken(req.CallID().Value())
-		recordRouteOf := func(h, transport string) *sip.RecordRouteHeader {
-			return &sip.RecordRouteHeader{Address: sip.Uri{Scheme: "sip", Host: h, Port: portOf(transport), UriParams: sip.HeaderParams{
-				{K: "transport", V: strings.ToLower(transport)}, {K: "lr", V: ""}, {K: "dpr", V: token},
-			}}}
+		// The entry facing a WebSocket client names its port and carries its flow (flow.go).
+		recordRouteOf := func(h, transport, flow string) *sip.RecordRouteHeader {
+			p, tpName := portOf(transport), strings.ToLower(transport)
+			params := sip.HeaderParams{}
+			if isWS(transport) {
+				p, tpName = wsPort, "ws"
+			}
+			params = append(params, sip.HeaderKV{K: "transport", V: tpName}, sip.HeaderKV{K: "lr", V: ""}, sip.HeaderKV{K: "dpr", V: token})
+			if isWS(transport) {
+				params = append(params, sip.HeaderKV{K: "dpf", V: r.flowToken(flow)})
+			}
+			return &sip.RecordRouteHeader{Address: sip.Uri{Scheme: "sip", Host: h, Port: p, UriParams: params}}
 		}
 		inHost := host
 		if src := req.Source(); src != "" {
 			inHost = r.localHost(src)
 		}
-		if inHost != host || !strings.EqualFold(req.Transport(), tp) {
-			fwd.PrependHeader(recordRouteOf(inHost, req.Transport()))
+		if inHost != host || !strings.EqualFold(req.Transport(), tp) || isWS(tp) {
+			fwd.PrependHeader(recordRouteOf(inHost, req.Transport(), req.Source()))
 		}
-		fwd.PrependHeader(recordRouteOf(host, tp))
+		fwd.PrependHeader(recordRouteOf(host, tp, dest))
 	}
 	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: tp, Host: host, Port: portOf(tp), Params: sip.NewParams()}
 	via.Params.Add("branch", branchPrefix+randomToken(12))
@@ -242,6 +250,13 @@ func (r *Registrar) strayResponse(res *sip.Response) {
 	out, ok := upstream(res)
 	if !ok {
 		return
+	}
+	if r.crossesBridge(res.Transport(), out.Transport()) && len(out.Body()) > 0 {
+		// A retransmitted 2xx gets the answer the first one got; one the bridge cannot place
+		// (the retransmitted offer of a late-offer INVITE) is dropped: the ACK stops them.
+		if r.bridgeSDP(out, false, isWS(res.Transport())) != nil {
+			return
+		}
 	}
 	if err := r.srv.TransportLayer().WriteMsg(out); err != nil {
 		r.log.Debug("cannot forward response", "status", res.StatusCode, "dst", out.Destination(), "err", err)

@@ -42,7 +42,7 @@ func (r *Registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	var before []Binding
 	version, changed := r.loc.update(acct.Username, func(cur []Binding) ([]Binding, bool) {
 		before = cur
-		next, ch, oc := applyRegister(cur, u, acct.Username, acct.Extension, r.cfg.MaxContacts, now)
+		next, ch, oc := applyRegister(replaceInstances(cur, u), u, acct.Username, acct.Extension, r.cfg.MaxContacts, now)
 		outcome, after = oc, next
 		return next, ch
 	})
@@ -150,7 +150,7 @@ func (r *Registrar) parseRegister(req *sip.Request) (registerUpdate, int, string
 		if d > r.cfg.MaxExpires {
 			d = r.cfg.MaxExpires
 		}
-		u.Contacts = append(u.Contacts, contactUpdate{URI: uri, Key: contactKey(uri), Expires: d})
+		u.Contacts = append(u.Contacts, contactUpdate{URI: uri, Key: contactKey(uri), Instance: instanceOf(c), Expires: d})
 	}
 	return u, 0, "", nil
 }

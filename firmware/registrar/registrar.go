@@ -58,7 +58,10 @@ type Registrar struct {
 	udp        net.PacketConn
 	tcp        *tcpListener
 	tls        *tcpListener // nil: no TLS listener (tls.go)
-	listenIP   net.IP       // nil when listening on every address
+	ws         *wsListener
+	wsPort     int // the HTTPS port SIP WebSocket clients connect to
+	bridge     MediaBridge
+	listenIP   net.IP // nil when listening on every address
 	listenPort int
 	tlsPort    int                   // 0: no TLS listener
 	routeFrom  map[netip.Addr]string // local address used to reach a peer (localHost)
@@ -87,6 +90,7 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 		secret: randomToken(24),
 		ready:  make(chan struct{}),
 		parser: sipcheck.NewParser(),
+		ws:     newWSListener(),
 	}
 	for _, o := range opts {
 		o(r)
@@ -220,6 +224,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 		wg.Go(func() { errc <- r.serveTLS(tlsTL) })
 		r.log.Info("registrar listening for SIP over TLS", "tls", tlsL.Addr().String())
 	}
+	wg.Go(func() { errc <- r.srv.ServeWSS(r.ws) })
 	wg.Go(func() { r.store.run(ctx) })
 	wg.Go(func() { r.housekeeping(ctx) })
 	if r.cfg.QualifyInterval > 0 {
@@ -240,6 +245,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 	if tlsL != nil {
 		tlsL.Close()
 	}
+	r.ws.Close()
 	r.workers.Wait()
 	r.ua.Close()
 	wg.Wait()

@@ -283,11 +283,11 @@ var testAccounts = mapAccounts{
 }
 
 // startTest runs a registrar on a free loopback port until the test ends or stop is called.
-func startTest(t *testing.T, cfg Config, accts AccountSource) (r *Registrar, stop func()) {
+func startTest(t *testing.T, cfg Config, accts AccountSource, opts ...Option) (r *Registrar, stop func()) {
 	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.QualifyInterval = -1
-	r, err := New(cfg, accts, slog.New(slog.DiscardHandler))
+	r, err := New(cfg, accts, slog.New(slog.DiscardHandler), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,7 +122,7 @@ func (s *store) load(now time.Time) (int, error) {
 		}
 	}
 	s.snapshotSize = int64(len(b))
-	s.loc.load(f.Bindings, nil, f.Seq, now)
+	s.loc.load(lasting(f.Bindings), nil, f.Seq, now)
 
 	j, err := os.ReadFile(s.journalPath)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -150,7 +150,7 @@ func (s *store) load(now time.Time) (int, error) {
 		if rec.Seq <= f.Seq {
 			continue // already in the bindings file
 		}
-		s.loc.load(rec.Bindings, []string{rec.AOR}, rec.Seq, now)
+		s.loc.load(lasting(rec.Bindings), []string{rec.AOR}, rec.Seq, now)
 	}
 	bs, _ := s.loc.snapshot()
 	return len(bs), nil
@@ -285,7 +285,7 @@ func (s *store) appendJournal(changed map[string][]Binding, v uint64) error {
 	}
 	b := s.buf[:0]
 	for aor, bs := range changed {
-		line, err := json.Marshal(journalRecord{Seq: v, AOR: aor, Bindings: bs})
+		line, err := json.Marshal(journalRecord{Seq: v, AOR: aor, Bindings: lasting(bs)})
 		if err != nil {
 			return fmt.Errorf("encode bindings of %s: %w", aor, err)
 		}
@@ -307,7 +307,7 @@ func (s *store) appendJournal(changed map[string][]Binding, v uint64) error {
 func (s *store) writeFull() (uint64, error) {
 	s.needFull = true // until it succeeds: takeAll forgets which accounts changed
 	bs, v := s.loc.takeAll()
-	b, err := json.Marshal(storeFile{Version: 1, Saved: time.Now().UTC(), Seq: v, Bindings: bs})
+	b, err := json.Marshal(storeFile{Version: 1, Saved: time.Now().UTC(), Seq: v, Bindings: lasting(bs)})
 	if err != nil {
 		return 0, fmt.Errorf("encode bindings: %w", err)
 	}

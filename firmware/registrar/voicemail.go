@@ -75,11 +75,17 @@ func (r *Registrar) toVoicemail(req *sip.Request, tx sip.ServerTransaction, call
 func (r *Registrar) toEndpoint(req *sip.Request, tx sip.ServerTransaction, u sip.Uri, async bool) {
 	dest := net.JoinHostPort(u.Host, strconv.Itoa(u.Port))
 	fwd := r.forwardCopy(req, u, dest, "UDP", req.IsInvite() || req.Method == sip.SUBSCRIBE)
-	if async {
-		r.workers.Go(func() { r.relay(req, tx, fwd) })
+	// A browser's call reaches the voicemail's plain RTP through the media bridge.
+	bridged := req.IsInvite() && r.crossesBridge(req.Transport(), fwd.Transport())
+	if bridged && r.bridgeSDP(fwd, true, true) != nil {
+		r.reply(tx, req, 488, "Not Acceptable Here")
 		return
 	}
-	r.relay(req, tx, fwd)
+	if async {
+		r.workers.Go(func() { r.relay(req, tx, fwd, bridged) })
+		return
+	}
+	r.relay(req, tx, fwd, bridged)
 }
 
 // onVoicemailRequest takes what belongs to the voicemail: *97 calls, message-summary

@@ -139,6 +139,10 @@ func New(cfg Config, ph Phone, calls CallLog, log *slog.Logger) (*Server, error)
 // the same access rules as the phone's own.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
+// HandlePage mounts another component's handler among the pages, on HTTPS only (the browser
+// phone and its SIP WebSocket).
+func (s *Server) HandlePage(pattern string, h http.Handler) { s.pages.Handle(pattern, h) }
+
 // HandlePlain mounts a handler on plain HTTP only (the Alcatel provisioning files).
 func (s *Server) HandlePlain(pattern string, h http.Handler) { s.plain.Handle(pattern, h) }
 
