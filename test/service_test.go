@@ -132,7 +132,7 @@ func TestRunWithBrokenConfigExplainsItself(t *testing.T) {
 	if !strings.Contains(string(body), "phone.transport") {
 		t.Fatalf("status API does not report the config error: %q\nlog:\n%s", body, logs.String())
 	}
-	if !strings.Contains(logs.String(), `line 5: phone.transport: must be \"udp\" or \"tcp\"`) {
+	if !strings.Contains(logs.String(), `line 5: phone.transport: must be \"udp\", \"tcp\" or \"tls\"`) {
 		t.Fatalf("log does not report the config error with its line:\n%s", logs.String())
 	}
 	if cmd.ProcessState != nil {
