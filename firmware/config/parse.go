@@ -98,7 +98,7 @@ func Parse(name string, data []byte) (*File, error) {
 		key := k.String()
 		probs = append(probs, Problem{Line: lines.line(key), Key: key, Msg: "unknown setting (misspelt, or in the wrong [section]?)"})
 	}
-	c := &checker{lines: lines}
+	c := &checker{lines: lines, set: func(key string) bool { return md.IsDefined(strings.Split(key, ".")...) }}
 	f.validate(c)
 	probs = append(probs, c.list...)
 	if len(probs) > 0 {
@@ -112,6 +112,7 @@ func Parse(name string, data []byte) (*File, error) {
 type checker struct {
 	lines lineIndex
 	list  []Problem
+	set   func(key string) bool // the file sets key (as opposed to the default)
 }
 
 // bad reports a problem with the setting key, at the line that sets it (or its section's).

@@ -7,7 +7,8 @@ import (
 )
 
 // Voicemail is the built-in voicemail: every account of the registrar has a mailbox. Its
-// defaults are voicemail.DefaultConfig's; it is off unless the file turns it on.
+// defaults are voicemail.DefaultConfig's; it is on wherever the built-in registrar is (a phone
+// system without voicemail is a toy), and off with an external registrar.
 type Voicemail struct {
 	Enabled    bool     `toml:"enabled"`
 	NoAnswer   Duration `toml:"no_answer"`   // ring time before an unanswered call goes to the mailbox
@@ -18,7 +19,7 @@ type Voicemail struct {
 
 func defaultVoicemail() Voicemail {
 	d := voicemail.DefaultConfig()
-	return Voicemail{NoAnswer: Duration{d.NoAnswer}, MaxMessage: Duration{d.MaxMessage},
+	return Voicemail{Enabled: true, NoAnswer: Duration{d.NoAnswer}, MaxMessage: Duration{d.MaxMessage},
 		Silence: Duration{d.Silence}, QuotaMB: int(d.Quota >> 20)}
 }
 
@@ -27,6 +28,11 @@ func (v Voicemail) validate(c *checker, r Registrar) {
 		return
 	}
 	if !r.Enabled {
+		// The mailboxes belong to the built-in registrar's accounts: off without it, which only
+		// needs saying when the file asks for voicemail.
+		if c.set == nil || !c.set("voicemail.enabled") {
+			return
+		}
 		c.bad("voicemail.enabled", "voicemail needs the built-in registrar ([registrar] enabled = true)")
 	}
 	if v.NoAnswer.Duration < time.Second || v.NoAnswer.Duration > 10*time.Minute {

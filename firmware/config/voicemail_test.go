@@ -45,3 +45,15 @@ quota_mb = 0
 		t.Errorf("no word about the registrar: %v", err)
 	}
 }
+
+// Voicemail is on by default wherever the built-in registrar is, and quietly off (no problem
+// reported) with an external registrar.
+func TestVoicemailDefaultFollowsTheRegistrar(t *testing.T) {
+	f, err := Parse("default.toml", []byte(""))
+	if err != nil || !f.Voicemail.Enabled {
+		t.Fatalf("default: voicemail %+v, err %v; want it on", f.Voicemail, err)
+	}
+	if _, err := Parse("external.toml", []byte("[registrar]\nenabled = false\n[phone]\nregistrar = \"pbx.office.lan:5060\"\npassword = \"a-long-password\"\n[provisioning]\nenabled = false\n")); err != nil {
+		t.Fatalf("an external registrar with voicemail left at its default: %v", err)
+	}
+}
