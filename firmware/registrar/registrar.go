@@ -209,7 +209,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 	r.mu.Unlock()
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 4) // one per listener below: none may block after Run stops reading
 	tl := newTCPListener(tcp, r.guard, r.cfg.TCPIdleTimeout, r.cfg.MaxTCPConnections, ctx.Done())
 	var tlsTL *tcpListener // the same limits for TLS connections: they are TCP underneath
 	if tlsL != nil {

@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
+	"github.com/deskphone/deskphone/firmware/certs"
 )
 
 // fakeClock is a settable clock for expiry, nonce and ban tables.
@@ -484,5 +486,42 @@ func TestLocationFindByContact(t *testing.T) {
 	l.expire(now.Add(2 * time.Minute))
 	if _, ok := l.findByContact("sip:u9@10.0.0.9:5060"); ok || len(l.byContact) != 0 {
 		t.Fatalf("after expiry: contact still found or %d index entries left", len(l.byContact))
+	}
+}
+
+// With every listener on (UDP, TCP, TLS, WebSocket), Run still returns when its context ends:
+// a service that restarts to apply a new config must not hang on the way down.
+func TestRunStopsWithEveryListener(t *testing.T) {
+	auth, err := certs.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Ensure([]string{"127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen, cfg.QualifyInterval = "127.0.0.1:0", -1
+	cfg.TLSListen, cfg.TLS = "127.0.0.1:0", &tls.Config{GetCertificate: auth.GetCertificate}
+	r, err := New(cfg, testAccounts, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	select {
+	case <-r.Ready():
+	case err := <-done:
+		t.Fatal(err)
+	}
+	if r.TLSAddr() == nil {
+		t.Fatal("no TLS listener")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10 s of its context ending")
 	}
 }
