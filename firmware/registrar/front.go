@@ -35,11 +35,7 @@ func (r *Registrar) wrap(h sipgo.RequestHandler) sipgo.RequestHandler {
 			}
 			return
 		}
-		if isWS(req.Transport()) {
-			r.ws.request(req.Source())
-		} else {
-			r.streamConns(req.Transport()).request(req.Source()) // a complete request: the connection is not idle
-		}
+		r.streamConns(req.Transport()).request(req.Source()) // a complete request: the connection is not idle
 		if !req.IsAck() && !req.IsCancel() {
 			// RFC 3261 §16.3 step 4 (Proxy-Require) and §8.2.2.3 (Require, for what this server
 			// answers itself): no extension is supported.

@@ -392,17 +392,33 @@ func (r *Registrar) tcpConns() *tcpListener {
 	return r.tcp
 }
 
-// streamConns is the listener whose connections carry transport (TCP or TLS), else nil.
-func (r *Registrar) streamConns(transport string) *tcpListener {
+// connListener is a listener of connection-oriented SIP that closes idle connections: it is told
+// of every complete request (the connection is alive) and of registrations over a connection.
+type connListener interface {
+	request(src string)
+	registered(src string, d time.Duration)
+}
+
+// noConns stands for UDP, which has no connections to keep.
+type noConns struct{}
+
+func (noConns) request(string)                   {}
+func (noConns) registered(string, time.Duration) {}
+
+// streamConns is the listener whose connections carry transport (TCP, TLS or a WebSocket).
+func (r *Registrar) streamConns(transport string) connListener {
+	if isWS(transport) {
+		return r.ws
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch strings.ToUpper(transport) {
 	case "TCP":
-		return r.tcp
+		return r.tcp // nil-safe: its methods do nothing before Run
 	case "TLS":
 		return r.tls
 	}
-	return nil
+	return noConns{}
 }
 
 func (r *Registrar) context() context.Context {

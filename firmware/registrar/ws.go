@@ -44,6 +44,9 @@ func newWSListener() *wsListener {
 		byAddr: map[string]*wsConn{}}
 }
 
+// registered does nothing: a WebSocket binding lives and dies with its connection (flow.go).
+func (l *wsListener) registered(string, time.Duration) {}
+
 // request notes a complete request that arrived on the connection from src.
 func (l *wsListener) request(src string) {
 	l.mu.Lock()
