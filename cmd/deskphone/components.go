@@ -115,6 +115,7 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		n, _ := strconv.Atoi(port)
 		ph.Web.SetAccounts(dir, web.SIPInfo{Port: n, Realm: f.Realm()})
 		mountSoftphone(ph.Web, reg)
+		ph.Web.Handle("GET /api/v1/registrar/calls", recentCallsHandler(reg))
 	}
 	var waiting <-chan bool
 	if vm != nil {

@@ -83,6 +83,9 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 
 	f := &forkTx{link: r, log: r.log, ctx: ctx, req: req, tx: tx, caller: caller, callee: callee, ringTimeout: r.ringTimeout(callee),
 		divert: func(why string) bool { return r.toVoicemail(req, tx, caller, callee, why) }}
+	if invite {
+		r.calls.begin(req.CallID().Value(), caller.Extension, callee.Extension, req.Transport(), r.clock.Now())
+	}
 	offer := newBridgedOffer(r, req)
 	sec := r.newSRTPOffer(req, caller, callee)
 	if why := sec.check(); why != "" {
@@ -130,6 +133,7 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 			r.refuseMedia(tx, req, sec.refused)
 			return
 		}
+		r.calls.failed(req.CallID().Value(), 480, "no phone reachable")
 		r.reply(tx, req, 480, "Temporarily Unavailable")
 		return
 	}
@@ -151,7 +155,6 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 	}
 
 	if invite {
-		r.calls.begin(req.CallID().Value(), caller.Extension, callee.Extension, req.Transport(), r.clock.Now())
 		f.onAnswered = func(br *branch, res, up *sip.Response) {
 			bridge := ""
 			if br.bridged {

@@ -180,6 +180,7 @@ func (r *Registrar) localAddr(src string) netip.Addr {
 // refuseMedia answers 488 Not Acceptable Here with a Warning saying why (RFC 3261 §20.43).
 func (r *Registrar) refuseMedia(tx sip.ServerTransaction, req *sip.Request, why string) {
 	r.log.Info("call refused: media encryption", "why", why, "call_id", req.CallID().Value())
+	r.calls.failed(req.CallID().Value(), 488, why)
 	w := "399 " + r.cfg.ServerName + " " + strconv.Quote(strings.ReplaceAll(why, `"`, "'"))
 	r.reply(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", w))
 }
