@@ -30,6 +30,22 @@ type leg struct {
 	streams    *sdes.Streams  // nil until keys are agreed (SRTP leg), always nil on a plain one
 	encBuf     []byte         // what we send to this phone, encrypted
 	lastPacket time.Time
+	source     netip.Addr // the address its first good packet came from
+}
+
+// accepts reports whether a packet from src may be this phone's: it comes from the address its
+// SDP names, or from the one its first packet came from (a phone behind NAT, or one that names
+// another of its addresses than the one it sends from). Before the phone's SDP, nothing is.
+func (l *leg) accepts(src netip.Addr) bool {
+	switch {
+	case l.remote == nil:
+		return false
+	case src == l.rtp.Addr():
+		return true
+	case l.source.IsValid():
+		return src == l.source
+	}
+	return true
 }
 
 func (l *leg) closeSockets() {
@@ -223,8 +239,10 @@ func (c *call) forward(from int, pkt []byte, src netip.AddrPort, rtcpPort bool) 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	in, out := c.legs[from], c.legs[1-from]
-	if in.remote == nil || src.Addr().Unmap() != in.rtp.Addr() {
-		c.rejected.Add(1) // only the phone the SDP names may send
+	if !in.accepts(src.Addr().Unmap()) {
+		if c.rejected.Add(1) <= 3 {
+			c.log.Info("SRTP bridge: packet from an unexpected source", "src", src.String(), "leg", from, "sdp", in.rtp.String())
+		}
 		return
 	}
 	plain := pkt
@@ -246,6 +264,9 @@ func (c *call) forward(from int, pkt []byte, src netip.AddrPort, rtcpPort bool) 
 		}
 	}
 	in.lastPacket = time.Now()
+	if !in.source.IsValid() {
+		in.source = src.Addr().Unmap()
+	}
 	dst, conn := out.rtp, out.rtpConn
 	if isRTCP {
 		dst, conn = out.rtcp, out.rtcpConn
