@@ -64,7 +64,7 @@ type Registrar struct {
 	srtp       SRTPBridge   // nil: SRTP-to-RTP bridging off (srtp_bridge.go)
 	srtpCalls  *srtpCallSet // the calls the SRTP bridge carries
 	calls      callRecords  // recent proxied calls for the web pages (calls.go)
-	listenIP   net.IP // nil when listening on every address
+	listenIP   net.IP       // nil when listening on every address
 	listenPort int
 	tlsPort    int                   // 0: no TLS listener
 	routeFrom  map[netip.Addr]string // local address used to reach a peer (localHost)
