@@ -21,13 +21,13 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 
 // phone is a test phone: a UDP socket pair and, for an SRTP phone, its keys.
 type phone struct {
-	t         *testing.T
+	t         testing.TB
 	rtp, rtcp *net.UDPConn
 	keys      []sdes.Crypto
 	streams   *sdes.Streams
 }
 
-func newPhone(t *testing.T, srtp bool) *phone {
+func newPhone(t testing.TB, srtp bool) *phone {
 	t.Helper()
 	p := &phone{t: t}
 	for {
@@ -67,7 +67,7 @@ func (p *phone) sdp(keys []sdes.Crypto) []byte {
 	return []byte(b.String())
 }
 
-func mustAudio(t *testing.T, body []byte) *audio {
+func mustAudio(t testing.TB, body []byte) *audio {
 	t.Helper()
 	a, err := parseAudio(body)
 	if err != nil {
@@ -111,7 +111,7 @@ func (p *phone) receive() []byte {
 	return bytes.Clone(out)
 }
 
-func newBridge(t *testing.T) *Bridge {
+func newBridge(t testing.TB) *Bridge {
 	t.Helper()
 	b, err := New(Config{})
 	if err != nil {
