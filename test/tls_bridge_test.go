@@ -169,3 +169,32 @@ func TestSRTPBridgeRefusals(t *testing.T) {
 		}
 	}
 }
+
+// The plain UDP phone calls the Pi's own phone, which is on TLS with srtp = "mandatory": the
+// registrar bridges the call to SRTP on the Pi's leg, and the Pi's call log says TLS and SRTP.
+func TestSRTPBridgePlainPhoneCallsMandatoryPiPhone(t *testing.T) {
+	e, _, _ := startTLSPhone(t, "mandatory")
+	udp := startBaresip(t, baresipOptions{ext: "5003", user: "softphone", pass: softphonePassword,
+		registrar: fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort), toneHz: 600})
+	udp.Command(t, "dial", fmt.Sprintf("sip:5002@127.0.0.1:%d", e.RegistrarPort))
+	e.waitStatus(t, "call", "ringing", 10*time.Second)
+	e.mustPost(t, "answer", "")
+	udp.WaitEvent(t, "CALL_ESTABLISHED", 0, 10*time.Second)
+	time.Sleep(talkTime)
+	st := e.status(t)
+	if fmt.Sprint(mediaField(st, "srtp")) == "" || mediaStat(st, "packets_received") < 50 {
+		t.Fatalf("the Pi's phone has no SRTP audio: %v", st)
+	}
+	e.mustPost(t, "hangup", "")
+	udp.WaitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
+	e.waitStatus(t, "call", "idle", 10*time.Second)
+	requireTone(t, e.Speaker, 600)
+	requireTone(t, udp.Received(t), 1000)
+	if !strings.Contains(e.Logs(), "call media bridged by the Pi") {
+		t.Fatalf("the registrar did not bridge the call:\n%s", e.Logs())
+	}
+	c := e.callLog(t)[0]
+	if c["transport"] != "TLS" || !strings.HasPrefix(fmt.Sprint(c["media"]), "SRTP (AES_CM_128_HMAC_SHA1_") {
+		t.Fatalf("the Pi's call log says %v, want transport TLS and SRTP", c)
+	}
+}
