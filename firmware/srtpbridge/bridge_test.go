@@ -298,3 +298,33 @@ func TestCloseFreesPortsAndGoroutines(t *testing.T) {
 		t.Errorf("%d goroutines left running (%d before)", n-before, before)
 	}
 }
+
+// An answered call whose phones went silent (a lost BYE) is released after MediaTimeout; one
+// with packets flowing is kept.
+func TestSilentCallIsReleased(t *testing.T) {
+	b, err := New(Config{MediaTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	soft, plain := newPhone(t, true), newPhone(t, false)
+	for _, id := range []string{"silent", "talking"} {
+		if err := b.Start(id, true, false, loopback, loopback); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Offer(context.Background(), id, true, soft.sdp(soft.keys)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Answer(context.Background(), id, false, plain.sdp(nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := b.get("talking")
+	c.mu.Lock()
+	c.legs[1].lastPacket = time.Now().Add(50 * time.Second)
+	c.mu.Unlock()
+	b.expire(time.Now().Add(90 * time.Second))
+	if b.Has("silent") || !b.Has("talking") {
+		t.Fatalf("after 90 s: silent call kept %v, talking call kept %v", b.Has("silent"), b.Has("talking"))
+	}
+	b.Close("talking")
+}
