@@ -185,6 +185,19 @@ func TestSRTPBridgePlainPhoneCallsMandatoryPiPhone(t *testing.T) {
 	if fmt.Sprint(mediaField(st, "srtp")) == "" || mediaStat(st, "packets_received") < 50 {
 		t.Fatalf("the Pi's phone has no SRTP audio: %v", st)
 	}
+	// Hold and resume: the re-INVITEs go through the bridge, the keys stay, the audio comes back.
+	e.mustPost(t, "hold", "")
+	e.waitStatus(t, "call", "held", 5*time.Second)
+	waitFor(t, "media direction sendonly", 10*time.Second, func() bool { return e.mediaDirection(t) == "sendonly" })
+	if out := e.ctl(t, "hold", "off"); !strings.Contains(out, "call: in_call") {
+		t.Fatalf("ctl hold off printed:\n%s", out)
+	}
+	waitFor(t, "media direction sendrecv", 10*time.Second, func() bool { return e.mediaDirection(t) == "sendrecv" })
+	before := mediaStat(e.status(t), "packets_received")
+	waitFor(t, "audio after resume", 10*time.Second, func() bool { return mediaStat(e.status(t), "packets_received") > before+50 })
+	if st := e.status(t); mediaStat(st, "srtp_rejected") > 0 {
+		t.Fatalf("SRTP packets rejected after hold and resume: %v", st)
+	}
 	e.mustPost(t, "hangup", "")
 	udp.WaitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
 	e.waitStatus(t, "call", "idle", 10*time.Second)
