@@ -54,6 +54,16 @@ func (e *regEnv) proxiedCalls(t *testing.T) []proxiedCall {
 	return calls
 }
 
+// startBridgeCapture records the TLS port and both phones' RTP ports.
+func startBridgeCapture(t *testing.T, e *tlsRegEnv, phones ...*regBaresip) *capture {
+	t.Helper()
+	filter := fmt.Sprintf("tcp port %d", e.TLSPort)
+	for _, p := range phones {
+		filter += fmt.Sprintf(" or udp portrange %d-%d", p.RTP, p.RTP+9)
+	}
+	return startCapture(t, filter)
+}
+
 // requireBridgedWire checks a capture of a bridged call: the SRTP phone's RTP ports carry only
 // noise, the plain phone's carry the tone (so the capture did see audio), and TLS carries no SIP.
 func requireBridgedWire(t *testing.T, e *tlsRegEnv, capt *capture, srtpPhone, plainPhone *regBaresip) {
@@ -92,10 +102,10 @@ func requireBridgedRecord(t *testing.T, e *regEnv, caller, callee, callerTP, cal
 // (b) A TLS+SRTP softphone calls the plain UDP phone.
 func TestSRTPBridgeSoftphoneCallsPlainPhone(t *testing.T) {
 	e := startTLSRegistrar(t, "")
-	capt := startCapture(t, fmt.Sprintf("tcp port %d or udp", e.TLSPort))
 	soft := newRegBaresip(t, e.regEnv, "guillaume", "guillaume-secret-3", 440)
 	soft.useTLS(t, e, "guillaume", "guillaume-secret-3", "srtp-mand")
 	plain := newRegBaresip(t, e.regEnv, "alcatel", "alcatel-secret-1", 1000)
+	capt := startBridgeCapture(t, e, soft, plain)
 
 	waitPlain := plain.run(t, 14)
 	e.WaitLog(t, `aor=alcatel`, 10*time.Second)
@@ -117,10 +127,10 @@ func TestSRTPBridgeSoftphoneCallsPlainPhone(t *testing.T) {
 // The reverse: the plain UDP phone calls the softphone, whose account says srtp = "mandatory".
 func TestSRTPBridgePlainPhoneCallsSoftphone(t *testing.T) {
 	e := startTLSRegistrarSRTP(t, "", map[string]string{"5003": "mandatory"})
-	capt := startCapture(t, fmt.Sprintf("tcp port %d or udp", e.TLSPort))
 	soft := newRegBaresip(t, e.regEnv, "guillaume", "guillaume-secret-3", 440)
 	soft.useTLS(t, e, "guillaume", "guillaume-secret-3", "srtp-mand")
 	plain := newRegBaresip(t, e.regEnv, "alcatel", "alcatel-secret-1", 1000)
+	capt := startBridgeCapture(t, e, soft, plain)
 
 	waitSoft := soft.run(t, 14)
 	e.WaitLog(t, `aor=guillaume`, 10*time.Second)
