@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -181,7 +180,18 @@ func (r *Registrar) localAddr(src string) netip.Addr {
 func (r *Registrar) refuseMedia(tx sip.ServerTransaction, req *sip.Request, why string) {
 	r.log.Info("call refused: media encryption", "why", why, "call_id", req.CallID().Value())
 	r.calls.failed(req.CallID().Value(), 488, why)
-	w := "399 " + r.cfg.ServerName + " " + strconv.Quote(strings.ReplaceAll(why, `"`, "'"))
+	text := strings.Map(func(c rune) rune { // a quoted-string (RFC 3261 §25.1): no quote, backslash or control
+		switch {
+		case c == '"':
+			return '\''
+		case c == '\\':
+			return '/'
+		case c < 0x20 || c == 0x7f:
+			return ' '
+		}
+		return c
+	}, why)
+	w := "399 " + r.cfg.ServerName + ` "` + text + `"`
 	r.reply(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", w))
 }
 
