@@ -19,6 +19,7 @@ import (
 type regBaresip struct {
 	Dir, Rec string
 	SIPPort  int
+	RTP      int // first of its ten RTP ports
 }
 
 func newRegBaresip(t *testing.T, e *regEnv, user, pass string, toneHz int) *regBaresip {
@@ -28,6 +29,7 @@ func newRegBaresip(t *testing.T, e *regEnv, user, pass string, toneHz int) *regB
 	b.Rec = filepath.Join(b.Dir, "rec")
 	os.MkdirAll(b.Rec, 0o755)
 	rtp := freePort(t, "udp")
+	b.RTP = rtp
 	cfg := fmt.Sprintf(`poll_method epoll
 sip_listen 127.0.0.1:%d
 audio_player alsa,null

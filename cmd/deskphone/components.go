@@ -15,6 +15,7 @@ import (
 	"github.com/deskphone/deskphone/firmware/boottime"
 	"github.com/deskphone/deskphone/firmware/config"
 	"github.com/deskphone/deskphone/firmware/registrar"
+	"github.com/deskphone/deskphone/firmware/srtpbridge"
 	"github.com/deskphone/deskphone/firmware/voicemail"
 	"github.com/deskphone/deskphone/firmware/web"
 	"github.com/deskphone/deskphone/provisioning"
@@ -49,6 +50,15 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 			}
 			g.Go(func() error { return bridge.Run(ctx) })
 			opts = append(opts, registrar.WithMediaBridge(bridge))
+		}
+		if f.Registrar.SRTPBridge {
+			sb, err := srtpbridge.New(srtpbridge.Config{RTPPortMin: f.Registrar.SRTPBridgePortMin,
+				RTPPortMax: f.Registrar.SRTPBridgePortMax, Log: log.With("component", "srtpbridge")})
+			if err != nil {
+				return nil, fmt.Errorf("SRTP bridge: %w", err)
+			}
+			g.Go(func() error { return sb.Run(ctx) })
+			opts = append(opts, registrar.WithSRTPBridge(sb))
 		}
 		reg, err = newRegistrar(f, dir, ca, log, opts...)
 		if err != nil {
@@ -105,6 +115,7 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		n, _ := strconv.Atoi(port)
 		ph.Web.SetAccounts(dir, web.SIPInfo{Port: n, Realm: f.Realm()})
 		mountSoftphone(ph.Web, reg)
+		ph.Web.Handle("GET /api/v1/registrar/calls", recentCallsHandler(reg))
 	}
 	var waiting <-chan bool
 	if vm != nil {

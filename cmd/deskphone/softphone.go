@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 
@@ -68,4 +70,18 @@ func mountSoftphone(srv *web.Server, reg *registrar.Registrar) {
 	n, _ := strconv.Atoi(port)
 	srv.HandlePage("/ws", reg.WebSocket(n))
 	srv.HandlePage(softphone.Prefix, softphone.Handler())
+}
+
+// recentCallsHandler serves the registrar's recent proxied calls (each leg's transport and media
+// protection) as JSON, for the call log page.
+func recentCallsHandler(reg *registrar.Registrar) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls := []registrar.CallRecord{}
+		if reg != nil {
+			calls = append(calls, reg.RecentCalls()...)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(calls)
+	})
 }

@@ -22,6 +22,10 @@ type Entry struct {
 	Duration  float64   `json:"duration"`          // seconds of conversation
 	Outcome   string    `json:"outcome"`           // answered, missed, rejected, busy, failed, cancelled, transferred
 	Quality   *Quality  `json:"quality,omitempty"` // answered calls with media
+	// Transport is the signalling's (UDP, TCP or TLS); Media the audio's protection: "SRTP
+	// (AES_CM_128_HMAC_SHA1_80)" or "RTP" (plain), empty for a call without media.
+	Transport string `json:"transport,omitempty"`
+	Media     string `json:"media,omitempty"`
 }
 
 // DefaultMaxBytes bounds the current file; with the rotated one the log takes at most twice this.

@@ -276,7 +276,7 @@ func (s *Session) sendReportLocked(bye bool) {
 	}
 	if s.neg.srtp != nil {
 		var err error
-		if b, err = s.neg.srtp.encryptRTCP(b); err != nil {
+		if b, err = s.neg.srtp.EncryptRTCP(nil, b); err != nil {
 			return
 		}
 	}

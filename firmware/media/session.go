@@ -13,6 +13,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/deskphone/deskphone/firmware/sdes"
 )
 
 const (
@@ -99,7 +101,7 @@ func (n *negotiation) suite() string {
 	if n == nil || n.srtp == nil {
 		return ""
 	}
-	return n.srtp.local.suite.name
+	return n.srtp.Local.Suite.Name
 }
 
 type counters struct {
@@ -167,7 +169,7 @@ func NewSession(cfg Config, log *slog.Logger) (*Session, error) {
 	s.ts = binary.BigEndian.Uint32(r[6:])
 	s.sessionID = binary.BigEndian.Uint64(r[10:]) >> 2 // fits NTP-style ids, positive
 	if cfg.SRTP == SRTPOptional || cfg.SRTP == SRTPMandatory {
-		if s.keys, err = newKeys(); err != nil {
+		if s.keys, err = sdes.NewKeys(); err != nil {
 			sock.close()
 			rtcpConn.Close()
 			return nil, err

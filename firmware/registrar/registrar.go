@@ -61,7 +61,10 @@ type Registrar struct {
 	ws         *wsListener
 	wsPort     int // the HTTPS port SIP WebSocket clients connect to
 	bridge     MediaBridge
-	listenIP   net.IP // nil when listening on every address
+	srtp       SRTPBridge   // nil: SRTP-to-RTP bridging off (srtp_bridge.go)
+	srtpCalls  *srtpCallSet // the calls the SRTP bridge carries
+	calls      callRecords  // recent proxied calls for the web pages (calls.go)
+	listenIP   net.IP       // nil when listening on every address
 	listenPort int
 	tlsPort    int                   // 0: no TLS listener
 	routeFrom  map[netip.Addr]string // local address used to reach a peer (localHost)
@@ -91,6 +94,8 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 		ready:  make(chan struct{}),
 		parser: sipcheck.NewParser(),
 		ws:     newWSListener(),
+
+		srtpCalls: newSRTPCallSet(),
 	}
 	for _, o := range opts {
 		o(r)
