@@ -32,11 +32,12 @@ type CallRecord struct {
 	Bridge          string    `json:"bridge,omitempty"` // srtp or webrtc: the Pi relays the media
 	State           string    `json:"state"`            // ringing, answered, ended, failed
 	Status          int       `json:"status,omitempty"` // final failure status (486, 488, …)
-	Reason          string    `json:"reason,omitempty"` // why it failed, when the Pi refused it
-	Duration        float64   `json:"duration"`         // seconds answered
-	Protection      string    `json:"protection"`       // one sentence for people
-	callID          string
-	answered        time.Time
+	Reason          string    `json:"reason,omitempty"` // why it failed, or why the Pi ended it
+
+	Duration   float64 `json:"duration"`   // seconds answered
+	Protection string  `json:"protection"` // one sentence for people
+	callID     string
+	answered   time.Time
 }
 
 // maxCallRecords is how many recent calls the registrar remembers (in memory only).
@@ -102,6 +103,16 @@ func (c *callRecords) ended(callID string, now time.Time) {
 	defer c.mu.Unlock()
 	if rec := c.find(callID); rec != nil && rec.State == "answered" {
 		rec.State = "ended"
+		rec.Duration = now.Sub(rec.answered).Round(time.Second).Seconds()
+	}
+}
+
+// endedBy records the end of an answered call the Pi itself hung up, and why.
+func (c *callRecords) endedBy(callID, why string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rec := c.find(callID); rec != nil && rec.State == "answered" {
+		rec.State, rec.Reason = "ended", why
 		rec.Duration = now.Sub(rec.answered).Round(time.Second).Seconds()
 	}
 }

@@ -55,6 +55,9 @@ func (r *Registrar) routeInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if req.Method == sip.BYE {
 		r.calls.ended(req.CallID().Value(), r.clock.Now())
+		r.anchored.take(req.CallID().Value())
+	} else {
+		r.anchored.saw(req)
 	}
 	if req.IsAck() {
 		if err := r.client.WriteRequest(fwd, asBuilt); err != nil {

@@ -165,6 +165,9 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 				r.closeSRTP(req.CallID().Value()) // a branch without the bridge answered
 			}
 			r.calls.answered(req.CallID().Value(), br.binding.Transport, up.Body(), res.Body(), bridge, r.clock.Now())
+			if bridge != "" {
+				r.anchor(req, res, br.binding, caller.Extension, callee.Extension)
+			}
 		}
 		defer func() {
 			if !f.answered {
