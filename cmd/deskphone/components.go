@@ -43,8 +43,19 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		if vm != nil {
 			opts = append(opts, registrar.WithVoicemail(vm))
 		}
+		// The bridges report calls whose media died; the registrar hangs them up.
+		reports := make(chan registrar.MediaReport, 16)
+		opts = append(opts, registrar.WithMediaReports(reports))
+		report := func(rep registrar.MediaReport) {
+			select {
+			case reports <- rep:
+			case <-ctx.Done():
+			}
+		}
 		if f.Web.HTTPSListen != "" {
-			bridge, err := newMediaBridge(f, log)
+			bridge, err := newMediaBridge(f, log, func(callID, leg string, silent time.Duration, cause string) {
+				report(registrar.MediaReport{CallID: callID, Leg: leg, Silent: silent, Cause: cause})
+			})
 			if err != nil {
 				return nil, err
 			}
@@ -53,7 +64,10 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		}
 		if f.Registrar.SRTPBridge {
 			sb, err := srtpbridge.New(srtpbridge.Config{RTPPortMin: f.Registrar.SRTPBridgePortMin,
-				RTPPortMax: f.Registrar.SRTPBridgePortMax, Log: log.With("component", "srtpbridge")})
+				RTPPortMax: f.Registrar.SRTPBridgePortMax, Log: log.With("component", "srtpbridge"),
+				OnMediaDead: func(callID, leg string, silent time.Duration) {
+					report(registrar.MediaReport{CallID: callID, Leg: leg, Silent: silent})
+				}})
 			if err != nil {
 				return nil, fmt.Errorf("SRTP bridge: %w", err)
 			}

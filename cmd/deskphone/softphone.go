@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/deskphone/deskphone/firmware/config"
 	"github.com/deskphone/deskphone/firmware/lanaddr"
@@ -24,7 +25,7 @@ const bridgeRTPPorts = 100
 // newMediaBridge builds the bridge between browsers (WebRTC) and plain RTP phones, on the
 // registrar's address (or, listening on every address, the LAN address): browsers reach it
 // there, as they reach the pages.
-func newMediaBridge(f *config.File, log *slog.Logger) (*webrtcbridge.Bridge, error) {
+func newMediaBridge(f *config.File, log *slog.Logger, dead func(callID, leg string, silent time.Duration, cause string)) (*webrtcbridge.Bridge, error) {
 	ip, err := bridgeIP(f.Registrar.Listen)
 	if err != nil {
 		return nil, err
@@ -37,7 +38,7 @@ func newMediaBridge(f *config.File, log *slog.Logger) (*webrtcbridge.Bridge, err
 		lo = 20000
 	}
 	b, err := webrtcbridge.New(webrtcbridge.Config{IP: ip, RTPPortMin: lo, RTPPortMax: lo + bridgeRTPPorts - 1,
-		Log: log.With("component", "webrtc")})
+		OnMediaDead: dead, Log: log.With("component", "webrtc")})
 	if err != nil {
 		return nil, fmt.Errorf("browser calls: %w", err)
 	}

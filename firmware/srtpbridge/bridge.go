@@ -22,7 +22,11 @@ type Config struct {
 	// MediaTimeout ends an answered call when neither phone sent a packet for this long: its
 	// BYE was lost (default 2 minutes; phones send RTCP every few seconds even on hold).
 	MediaTimeout time.Duration
-	Log          *slog.Logger
+	// OnMediaDead, if set, hears of each answered call whose media the bridge released for
+	// silence: leg is "caller" or "callee" (the phone that went silent) or "" (both), silent
+	// how long. The proxy hangs the call up. Called from Run; it must not block long.
+	OnMediaDead func(callID, leg string, silent time.Duration)
+	Log         *slog.Logger
 }
 
 // DefaultConfig: kernel-picked ports, 3 minutes to answer, 2 minutes of silence.
@@ -92,16 +96,21 @@ func (b *Bridge) Run(ctx context.Context) error {
 func (b *Bridge) expire(now time.Time) {
 	b.mu.Lock()
 	var stale []*call
+	var dead []staleness
 	for id, c := range b.calls {
-		if why := c.stale(now, b.cfg.SetupTimeout, b.cfg.MediaTimeout); why != "" {
+		if st := c.stale(now, b.cfg.SetupTimeout, b.cfg.MediaTimeout); st.why != "" {
 			stale = append(stale, c)
+			dead = append(dead, st)
 			delete(b.calls, id)
-			b.log.Warn("SRTP bridge: media released", "call_id", id, "why", why)
+			b.log.Warn("SRTP bridge: media released", "call_id", id, "why", st.why, "leg", st.leg, "silent", st.silent.Round(time.Second).String())
 		}
 	}
 	b.mu.Unlock()
-	for _, c := range stale {
+	for i, c := range stale {
 		c.close()
+		if dead[i].why == "no media" && b.cfg.OnMediaDead != nil {
+			b.cfg.OnMediaDead(c.id, dead[i].leg, dead[i].silent)
+		}
 	}
 }
 

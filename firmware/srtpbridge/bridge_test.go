@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -299,32 +300,66 @@ func TestCloseFreesPortsAndGoroutines(t *testing.T) {
 	}
 }
 
-// An answered call whose phones went silent (a lost BYE) is released after MediaTimeout; one
-// with packets flowing is kept.
+// An answered call whose phones went silent (a lost BYE) is released after MediaTimeout, and so
+// is one where a single phone went silent (unplugged, killed); the proxy hears which. One with
+// packets flowing both ways is kept, and so is a call on hold where one phone sends nothing.
 func TestSilentCallIsReleased(t *testing.T) {
-	b, err := New(Config{MediaTimeout: time.Minute})
+	type report struct {
+		leg    string
+		silent time.Duration
+	}
+	var mu sync.Mutex
+	reports := map[string]report{}
+	b, err := New(Config{MediaTimeout: time.Minute, OnMediaDead: func(id, leg string, silent time.Duration) {
+		mu.Lock()
+		reports[id] = report{leg, silent}
+		mu.Unlock()
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	soft, plain := newPhone(t, true), newPhone(t, false)
-	for _, id := range []string{"silent", "talking"} {
+	for _, id := range []string{"silent", "talking", "one-way", "held"} {
 		if err := b.Start(id, true, false, loopback, loopback); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := b.Offer(context.Background(), id, true, soft.sdp(soft.keys)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.Answer(context.Background(), id, false, plain.sdp(nil)); err != nil {
+		answer := plain.sdp(nil)
+		if id == "held" {
+			answer = []byte(strings.Replace(string(answer), "m=audio", "a=recvonly\r\nm=audio", 1))
+		}
+		if _, err := b.Answer(context.Background(), id, false, answer); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c, _ := b.get("talking")
-	c.mu.Lock()
-	c.legs[1].lastPacket = time.Now().Add(50 * time.Second)
-	c.mu.Unlock()
+	at := func(id string, caller, callee time.Duration) {
+		c, _ := b.get(id)
+		c.mu.Lock()
+		c.legs[0].lastPacket, c.legs[1].lastPacket = time.Now().Add(caller), time.Now().Add(callee)
+		c.mu.Unlock()
+	}
+	at("talking", 50*time.Second, 50*time.Second)
+	at("one-way", 0, 50*time.Second)
+	at("held", 0, 50*time.Second)
 	b.expire(time.Now().Add(90 * time.Second))
-	if b.Has("silent") || !b.Has("talking") {
-		t.Fatalf("after 90 s: silent call kept %v, talking call kept %v", b.Has("silent"), b.Has("talking"))
+	for id, kept := range map[string]bool{"silent": false, "talking": true, "one-way": false, "held": true} {
+		if b.Has(id) != kept {
+			t.Errorf("after 90 s: call %s kept %v, want %v", id, b.Has(id), kept)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if r := reports["silent"]; r.leg != "" || r.silent < 89*time.Second {
+		t.Errorf("silent call reported %+v, want both phones silent for 90 s", r)
+	}
+	if r := reports["one-way"]; r.leg != "caller" || r.silent < 89*time.Second {
+		t.Errorf("one-way call reported %+v, want the caller silent for 90 s", r)
+	}
+	if len(reports) != 2 {
+		t.Errorf("reports %v, want only the two released calls", reports)
 	}
 	b.Close("talking")
+	b.Close("held")
 }

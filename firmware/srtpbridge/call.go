@@ -62,6 +62,7 @@ type call struct {
 
 	mu         sync.Mutex
 	created    time.Time
+	answeredAt time.Time // the first answer
 	answered   bool
 	lastIn     []byte // the last answer passed, and what it became (retransmitted 2xx)
 	lastOut    []byte
@@ -85,26 +86,48 @@ func (c *call) isAnswered() bool {
 	return c.answered
 }
 
-// stale says why the call should end: not answered within setup, or no packet for media.
-func (c *call) stale(now time.Time, setup, media time.Duration) string {
+// staleness says why a call should end, and whose media stopped.
+type staleness struct {
+	why    string        // "never answered", "no media"; "" to keep the call
+	leg    string        // "caller", "callee", or "" for both
+	silent time.Duration // nothing came from that leg for this long
+}
+
+// stale says why the call should end: not answered within setup, or no packet from one phone
+// (from either while the call is on hold, when a held phone may send nothing) for media.
+func (c *call) stale(now time.Time, setup, media time.Duration) staleness {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.answered {
 		if now.Sub(c.created) > setup {
-			return "never answered"
+			return staleness{why: "never answered"}
 		}
-		return ""
+		return staleness{}
 	}
-	last := c.created
+	held := false
+	last := c.answeredAt
 	for _, l := range c.legs {
+		held = held || l.remote == nil || l.remote.held
 		if l.lastPacket.After(last) {
 			last = l.lastPacket
 		}
 	}
 	if now.Sub(last) > media {
-		return "no media"
+		return staleness{why: "no media", silent: now.Sub(last)}
 	}
-	return ""
+	if held {
+		return staleness{}
+	}
+	for i, l := range c.legs {
+		since := c.answeredAt
+		if l.lastPacket.After(since) {
+			since = l.lastPacket
+		}
+		if now.Sub(since) > media {
+			return staleness{why: "no media", leg: [2]string{"caller", "callee"}[i], silent: now.Sub(since)}
+		}
+	}
+	return staleness{}
 }
 
 // offer takes the offer from legs[from] and returns the one for the other leg.
@@ -190,6 +213,9 @@ func (c *call) answer(from int, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	in.remote, in.rtp, in.rtcp = a, a.rtp, a.rtcp
+	if !c.answered {
+		c.answeredAt = time.Now()
+	}
 	c.answered = true
 	c.lastIn, c.lastOut, c.lastSide = bytes.Clone(body), res, from
 	return res, nil

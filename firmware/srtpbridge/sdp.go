@@ -27,6 +27,7 @@ type audio struct {
 	mux    bool           // a=rtcp-mux: RTCP on the RTP port
 	savp   bool           // RTP/SAVP
 	crypto []sdes.Crypto  // usable a=crypto lines in the phone's order
+	held   bool           // sendonly, recvonly, inactive or no address: the call is on hold
 }
 
 // parseAudio reads the first audio m= line of a phone's SDP.
@@ -80,6 +81,13 @@ func parseAudio(body []byte) (*audio, error) {
 	}
 	ip = ip.Unmap()
 	a.rtp = netip.AddrPortFrom(ip, uint16(port))
+	a.held = ip.IsUnspecified() || port == 0
+	for _, at := range append(a.sd.Attributes, m.Attributes...) {
+		switch at.Key {
+		case "sendonly", "recvonly", "inactive":
+			a.held = true
+		}
+	}
 	rtcpPort := port + 1
 	for _, at := range m.Attributes {
 		switch at.Key {
