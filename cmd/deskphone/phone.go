@@ -174,6 +174,9 @@ func (e *phoneEvents) CallEnded(id, reason string, code int) {
 func (e *phoneEvents) CallRemoteHold(id string, on bool) {
 	e.p.Post(phone.Event{Kind: phone.EvRemoteHold, ID: id, On: on})
 }
+func (e *phoneEvents) CallSilent(id string, silent time.Duration) {
+	e.p.Post(phone.Event{Kind: phone.EvNoMedia, ID: id, N: int(silent / time.Second)})
+}
 func (e *phoneEvents) CallReferred(id, to string) {
 	e.p.Post(phone.Event{Kind: phone.EvReferred, ID: id, To: to})
 }
@@ -253,7 +256,7 @@ type callRecorder struct {
 
 func (r callRecorder) Record(c phone.Record) {
 	e := calllog.Entry{Direction: string(c.Direction), Peer: c.Peer, Start: c.Start,
-		Duration: c.Duration.Round(time.Second).Seconds(), Outcome: c.Outcome}
+		Duration: c.Duration.Round(time.Second).Seconds(), Outcome: c.Outcome, Reason: c.Reason}
 	if q, protection := r.quality.take(); q != nil && c.Duration > 0 {
 		e.Quality, e.Media, e.Transport = q, protection, r.transport
 	}

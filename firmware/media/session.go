@@ -76,6 +76,8 @@ type Session struct {
 	pcm         [jbMaxSamples]int16
 	dtmfRx      dtmfReceiver
 	rx          receiverStream // RFC 3550 statistics of the stream we receive (report.go)
+	rtcpAt      time.Time      // the remote's last RTCP (report.go)
+	expectSince time.Time      // media negotiated or taken off hold: silence counts from here
 
 	counters counters
 	playout  struct {

@@ -246,7 +246,7 @@ async function callsPage() {
   const calls = await api("GET", "calls?limit=200");
   fillTable("calls", calls, (c) => {
     const q = c.quality || null;
-    return [new Date(c.start).toLocaleString(), c.direction, c.peer, c.outcome, Math.round(c.duration) + " s",
+    return [new Date(c.start).toLocaleString(), c.direction, c.peer, c.outcome + (c.reason ? ": " + c.reason : ""), Math.round(c.duration) + " s",
       c.transport || "", c.media || "",
       q ? q.lost + " (" + q.loss_pct.toFixed(1) + " %)" : "", q ? q.jitter_ms.toFixed(1) + " ms" : "",
       q ? q.mos.toFixed(2) : "", q ? plot(q.samples) : ""];
