@@ -58,6 +58,25 @@ func TestBrowserKilledMidCallHangsUpBaresip(t *testing.T) {
 	})
 }
 
+// A browser calls baresip and is killed while baresip rings: the Pi cancels the call at once,
+// as the browser's CANCEL would have, and baresip stops ringing.
+func TestBrowserKilledWhileRingingCancels(t *testing.T) {
+	e := startWeb(t, phoneOptions{})
+	page := openSoftphone(t, e, "softphone")
+	b := startBaresip(t, baresipOptions{ext: "5004", user: "softphone2", pass: softphonePassword,
+		registrar: fmt.Sprintf("127.0.0.1:%d", e.RegistrarPort)})
+	page.Eval(`$("number").value = "5004"; $("call").click()`)
+	n, _ := b.WaitEvent(t, "CALL_INCOMING", 0, 15*time.Second)
+	killed := time.Now()
+	page.Kill()
+	b.WaitEvent(t, "CALL_CLOSED", n, 10*time.Second)
+	t.Logf("baresip stopped ringing %s after the browser was killed", time.Since(killed).Round(time.Millisecond))
+	waitFor(t, "the call list to show the call failed", 5*time.Second, func() bool {
+		calls := e.registrarCalls(t)
+		return len(calls) > 0 && calls[0].State == "failed"
+	})
+}
+
 // baresip calls the Pi's handset and is killed mid-call: the phone hears nothing more and hangs
 // up after rtp_timeout (3 s here), with the busy tone; the call log says why.
 func TestPhoneHangsUpWhenFarEndVanishes(t *testing.T) {

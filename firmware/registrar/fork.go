@@ -189,6 +189,9 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 	}) {
 		cancelled <- struct{}{}
 	}
+	if invite {
+		defer r.watchRinging(req, f.branches, cancelled)()
+	}
 	f.run(events, cancelled)
 }
 

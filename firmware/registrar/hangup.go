@@ -326,9 +326,77 @@ func (r *Registrar) sendBye(ctx context.Context, bye *sip.Request, ext string) {
 	}
 }
 
-// flowGone ends the anchored calls of a browser whose WebSocket closed: its tab was closed,
-// the browser quit or its network went away. The other leg gets a BYE.
+// flowWatchers are what to do when a WebSocket connection closes while a call through it
+// rings: cancel the call its browser placed, give up the branch ringing it.
+type flowWatchers struct {
+	mu    sync.Mutex
+	next  int
+	bySrc map[string]map[int]func()
+}
+
+// watchRinging arranges, while a call rings, that its browser caller closing its WebSocket
+// cancels it (as its CANCEL would) and that a browser callee doing so ends its branch at once
+// (not after Timer B). The returned function undoes it.
+func (r *Registrar) watchRinging(req *sip.Request, branches []*branch, cancelled chan<- struct{}) (stop func()) {
+	w := &r.flowWatch
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.bySrc == nil {
+		w.bySrc = map[string]map[int]func(){}
+	}
+	var keys []struct {
+		src string
+		id  int
+	}
+	add := func(src string, f func()) {
+		if w.bySrc[src] == nil {
+			w.bySrc[src] = map[int]func(){}
+		}
+		w.next++
+		w.bySrc[src][w.next] = f
+		keys = append(keys, struct {
+			src string
+			id  int
+		}{src, w.next})
+	}
+	if isWS(req.Transport()) {
+		add(req.Source(), func() {
+			select {
+			case cancelled <- struct{}{}:
+			default:
+			}
+		})
+	}
+	for _, br := range branches {
+		if isWS(br.binding.Transport) {
+			add(br.binding.Source, br.terminate)
+		}
+	}
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for _, k := range keys {
+			delete(w.bySrc[k.src], k.id)
+			if len(w.bySrc[k.src]) == 0 {
+				delete(w.bySrc, k.src)
+			}
+		}
+	}
+}
+
+// flowGone ends the calls of a browser whose WebSocket closed: its tab was closed, the browser
+// quit or its network went away. A ringing call it placed is cancelled, a branch ringing it
+// ends; an answered call through the Pi's bridge is hung up, the other leg getting a BYE.
 func (r *Registrar) flowGone(src string) {
+	r.flowWatch.mu.Lock()
+	var fire []func()
+	for _, f := range r.flowWatch.bySrc[src] {
+		fire = append(fire, f)
+	}
+	r.flowWatch.mu.Unlock()
+	for _, f := range fire {
+		f()
+	}
 	for _, id := range r.anchored.onFlow(src) {
 		c := r.anchored.peek(id)
 		gone := -1

@@ -28,6 +28,28 @@ type browserCall struct {
 
 func startBrowserCall(t *testing.T, opts ...Option) *browserCall {
 	t.Helper()
+	call := ringBrowser(t, opts...)
+	in := call.invite
+	answer := "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"
+	var vias, rrs string
+	for _, v := range header(in, "Via") {
+		vias += "Via: " + v + "\r\n"
+	}
+	for _, v := range header(in, "Record-Route") {
+		rrs += "Record-Route: " + v + "\r\n"
+	}
+	call.browser.send(fmt.Sprintf("SIP/2.0 200 OK\r\n%s%sFrom: %s\r\nTo: %s;tag=browsertag\r\nCall-ID: gone-call\r\nCSeq: 2 INVITE\r\nContact: <sip:tab@xtab.invalid;transport=ws;ob>\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
+		vias, rrs, header(in, "From")[0], header(in, "To")[0], len(answer), answer))
+	call.ok200 = call.bob.read()
+	if !strings.HasPrefix(call.ok200, "SIP/2.0 200") {
+		t.Fatalf("bob got %q, want the 200 OK", call.ok200)
+	}
+	return call
+}
+
+// ringBrowser has bob call the browser, up to the INVITE reaching it.
+func ringBrowser(t *testing.T, opts ...Option) *browserCall {
+	t.Helper()
 	accts := mapAccounts{"alcatel": testAccounts["alcatel"], "bob": accounts.Account{Extension: "5003", Username: "bob", Password: "bob-secret-2"}}
 	bridge := &fakeBridge{}
 	r, _ := startTest(t, DefaultConfig(), accts, append([]Option{WithMediaBridge(bridge)}, opts...)...)
@@ -66,21 +88,7 @@ func startBrowserCall(t *testing.T, opts ...Option) *browserCall {
 	if !ok || !strings.HasPrefix(in, "INVITE ") {
 		t.Fatalf("the browser got %q, want the INVITE", in)
 	}
-	answer := "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"
-	var vias, rrs string
-	for _, v := range header(in, "Via") {
-		vias += "Via: " + v + "\r\n"
-	}
-	for _, v := range header(in, "Record-Route") {
-		rrs += "Record-Route: " + v + "\r\n"
-	}
-	browser.send(fmt.Sprintf("SIP/2.0 200 OK\r\n%s%sFrom: %s\r\nTo: %s;tag=browsertag\r\nCall-ID: gone-call\r\nCSeq: 2 INVITE\r\nContact: <sip:tab@xtab.invalid;transport=ws;ob>\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
-		vias, rrs, header(in, "From")[0], header(in, "To")[0], len(answer), answer))
-	ok200 := bob.read()
-	if !strings.HasPrefix(ok200, "SIP/2.0 200") {
-		t.Fatalf("bob got %q, want the 200 OK", ok200)
-	}
-	return &browserCall{r: r, bridge: bridge, browser: browser, bob: bob, host: host, ok200: ok200, invite: in}
+	return &browserCall{r: r, bridge: bridge, browser: browser, bob: bob, host: host, invite: in}
 }
 
 func (b *browserCall) callState(t *testing.T) CallRecord {
@@ -158,6 +166,26 @@ func TestDeadMediaHangsUpBothLegs(t *testing.T) {
 	if call.r.endCall("gone-call", -1, "again") {
 		t.Error("the call was ended twice")
 	}
+}
+
+// The browser's tab closes while it rings: its branch ends at once (not after Timer B), and bob,
+// who called only it, gets a final answer.
+func TestBrowserGoneWhileRinging(t *testing.T) {
+	call := ringBrowser(t)
+	call.browser.c.Close()
+	res := call.bob.read()
+	if code := statusCode(res); code < 400 {
+		t.Fatalf("bob got %q, want a final failure", res)
+	}
+	if rec := call.callState(t); rec.State != "failed" {
+		t.Errorf("call list: %s, want failed", rec.State)
+	}
+}
+
+func statusCode(res string) int {
+	var code int
+	fmt.Sscanf(res, "SIP/2.0 %d", &code)
+	return code
 }
 
 // A BYE through the proxy forgets the call: a later closed tab ends nothing.

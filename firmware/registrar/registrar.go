@@ -52,28 +52,31 @@ type Registrar struct {
 	client *sipgo.Client
 	parser *sip.Parser
 
-	mu           sync.Mutex
-	localIPs     map[netip.Addr]bool
-	localIPsAt   time.Time // when localIPs was read
-	udp          net.PacketConn
-	tcp          *tcpListener
-	tls          *tcpListener // nil: no TLS listener (tls.go)
-	ws           *wsListener
-	wsPort       int // the HTTPS port SIP WebSocket clients connect to
-	bridge       MediaBridge
-	srtp         SRTPBridge         // nil: SRTP-to-RTP bridging off (srtp_bridge.go)
-	srtpCalls    *srtpCallSet       // the calls the SRTP bridge carries
-	calls        callRecords        // recent proxied calls for the web pages (calls.go)
-	anchored     anchoredCalls      // bridged calls, to hang up when a side is gone (hangup.go)
-	mediaReports <-chan MediaReport // the bridges' reports of dead media (nil: none)
-	listenIP     net.IP             // nil when listening on every address
-	listenPort   int
-	tlsPort      int                   // 0: no TLS listener
-	routeFrom    map[netip.Addr]string // local address used to reach a peer (localHost)
+	mu         sync.Mutex
+	localIPs   map[netip.Addr]bool
+	localIPsAt time.Time // when localIPs was read
+	udp        net.PacketConn
+	tcp        *tcpListener
+	tls        *tcpListener // nil: no TLS listener (tls.go)
+	ws         *wsListener
+	wsPort     int // the HTTPS port SIP WebSocket clients connect to
+	bridge     MediaBridge
+	srtp       SRTPBridge   // nil: SRTP-to-RTP bridging off (srtp_bridge.go)
+	srtpCalls  *srtpCallSet // the calls the SRTP bridge carries
+	calls      callRecords  // recent proxied calls for the web pages (calls.go)
+	listenIP   net.IP       // nil when listening on every address
+	listenPort int
+	tlsPort    int                   // 0: no TLS listener
+	routeFrom  map[netip.Addr]string // local address used to reach a peer (localHost)
 
 	ready   chan struct{}
 	runCtx  context.Context
 	workers sync.WaitGroup // calls, cancels and qualify probes started by handlers
+
+	// Calls to end when a side vanishes (hangup.go).
+	anchored     anchoredCalls      // bridged answered calls
+	flowWatch    flowWatchers       // ringing calls through a WebSocket
+	mediaReports <-chan MediaReport // the bridges' reports of dead media (nil: none)
 }
 
 // New checks cfg (zero fields take DefaultConfig's values) and builds a registrar.
