@@ -33,11 +33,10 @@ type CallRecord struct {
 	State           string    `json:"state"`            // ringing, answered, ended, failed
 	Status          int       `json:"status,omitempty"` // final failure status (486, 488, …)
 	Reason          string    `json:"reason,omitempty"` // why it failed, or why the Pi ended it
-
-	Duration   float64 `json:"duration"`   // seconds answered
-	Protection string  `json:"protection"` // one sentence for people
-	callID     string
-	answered   time.Time
+	Duration        float64   `json:"duration"`         // seconds answered
+	Protection      string    `json:"protection"`       // one sentence for people
+	callID          string
+	answered        time.Time
 }
 
 // maxCallRecords is how many recent calls the registrar remembers (in memory only).
