@@ -105,20 +105,26 @@ func (a *anchoredCalls) take(callID string) *anchoredCall {
 	return c
 }
 
-// onFlow lists the calls with a leg on the WebSocket connection from src.
-func (a *anchoredCalls) onFlow(src string) []string {
+// peek returns callID's call, left in the set (nil if it is not anchored).
+func (a *anchoredCalls) peek(callID string) *anchoredCall {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var ids []string
+	return a.calls[callID]
+}
+
+// onFlow lists the calls with a leg on the WebSocket connection from src, with that leg's index.
+func (a *anchoredCalls) onFlow(src string) map[string]int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string]int{}
 	for id, c := range a.calls {
-		for _, l := range c.legs {
+		for i, l := range c.legs {
 			if l.ws && l.dest == src {
-				ids = append(ids, id)
-				break
+				out[id] = i
 			}
 		}
 	}
-	return ids
+	return out
 }
 
 // saw follows an in-dialog request of an anchored call: the CSeq the sender reached toward the
@@ -147,8 +153,7 @@ func (a *anchoredCalls) saw(req *sip.Request) {
 	}
 }
 
-// hop is where a request to a leg goes: its connection for a browser, else the first route or
-// its Contact, resolved as in-dialog requests are; fallback is the address it was reached at.
+// hopResolver finds where a request for u goes, as in-dialog requests are routed (resolveHop).
 type hopResolver func(u sip.Uri) (dest, transport string, ok bool)
 
 // newAnchoredCall gathers from a call's INVITE (as the caller sent it), the 2xx that answered it
@@ -201,6 +206,8 @@ func newAnchoredCall(inv *sip.Request, ok *sip.Response, bound Binding, callerEx
 			caller.routes = append(caller.routes, *rr.Address.Clone())
 		}
 	}
+	// Where each BYE goes: a browser's connection; else the first route, or for a UDP phone its
+	// Contact; else (a phone on TCP or TLS, or an unresolvable target) where it was reached.
 	place := func(l *dialogLeg, src, transport string) {
 		l.dest, l.transport = src, transport
 		next := l.target
@@ -397,24 +404,9 @@ func (r *Registrar) flowGone(src string) {
 	for _, f := range fire {
 		f()
 	}
-	for _, id := range r.anchored.onFlow(src) {
-		c := r.anchored.peek(id)
-		gone := -1
-		if c != nil {
-			for i, l := range c.legs {
-				if l.ws && l.dest == src {
-					gone = i
-				}
-			}
-		}
+	for id, gone := range r.anchored.onFlow(src) {
 		r.endCall(id, gone, "browser tab closed (its SIP WebSocket closed)")
 	}
-}
-
-func (a *anchoredCalls) peek(callID string) *anchoredCall {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.calls[callID]
 }
 
 // watchMedia ends the calls the bridges report dead, until ctx ends.
