@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/pem"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -34,6 +35,12 @@ func startTLSRegistrar(t *testing.T, extra string) *tlsRegEnv {
 func startTLSRegistrarSRTP(t *testing.T, extra string, srtp map[string]string) *tlsRegEnv {
 	t.Helper()
 	port := freePort(t, "tcp")
+	if !strings.Contains(extra, "srtp_bridge_port_min") {
+		// The SRTP bridge's ports stay below the ephemeral range the phones' RTP ports come
+		// from, so a capture of one phone's ports never sees the bridge's other leg.
+		lo := 10000 + rand.IntN(30)*200
+		extra = fmt.Sprintf("srtp_bridge_port_min = %d\nsrtp_bridge_port_max = %d\n", lo, lo+199) + extra
+	}
 	e := startRegistrarSRTP(t, fmt.Sprintf("tls_listen = \"127.0.0.1:%d\"\n%s", port, extra), srtp)
 	e.WaitLog(t, "registrar listening for SIP over TLS", 10*time.Second)
 	m := regexp.MustCompile(`SIP over TLS: certificate from the Pi's certificate authority.*ca_fingerprint_sha256=([0-9A-F:]{95})`).FindStringSubmatch(e.Logs())
