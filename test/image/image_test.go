@@ -174,7 +174,7 @@ func TestFirstBootRegisterCrashAndPowerCut(t *testing.T) {
 	// First boot: passwords generated, shown on the console, stored on the data partition.
 	g.cursor = 0
 	g.waitFor(`phone system ready: register a softphone to `+regexp.QuoteMeta(pi)+`:5060`, 5*time.Second)
-	acct := g.waitFor(`msg=account extension=(\d+) username=softphone password=(\S+)`, 5*time.Second)
+	acct := g.waitFor(`msg=account extension=(\d+) username=softphone password=(\S+)\r?\n`, 5*time.Second)
 	if len(acct[2]) < 12 {
 		t.Fatalf("generated password %q is too short", acct[2])
 	}
@@ -221,7 +221,7 @@ func TestFirstBootRegisterCrashAndPowerCut(t *testing.T) {
 
 func TestConfigErrorIsReported(t *testing.T) {
 	g := boot(t, virt, card(t, "bad.toml"), "bad-config")
-	m := g.waitForAllFind(90*time.Second, `deskphone: eth0 has address (\S+)`, `config error: .*line 5`)
+	m := g.waitForAllFind(90*time.Second, `deskphone: eth0 has address (\S+) `, `config error: .*line 5`)
 	line := g.find(`config error: (.*line 5.*)`)
 	t.Logf("console: %s", line[1])
 	code, st := status(t, m[1], "")
@@ -270,7 +270,7 @@ func TestRaspi3bBootsTheCard(t *testing.T) {
 	g.waitFor(`hardware watchdog left off \(QEMU\)`, 60*time.Second)
 	pi := bootToRegistered(t, g, "usb0")
 	g.cursor = 0
-	acct := g.waitFor(`msg=account extension=(\d+) username=softphone password=(\S+)`, 5*time.Second)
+	acct := g.waitFor(`msg=account extension=(\d+) username=softphone password=(\S+)\r?\n`, 5*time.Second)
 	if err := register(t, pi, "softphone", acct[2], 1); err != nil {
 		t.Fatalf("a softphone on the LAN cannot register to the raspi3b guest: %v", err)
 	}
@@ -341,7 +341,7 @@ func TestStaticAddressFromConfig(t *testing.T) {
 	g := boot(t, virt, card(t, "static.toml"), "static")
 	g.waitForAll(90*time.Second, `eth0 has address 192\.168\.77\.70/24 \(static\)`, `msg="deskphone ready"`, `msg=registered `)
 	g.cursor = 0
-	acct := g.waitFor(`msg=account extension=(\d+) username=softphone password=(\S+)`, 5*time.Second)
+	acct := g.waitFor(`msg=account extension=(\d+) username=softphone password=(\S+)\r?\n`, 5*time.Second)
 	if err := register(t, "192.168.77.70", "softphone", acct[2], 1); err != nil {
 		t.Fatalf("a softphone cannot register at the static address: %v", err)
 	}
