@@ -152,7 +152,7 @@ cp "$DEB/lib/modules/$KVER/modules.builtin" "$DEB/lib/modules/$KVER/modules.buil
 # kernel does not enforce them. Loading an unsigned module only sets the kernel's taint flag E.
 unsign() { # unsign FILE.ko: cut the appended signature (struct module_signature + marker)
 	local marker='~Module signature appended~' n len
-	[ "$(tail -c 28 "$1" | head -c 27)" = "$marker" ] || return 0
+	[ "$(tail -c 28 "$1" | head -c 27 | tr -d '\0')" = "$marker" ] || return 0
 	len=$(tail -c 32 "$1" | head -c 4 | od -An -tu1 | awk '{print (($1 * 256 + $2) * 256 + $3) * 256 + $4}')
 	n=$(stat -c %s "$1")
 	truncate -s $((n - 28 - 12 - len)) "$1"
