@@ -12,8 +12,7 @@
 #   EXTRA_KMODS        more modules of the Debian kernel to include and load at boot (test images)
 #   HOST_BIN           the service built for this computer, to print the example config (default: built)
 #   NO_XZ=1            skip the .xz (the tests do not need it)
-#   WIFI=0             leave Wi-Fi out (wpa_supplicant, its libraries, brcmfmac and its firmware:
-#                      about 7 MB less to load at boot)
+#   WIFI=0             leave Wi-Fi out altogether (no wifi.cpio.gz add-on on the boot partition)
 . "$(dirname "$0")/common.sh"
 
 BIN=${BIN:-$TOP/build/deskphone-arm64}
@@ -83,7 +82,6 @@ fi
 
 install -m 0755 "$BIN" "$ROOT/usr/bin/deskphone"
 progs="e2fsck mke2fs"
-[ "$WIFI" = 0 ] || progs="$progs wpa_supplicant"
 for b in $progs; do install -m 0755 "$DEB/sbin/$b" "$ROOT/sbin/$b"; done
 install -m 0644 "$DEB/etc/mke2fs.conf" "$ROOT/etc/mke2fs.conf"
 
@@ -123,20 +121,10 @@ if [ -n "$interp" ]; then
 fi
 mkdir -p "$ROOT/usr/share"
 cp -a "$DEB/usr/share/alsa" "$ROOT/usr/share/alsa"
-# Wi-Fi firmware of the Pi 3 B+ (43455) and B (43430): the chip's code from firmware-brcm80211,
-# the board's NVRAM settings from raspi-firmware.
-if [ "$WIFI" != 0 ]; then
-	mkdir -p "$ROOT/lib/firmware/brcm"
-	for f in brcmfmac43455-sdio.bin brcmfmac43455-sdio.clm_blob brcmfmac43455-sdio.txt \
-		brcmfmac43430-sdio.bin brcmfmac43430-sdio.txt; do
-		[ -e "$DEB/lib/firmware/brcm/$f" ] || die "Wi-Fi firmware brcm/$f is not in the locked packages (firmware-brcm80211, raspi-firmware)"
-		cp -L "$DEB/lib/firmware/brcm/$f" "$ROOT/lib/firmware/brcm/$f"
-	done
-fi
-
 # Kernel modules: those the init loads (overlay/etc/modules.d) and their dependencies, nothing else.
 mods=$(find "$OVERLAY_DIR/etc/modules.d" -maxdepth 1 -type f -exec cat {} + | sed -e 's/#.*//' | tr -s ' \t' '\n' | sed '/^$/d')
-[ "$WIFI" != 0 ] || mods=$(echo "$mods" | grep -vx brcmfmac)
+# Wi-Fi's modules go to the add-on below.
+mods=$(echo "$mods" | grep -vx brcmfmac)
 mods="$mods $EXTRA_KMODS"
 MROOT=$ROOT/lib/modules/$KVER
 mkdir -p "$MROOT"
@@ -158,7 +146,46 @@ for ko in $EXTRA_MODULES; do
 	nmods=$((nmods + 1))
 done
 cp "$DEB/lib/modules/$KVER/modules.builtin" "$DEB/lib/modules/$KVER/modules.builtin.modinfo" "$DEB/lib/modules/$KVER/modules.order" "$MROOT/"
-info "$nmods kernel modules, $(size "$MROOT")"
+# Debian's module signatures are dropped: checking them (SHA-512 of each module, then RSA) is
+# about a quarter of the time a module takes to load, and they protect nothing here — the
+# modules sit in the initramfs beside an unsigned kernel on the same FAT partition, and the
+# kernel does not enforce them. Loading an unsigned module only sets the kernel's taint flag E.
+unsign() { # unsign FILE.ko: cut the appended signature (struct module_signature + marker)
+	local marker='~Module signature appended~' n len
+	[ "$(tail -c 28 "$1" | head -c 27 | tr -d '\0')" = "$marker" ] || return 0
+	len=$(tail -c 32 "$1" | head -c 4 | od -An -tu1 | awk '{print (($1 * 256 + $2) * 256 + $3) * 256 + $4}')
+	n=$(stat -c %s "$1")
+	truncate -s $((n - 28 - 12 - len)) "$1"
+}
+while IFS= read -r -d '' ko; do unsign "$ko"; done < <(find "$MROOT" -name '*.ko' -print0)
+info "$nmods kernel modules, $(size "$MROOT") (signatures dropped)"
+
+# Wi-Fi add-on: wpa_supplicant with the libraries only it needs, brcmfmac with its modules, and
+# the chip's firmware — 16 MB the kernel would otherwise unpack on every boot — go into
+# wifi.cpio.gz on the boot partition, which the init unpacks only when deskphone.toml sets
+# [network] wifi_ssid. They are added to the root here (so that depmod knows the modules) and
+# moved out after it.
+if [ "$WIFI" != 0 ]; then
+	(cd "$ROOT" && find . | LC_ALL=C sort) >"$BUILD/core.list"
+	install -m 0755 "$DEB/sbin/wpa_supplicant" "$ROOT/sbin/wpa_supplicant"
+	needed "$ROOT/sbin/wpa_supplicant"
+	# The firmware of the Pi 3 B+ (43455) and B (43430): the chip's code from firmware-brcm80211,
+	# the board's NVRAM settings from raspi-firmware.
+	mkdir -p "$ROOT/lib/firmware/brcm"
+	for f in brcmfmac43455-sdio.bin brcmfmac43455-sdio.clm_blob brcmfmac43455-sdio.txt \
+		brcmfmac43430-sdio.bin brcmfmac43430-sdio.txt; do
+		[ -e "$DEB/lib/firmware/brcm/$f" ] || die "Wi-Fi firmware brcm/$f is not in the locked packages (firmware-brcm80211, raspi-firmware)"
+		cp -L "$DEB/lib/firmware/brcm/$f" "$ROOT/lib/firmware/brcm/$f"
+	done
+	for ko in $(modprobe -d "$DEB" -S "$KVER" --show-depends brcmfmac | awk '$1=="insmod" {print $2}'); do
+		rel=${ko#"$DEB"/lib/modules/"$KVER"/}
+		[ -e "$MROOT/$rel" ] && continue
+		mkdir -p "$MROOT/$(dirname "$rel")"
+		cp "$ko" "$MROOT/$rel"
+		unsign "$MROOT/$rel"
+	done
+	(cd "$ROOT" && find . | LC_ALL=C sort) | LC_ALL=C comm -13 "$BUILD/core.list" - >"$BUILD/wifi.list"
+fi
 
 # Our files: the overlay (the same one the Buildroot tree uses), then test additions.
 cp -a "$OVERLAY_DIR/." "$ROOT/"
@@ -176,8 +203,21 @@ for d in $EXTRA_OVERLAY; do
 	cp -a "$d/." "$ROOT/"
 done
 depmod -b "$ROOT" "$KVER"
+WROOT=$BUILD/wifiroot
+rm -rf "$WROOT"
+if [ "$WIFI" != 0 ]; then
+	mkdir -p "$WROOT"
+	while read -r f; do
+		[ -d "$ROOT/$f" ] && continue
+		mkdir -p "$WROOT/$(dirname "$f")"
+		mv "$ROOT/$f" "$WROOT/$f"
+	done <"$BUILD/wifi.list"
+	LC_ALL=C sort -r "$BUILD/wifi.list" | while read -r f; do
+		if [ -d "$ROOT/$f" ]; then rmdir "$ROOT/$f"; fi
+	done
+fi
 info "libraries: $(find "$ROOT/lib/aarch64-linux-gnu" "$ROOT/usr/lib/aarch64-linux-gnu" -name '*.so*' -type f | wc -l) files, $(size "$ROOT/lib/aarch64-linux-gnu" "$ROOT/usr/lib/aarch64-linux-gnu")"
-[ "$WIFI" = 0 ] || info "Wi-Fi: wpa_supplicant and brcm firmware, $(size "$ROOT/sbin/wpa_supplicant" "$ROOT/lib/firmware")"
+[ "$WIFI" = 0 ] || info "Wi-Fi add-on: wpa_supplicant, $(find "$WROOT" -name '*.so*' -type f | wc -l) libraries, $(find "$WROOT" -name '*.ko' | wc -l) modules, brcm firmware: $(size "$WROOT")"
 version=$("$DEBIAN_DIR/version.sh")
 cat >"$ROOT/etc/deskphone-release" <<EOR
 NAME=deskphone
@@ -187,8 +227,12 @@ KERNEL=$KVER
 EOR
 
 # Reproducible archive: fixed owner, mode bits from git (not the umask), time stamps, and order.
-chmod -R u+rwX,go+rX,go-w "$ROOT"
-find "$ROOT" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+trees=$ROOT
+[ "$WIFI" = 0 ] || trees="$ROOT $WROOT"
+# shellcheck disable=SC2086
+chmod -R u+rwX,go+rX,go-w $trees
+# shellcheck disable=SC2086
+find $trees -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 IN=$BUILD/input
 rm -rf "$IN"
 mkdir -p "$IN/rpi-firmware" "$IN/deskphone/alcatel"
@@ -198,6 +242,12 @@ step "Packing the root file system (cpio, zstd -19)"
 (cd "$ROOT" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) |
 	zstd -q -19 -c >"$IN/rootfs.cpio.zst"
 info "root file system: $(find "$ROOT" | wc -l) files, $(size "$ROOT") unpacked, $(size "$IN/rootfs.cpio.zst") compressed"
+if [ "$WIFI" != 0 ]; then
+	# gzip, not zstd: BusyBox unpacks it (gunzip | cpio) when Wi-Fi is configured.
+	(cd "$WROOT" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) |
+		gzip -n -9 >"$IN/wifi.cpio.gz"
+	info "Wi-Fi add-on: $(size "$WROOT") unpacked, $(size "$IN/wifi.cpio.gz") compressed (unpacked at boot only when Wi-Fi is configured)"
+fi
 
 step "Staging the boot partition"
 cp "$DEB/boot/vmlinuz-$KVER" "$IN/Image"
@@ -232,7 +282,13 @@ GT=$BUILD/genimage
 rm -rf "$GT" && mkdir -p "$GT/tmp" "$GT/root" "$GT/out"
 # mtools stamps files with the current time unless told to keep the source's (-m).
 printf '#!/bin/sh\nexec mcopy -m "$@"\n' >"$GT/mcopy" && chmod +x "$GT/mcopy"
-genimage --config "$BOARD_DIR/genimage.cfg" --inputpath "$IN" --outputpath "$GT/out" \
+# Without Wi-Fi there is no add-on to put on the card.
+if [ "$WIFI" = 0 ]; then
+	grep -v '"wifi.cpio.gz"' "$BOARD_DIR/genimage.cfg" >"$GT/genimage.cfg"
+else
+	cp "$BOARD_DIR/genimage.cfg" "$GT/genimage.cfg"
+fi
+genimage --config "$GT/genimage.cfg" --inputpath "$IN" --outputpath "$GT/out" \
 	--tmppath "$GT/tmp" --rootpath "$GT/root" --mcopy "$GT/mcopy" >"$GT/log" 2>&1 ||
 	{ tail -20 "$GT/log" >&2; die "genimage failed (full log: $GT/log)"; }
 mv "$GT/out/deskphone-rpi3b.img" "$OUT"
@@ -259,8 +315,8 @@ printf '\033[1m==> What is on the card\033[0m\n' >&2
 		"shared libraries, ALSA settings" "$(size "$ROOT/lib/aarch64-linux-gnu" "$ROOT/usr/lib/aarch64-linux-gnu" "$ROOT/usr/share/alsa")" \
 		"kernel modules ($nmods)" "$(size "$MROOT")" \
 		"e2fsck, mke2fs" "$(size "$ROOT/sbin/e2fsck" "$ROOT/sbin/mke2fs")"
-	[ "$WIFI" = 0 ] || printf '    %-34s %6s\n' "Wi-Fi (wpa_supplicant, firmware)" "$(size "$ROOT/sbin/wpa_supplicant" "$ROOT/lib/firmware")"
 	printf '    %-34s %6s\n' "overlay/ (init scripts, settings)" "$(cd "$OVERLAY_DIR" && find . -type f -exec du -cb {} + | tail -1 | awk '{printf "%.0fK", $1 / 1024}')"
+	[ "$WIFI" = 0 ] || printf '  in wifi.cpio.gz (unpacked only when [network] wifi_ssid is set):\n    %-34s %6s\n' "wpa_supplicant, brcmfmac, firmware" "$(size "$WROOT")"
 	echo "partition 2, ext4 deskphone-data (/data): blank, created on the first boot"
 	echo "kernel $KVER, version $version${CONFIG:+, deskphone.toml from $CONFIG}"
 } >&2

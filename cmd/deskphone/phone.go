@@ -99,6 +99,20 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, ca *certs.
 		ua, snd, ringerOf(dev), callRecorder{calls, log, meter, strings.ToUpper(f.Phone.Transport)}, log.With("component", "phone"))
 	ev.p = ph
 
+	// Start order: the phone loop first (it takes the events), then the user agent and audio —
+	// before the web pages, whose first start (a generated password, hashed) must not delay the
+	// phone's registration.
+	g.Go(func() error { return ph.Run(ctx) })
+	g.Go(func() error {
+		err := aud.Run(ctx)
+		closeDev()
+		if err != nil {
+			return fmt.Errorf("audio: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { return ua.Run(ctx) })
+
 	srv, err := newWeb(f, ca, ph, calls, log)
 	if err != nil {
 		closeDev()
@@ -114,17 +128,6 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, ca *certs.
 	vol := &volumes{cur: web.Levels{Speaker: f.Audio.SpeakerVolume, Ringer: f.Audio.RingerVolume, Mic: f.Audio.MicGain}}
 	vol.card, _ = dev.(mixer)
 	srv.SetVolumes(vol)
-	// Start order: the phone loop first (it takes the events), then the user agent and audio.
-	g.Go(func() error { return ph.Run(ctx) })
-	g.Go(func() error {
-		err := aud.Run(ctx)
-		closeDev()
-		if err != nil {
-			return fmt.Errorf("audio: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error { return ua.Run(ctx) })
 	g.Go(func() error { return meter.run(ctx) })
 	g.Go(func() error { return srv.Run(ctx) })
 	log.Info("phone ready", "sip", ua.Addr(), "extension", p.Extension, "registrar", registrarAddr, "web", srv.Addr())

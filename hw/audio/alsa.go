@@ -15,18 +15,16 @@ import (
 	"github.com/gen2brain/malgo"
 )
 
-// OpenALSA opens the handset's sound card (and the ringer's, if separate) through miniaudio's
-// ALSA backend, starts it at cfg.DeviceRate (48 kHz by default) with 20 ms periods — shorter
-// periods stall miniaudio's callback on the Pi 3 — and starts the watchdog. libasound is loaded
-// at run time, so the binary builds without it.
+// OpenALSA returns the handset's sound card (and the ringer's, if separate) on miniaudio's ALSA
+// backend at once; the card is opened in the background, at cfg.DeviceRate (48 kHz by default)
+// with 20 ms periods — shorter periods stall miniaudio's callback on the Pi 3 — so that loading
+// libasound and opening the card (about a second at a Pi's boot) delay neither the phone's
+// registration nor the web pages. Until it is open the microphone gives silence, as when the
+// card is unplugged. libasound is loaded at run time, so the binary builds without it.
 func OpenALSA(cfg ALSAConfig, log *slog.Logger) (*ALSADevice, error) {
-	b, err := newMalgoBackend(log)
-	if err != nil {
-		return nil, err
-	}
+	b := &malgoBackend{log: log}
 	d, err := openALSA(cfg, log, b, defaultALSATiming)
 	if err != nil {
-		b.free()
 		return nil, err
 	}
 	d.onClose = b.free
@@ -35,34 +33,41 @@ func OpenALSA(cfg ALSAConfig, log *slog.Logger) (*ALSADevice, error) {
 
 // List returns the sound devices miniaudio finds through ALSA, for `deskphone audio list`.
 func List() ([]DeviceInfo, error) {
-	b, err := newMalgoBackend(slog.New(slog.DiscardHandler))
-	if err != nil {
-		return nil, err
-	}
+	b := &malgoBackend{log: slog.New(slog.DiscardHandler)}
 	defer b.free()
 	return b.list()
 }
 
-// malgoBackend is alsaBackend on a miniaudio context.
+// malgoBackend is alsaBackend on a miniaudio context, started on first use.
 type malgoBackend struct {
-	log *slog.Logger
-	ctx *malgo.AllocatedContext
-	mu  sync.Mutex // miniaudio context calls
+	log   *slog.Logger
+	mu    sync.Mutex // miniaudio context calls
+	ctx   *malgo.AllocatedContext
+	freed bool
 }
 
-func newMalgoBackend(log *slog.Logger) (*malgoBackend, error) {
+// context is the miniaudio context, started the first time; b.mu is held.
+func (b *malgoBackend) context() (*malgo.AllocatedContext, error) {
+	if b.ctx != nil {
+		return b.ctx, nil
+	}
+	if b.freed {
+		return nil, ErrClosed
+	}
 	ctx, err := malgo.InitContext([]malgo.Backend{malgo.BackendAlsa}, malgo.ContextConfig{}, func(msg string) {
-		log.Debug("miniaudio", "msg", strings.TrimSpace(msg))
+		b.log.Debug("miniaudio", "msg", strings.TrimSpace(msg))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start ALSA (is libasound.so.2 installed?): %w", err)
 	}
-	return &malgoBackend{log: log, ctx: ctx}, nil
+	b.ctx = ctx
+	return ctx, nil
 }
 
 func (b *malgoBackend) free() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.freed = true
 	if b.ctx != nil {
 		_ = b.ctx.Uninit()
 		b.ctx.Free()
@@ -73,10 +78,14 @@ func (b *malgoBackend) free() {
 func (b *malgoBackend) list() ([]DeviceInfo, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	mctx, err := b.context()
+	if err != nil {
+		return nil, err
+	}
 	usb := usbCards(procAsoundCards)
 	var out []DeviceInfo
 	for _, kind := range []malgo.DeviceType{malgo.Playback, malgo.Capture} {
-		infos, err := b.ctx.Devices(kind)
+		infos, err := mctx.Devices(kind)
 		if err != nil {
 			return nil, fmt.Errorf("list sound devices: %w", err)
 		}
@@ -103,7 +112,11 @@ func (b *malgoBackend) list() ([]DeviceInfo, error) {
 // resolve turns a configured name into a miniaudio device ID; nil means the system default.
 func (b *malgoBackend) resolve(kind malgo.DeviceType, name string) (*malgo.DeviceID, string, error) {
 	b.mu.Lock()
-	infos, err := b.ctx.Devices(kind)
+	mctx, err := b.context()
+	var infos []malgo.DeviceInfo
+	if err == nil {
+		infos, err = mctx.Devices(kind)
+	}
 	b.mu.Unlock()
 	if err != nil {
 		return nil, "", fmt.Errorf("list sound devices: %w", err)
@@ -165,7 +178,11 @@ func (b *malgoBackend) open(req alsaRequest) (alsaStream, error) {
 		Stop: req.stopped,
 	}
 	b.mu.Lock()
-	dev, err := malgo.InitDevice(b.ctx.Context, cfg, callbacks)
+	mctx, err := b.context()
+	var dev *malgo.Device
+	if err == nil {
+		dev, err = malgo.InitDevice(mctx.Context, cfg, callbacks)
+	}
 	b.mu.Unlock()
 	if err != nil {
 		s.freeIDs()

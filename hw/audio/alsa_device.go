@@ -167,7 +167,8 @@ type ALSADevice struct {
 	done     chan struct{}
 }
 
-// openALSA opens the streams with backend and starts the watchdog.
+// openALSA returns the device at once and opens its streams with backend in the watchdog's
+// goroutine.
 func openALSA(cfg ALSAConfig, log *slog.Logger, backend alsaBackend, timing alsaTiming) (*ALSADevice, error) {
 	rate := cfg.DeviceRate
 	if rate == 0 {
@@ -194,9 +195,14 @@ func openALSA(cfg ALSAConfig, log *slog.Logger, backend alsaBackend, timing alsa
 		d.ringer = &alsaSlot{role: "ringer", req: alsaRequest{playback: cfg.Ringer, rate: rate, period: FramePeriod}}
 		d.ringer.req.data = d.ringerData
 	}
-	// A card that is missing now (no USB handset plugged in yet) is not fatal: the phone system
-	// keeps running, the microphone gives silence, and the watchdog opens the card when it
-	// appears. The status API shows the error meanwhile.
+	go d.watch()
+	return d, nil
+}
+
+// openFirst opens each stream for the first time. A card that is missing now (no USB handset
+// plugged in yet) is not fatal: the phone system keeps running, the microphone gives silence,
+// and the watchdog opens the card when it appears. The status API shows the error meanwhile.
+func (d *ALSADevice) openFirst() {
 	for _, s := range []*alsaSlot{d.handset, d.ringer} {
 		if s == nil {
 			continue
@@ -209,8 +215,6 @@ func openALSA(cfg ALSAConfig, log *slog.Logger, backend alsaBackend, timing alsa
 				"role", s.role, "err", err)
 		}
 	}
-	go d.watch()
-	return d, nil
 }
 
 // SetVolume sets the speaker and ringer volume and the microphone gain, each 0–100.
@@ -562,9 +566,11 @@ func (d *ALSADevice) healthy(s *alsaSlot, now time.Time) bool {
 	return now.Sub(time.Unix(0, s.last.Load())) < d.timing.stall
 }
 
-// watch is the watchdog: it reopens a stream whose callbacks stopped or whose device went away.
+// watch opens the streams, then is the watchdog: it reopens a stream whose callbacks stopped or
+// whose device went away.
 func (d *ALSADevice) watch() {
 	defer close(d.done)
+	d.openFirst()
 	t := time.NewTicker(d.timing.check)
 	defer t.Stop()
 	for {

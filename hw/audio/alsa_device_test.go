@@ -16,6 +16,7 @@ import (
 // fakeALSA stands in for miniaudio: the test runs the audio thread by calling tick.
 type fakeALSA struct {
 	mu     sync.Mutex
+	slow   chan struct{} // non-nil: opens wait until it is closed (a card that takes long to open)
 	fail   int           // the next opens fail, as when the USB card is unplugged
 	err    error         // what they fail with
 	hang   chan struct{} // given to new streams: their close blocks until it is closed
@@ -33,6 +34,9 @@ func newFakeALSA() *fakeALSA { return &fakeALSA{opened: make(chan *fakeStream, 1
 func (b *fakeALSA) open(req alsaRequest) (alsaStream, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.slow != nil {
+		<-b.slow
+	}
 	if b.fail > 0 {
 		b.fail--
 		return nil, b.err
@@ -345,10 +349,10 @@ func TestALSAStartsWithoutACardAndOpensItLater(t *testing.T) {
 	b := newFakeALSA()
 	b.fail, b.err = 3, errors.New("no USB sound card")
 	d := openFakeTiming(t, ALSAConfig{MicGain: 80}, b, fastTiming)
+	s := next(t, b) // the watchdog's retries reach the card
 	if st := d.Stats(); !strings.Contains(st.LastError, "no USB sound card") {
 		t.Errorf("stats %+v: want the open error reported", st)
 	}
-	s := next(t, b) // the watchdog's retries reach the card
 	var mic []int16
 	for i := 0; i < 20; i++ {
 		s.tick(sine(1000, 48000, i*960, 960, 8000))
@@ -356,6 +360,45 @@ func TestALSAStartsWithoutACardAndOpensItLater(t *testing.T) {
 	}
 	if f := strongest(mic[len(mic)-800:], SampleRate); f != 1000 {
 		t.Errorf("microphone gives %v Hz once the card appears, want 1000", f)
+	}
+}
+
+// A card that takes long to open delays nothing: the device is returned at once (the phone
+// registers and the pages answer meanwhile), the microphone gives silence until the card is open,
+// and then its sound.
+func TestALSAOpensTheCardInTheBackground(t *testing.T) {
+	b := newFakeALSA()
+	b.slow = make(chan struct{})
+	returned := make(chan *ALSADevice, 1)
+	go func() {
+		d, err := openALSA(ALSAConfig{MicGain: 80}, quietLog(), b, fastTiming)
+		if err != nil {
+			t.Error(err)
+		}
+		returned <- d
+	}()
+	var d *ALSADevice
+	select {
+	case d = <-returned:
+	case <-time.After(5 * time.Second):
+		close(b.slow)
+		t.Fatal("openALSA waits for the card to open")
+	}
+	t.Cleanup(func() { d.Close() })
+	for _, v := range readFrame(t, d) {
+		if v != 0 {
+			t.Fatalf("microphone gives %d before the card is open, want silence", v)
+		}
+	}
+	close(b.slow)
+	s := next(t, b)
+	var mic []int16
+	for i := 0; i < 20; i++ {
+		s.tick(sine(1000, 48000, i*960, 960, 8000))
+		mic = append(mic, readFrame(t, d)...)
+	}
+	if f := strongest(mic[len(mic)-800:], SampleRate); f != 1000 {
+		t.Errorf("microphone gives %v Hz once the card is open, want 1000", f)
 	}
 }
 

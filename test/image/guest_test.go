@@ -309,7 +309,7 @@ func (g *guest) shell(command string, timeout time.Duration) string {
 	g.mu.Lock()
 	start := g.cursor
 	g.mu.Unlock()
-	m := g.waitFor(regexp.QuoteMeta(end)+` rc=(\d+)`, timeout)
+	m := g.waitFor(regexp.QuoteMeta(end)+` rc=(\d+)\r?\n`, timeout)
 	g.mu.Lock()
 	out := string(g.console[start:g.cursor])
 	g.mu.Unlock()

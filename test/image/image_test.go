@@ -174,7 +174,7 @@ func TestFirstBootRegisterCrashAndPowerCut(t *testing.T) {
 	// First boot: passwords generated, shown on the console, stored on the data partition.
 	g.cursor = 0
 	g.waitFor(`phone system ready: register a softphone to `+regexp.QuoteMeta(pi)+`:5060`, 5*time.Second)
-	acct := g.waitFor(`msg=account extension=(\d+) username=softphone password=(\S+)`, 5*time.Second)
+	acct := g.waitFor(`msg=account extension=(\d+) username=softphone password=(\S+)\r?\n`, 5*time.Second)
 	if len(acct[2]) < 12 {
 		t.Fatalf("generated password %q is too short", acct[2])
 	}
@@ -221,7 +221,7 @@ func TestFirstBootRegisterCrashAndPowerCut(t *testing.T) {
 
 func TestConfigErrorIsReported(t *testing.T) {
 	g := boot(t, virt, card(t, "bad.toml"), "bad-config")
-	m := g.waitForAllFind(90*time.Second, `deskphone: eth0 has address (\S+)`, `config error: .*line 5`)
+	m := g.waitForAllFind(90*time.Second, `deskphone: eth0 has address (\S+) `, `config error: .*line 5`)
 	line := g.find(`config error: (.*line 5.*)`)
 	t.Logf("console: %s", line[1])
 	code, st := status(t, m[1], "")
@@ -270,9 +270,37 @@ func TestRaspi3bBootsTheCard(t *testing.T) {
 	g.waitFor(`hardware watchdog left off \(QEMU\)`, 60*time.Second)
 	pi := bootToRegistered(t, g, "usb0")
 	g.cursor = 0
-	acct := g.waitFor(`msg=account extension=(\d+) username=softphone password=(\S+)`, 5*time.Second)
+	acct := g.waitFor(`msg=account extension=(\d+) username=softphone password=(\S+)\r?\n`, 5*time.Second)
 	if err := register(t, pi, "softphone", acct[2], 1); err != nil {
 		t.Fatalf("a softphone on the LAN cannot register to the raspi3b guest: %v", err)
+	}
+	// Without Wi-Fi in the settings, the Wi-Fi add-on stays packed on the boot partition.
+	if out := g.shell("command -v wpa_supplicant; grep -c brcmfmac /proc/modules; true", 20*time.Second); strings.Contains(out, "wpa_supplicant") || !strings.Contains(out, "0") {
+		t.Errorf("Wi-Fi is not configured, yet wpa_supplicant or brcmfmac is there:\n%s", out)
+	}
+}
+
+// TestWiFiAddOnIsUnpackedWhenConfigured: with wifi_ssid set, the Wi-Fi add-on (wpa_supplicant,
+// its libraries, brcmfmac and the chip's firmware) is unpacked from the boot partition and
+// started; QEMU has no Wi-Fi chip, so wlan0 never appears, and the phone works on Ethernet.
+func TestWiFiAddOnIsUnpackedWhenConfigured(t *testing.T) {
+	g := boot(t, raspi3b, card(t, "wifi.toml"), "wifi")
+	g.waitForAll(90*time.Second, `msg="deskphone ready"`, `msg=registered `)
+	// The add-on is unpacked and its modules loaded in the background; then the Wi-Fi script
+	// waits for wlan0, which QEMU never gives.
+	g.cursor = 0
+	g.waitFor(`deskphone: Wi-Fi: (no wlan0 interface|joining)`, 60*time.Second)
+	out := g.shell("wpa_supplicant -v | head -1; grep -o '^brcmfmac ' /proc/modules; ls /lib/firmware/brcm/", 20*time.Second)
+	for _, want := range []string{"wpa_supplicant v2", "brcmfmac ", "brcmfmac43455-sdio.bin", "brcmfmac43430-sdio.bin"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("Wi-Fi configured: %q missing in the guest:\n%s", want, out)
+		}
+	}
+	g.mu.Lock()
+	bad := regexp.MustCompile(`.*(has no wpa_supplicant|add-on .* failed).*`).Find(g.console)
+	g.mu.Unlock()
+	if bad != nil {
+		t.Errorf("console: %s", bad)
 	}
 }
 
@@ -313,7 +341,7 @@ func TestStaticAddressFromConfig(t *testing.T) {
 	g := boot(t, virt, card(t, "static.toml"), "static")
 	g.waitForAll(90*time.Second, `eth0 has address 192\.168\.77\.70/24 \(static\)`, `msg="deskphone ready"`, `msg=registered `)
 	g.cursor = 0
-	acct := g.waitFor(`msg=account extension=(\d+) username=softphone password=(\S+)`, 5*time.Second)
+	acct := g.waitFor(`msg=account extension=(\d+) username=softphone password=(\S+)\r?\n`, 5*time.Second)
 	if err := register(t, "192.168.77.70", "softphone", acct[2], 1); err != nil {
 		t.Fatalf("a softphone cannot register at the static address: %v", err)
 	}

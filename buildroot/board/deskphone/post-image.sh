@@ -25,11 +25,13 @@ trap 'rm -rf "${ROOTPATH_TMP}"' EXIT
 printf '#!/bin/sh\nexec mcopy -m "$@"\n' >"${ROOTPATH_TMP}.mcopy"
 chmod +x "${ROOTPATH_TMP}.mcopy"
 rm -rf "${GENIMAGE_TMP}"
+# Buildroot puts Wi-Fi in the root file system: no wifi.cpio.gz add-on.
+grep -v '"wifi.cpio.gz"' "${BOARD_DIR}/genimage.cfg" >"${ROOTPATH_TMP}.genimage.cfg"
 genimage \
 	--rootpath "${ROOTPATH_TMP}" \
 	--tmppath "${GENIMAGE_TMP}" \
 	--inputpath "${BINARIES_DIR}" \
 	--outputpath "${BINARIES_DIR}" \
 	--mcopy "${ROOTPATH_TMP}.mcopy" \
-	--config "${BOARD_DIR}/genimage.cfg"
-rm -f "${ROOTPATH_TMP}.mcopy"
+	--config "${ROOTPATH_TMP}.genimage.cfg"
+rm -f "${ROOTPATH_TMP}.mcopy" "${ROOTPATH_TMP}.genimage.cfg"
