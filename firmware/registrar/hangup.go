@@ -346,14 +346,15 @@ type flowWatchers struct {
 // (not after Timer B). The returned function undoes it.
 func (r *Registrar) watchRinging(req *sip.Request, branches []*branch, cancelled chan<- struct{}) (stop func()) {
 	w := &r.flowWatch
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.bySrc == nil {
-		w.bySrc = map[string]map[int]func(){}
-	}
-	var keys []struct {
+	type key struct {
 		src string
 		id  int
+	}
+	var keys []key
+	var gone []func() // for connections already closed
+	w.mu.Lock()
+	if w.bySrc == nil {
+		w.bySrc = map[string]map[int]func(){}
 	}
 	add := func(src string, f func()) {
 		if w.bySrc[src] == nil {
@@ -361,10 +362,12 @@ func (r *Registrar) watchRinging(req *sip.Request, branches []*branch, cancelled
 		}
 		w.next++
 		w.bySrc[src][w.next] = f
-		keys = append(keys, struct {
-			src string
-			id  int
-		}{src, w.next})
+		keys = append(keys, key{src, w.next})
+		// A connection that closed before this watch began (the browser went while its INVITE
+		// was on the way) was reported to nobody: look now. One closing meanwhile may fire twice.
+		if !r.ws.connected(src) {
+			gone = append(gone, f)
+		}
 	}
 	if isWS(req.Transport()) {
 		add(req.Source(), func() {
@@ -376,8 +379,12 @@ func (r *Registrar) watchRinging(req *sip.Request, branches []*branch, cancelled
 	}
 	for _, br := range branches {
 		if isWS(br.binding.Transport) {
-			add(br.binding.Source, br.terminate)
+			add(br.binding.Source, sync.OnceFunc(br.terminate))
 		}
+	}
+	w.mu.Unlock()
+	for _, f := range gone {
+		f()
 	}
 	return func() {
 		w.mu.Lock()

@@ -177,8 +177,12 @@ func TestBrowserGoneWhileRinging(t *testing.T) {
 	if code := statusCode(res); code < 400 {
 		t.Fatalf("bob got %q, want a final failure", res)
 	}
-	if rec := call.callState(t); rec.State != "failed" {
-		t.Errorf("call list: %s, want failed", rec.State)
+	// The call list is written once the answer is on its way to bob: give it a moment.
+	for deadline := time.Now().Add(2 * time.Second); call.callState(t).State != "failed"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("call list: %s, want failed", call.callState(t).State)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
