@@ -34,10 +34,12 @@ func (r *Registrar) authenticate(req *sip.Request, proxy bool) (accounts.Account
 		if !checkDigest(c, ha1(c.Username, r.cfg.Realm, pass), string(req.Method)) || !known {
 			return accounts.Account{}, authFailed
 		}
-		switch r.nonces.use(c.Nonce, src, c.QOP, c.NC, r.clock.Now()) {
+		switch r.nonces.use(c.Nonce, src, c.QOP, c.NC, transactionHash(req), r.clock.Now()) {
 		case nonceOK:
 			return acct, authOK
-		case nonceStale:
+		case nonceStale, nonceAgain:
+			// A retransmission whose first copy was answered (its response no longer kept, see
+			// stateless.go) is challenged again, not counted as a failure.
 			return accounts.Account{}, authStale
 		default:
 			return accounts.Account{}, authFailed
@@ -48,18 +50,18 @@ func (r *Registrar) authenticate(req *sip.Request, proxy bool) (accounts.Account
 
 // challenge answers 401 (REGISTER) or 407 (proxied requests) with a fresh nonce. Unknown users,
 // wrong passwords and missing credentials all get exactly this response (field notes §1.6.1).
-func (r *Registrar) challenge(req *sip.Request, tx sip.ServerTransaction, proxy, stale bool) {
+func (r *Registrar) challenge(req *sip.Request, tx responder, proxy, stale bool) {
 	nonce := r.nonces.issue(sourceIP(req).String(), r.clock.Now())
 	value := challenge(r.cfg.Realm, nonce, r.opaque, stale)
 	if proxy {
-		r.reply(tx, req, 407, "Proxy Authentication Required", sip.NewHeader("Proxy-Authenticate", value))
+		r.answer(tx, req, 407, "Proxy Authentication Required", sip.NewHeader("Proxy-Authenticate", value))
 		return
 	}
-	r.reply(tx, req, 401, "Unauthorized", sip.NewHeader("WWW-Authenticate", value))
+	r.answer(tx, req, 401, "Unauthorized", sip.NewHeader("WWW-Authenticate", value))
 }
 
 // authorize runs authenticate and answers the request itself unless the result is authOK.
-func (r *Registrar) authorize(req *sip.Request, tx sip.ServerTransaction, proxy bool) (accounts.Account, bool) {
+func (r *Registrar) authorize(req *sip.Request, tx responder, proxy bool) (accounts.Account, bool) {
 	acct, res := r.authenticate(req, proxy)
 	switch res {
 	case authOK:

@@ -78,6 +78,7 @@ type store struct {
 	lastErr   error
 	dirtyLazy bool
 	kick      chan struct{}
+	waiting   []saveWaiter // afterSave callbacks of versions not on disk yet
 
 	// owned by run
 	journal      *os.File
@@ -181,6 +182,54 @@ func (s *store) saveNow(ctx context.Context, v uint64) error {
 	return s.lastErr
 }
 
+// saveWaiter is an afterSave callback.
+type saveWaiter struct {
+	v  uint64
+	fn func(error)
+}
+
+// afterSave calls fn once the location at version v is on disk (from the writer's goroutine,
+// or at once if it already is): saveNow for callers that must not wait.
+func (s *store) afterSave(v uint64, fn func(error)) {
+	if s.path == "" {
+		fn(nil)
+		return
+	}
+	s.mu.Lock()
+	if s.saved >= v {
+		err := s.lastErr
+		s.mu.Unlock()
+		fn(err)
+		return
+	}
+	if v > s.wanted {
+		s.wanted = v
+	}
+	s.waiting = append(s.waiting, saveWaiter{v, fn})
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// releaseLocked removes the afterSave callbacks whose version is on disk and returns them, to be
+// called without the lock.
+func (s *store) releaseLocked() []saveWaiter {
+	var ready []saveWaiter
+	keep := s.waiting[:0]
+	for _, w := range s.waiting {
+		if w.v <= s.saved {
+			ready = append(ready, w)
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	clear(s.waiting[len(keep):])
+	s.waiting = keep
+	return ready
+}
+
 // saveLater marks a change that may wait up to refreshDelay.
 func (s *store) saveLater() {
 	s.mu.Lock()
@@ -212,7 +261,11 @@ func (s *store) run(ctx context.Context) {
 			s.mu.Lock()
 			s.saved = ^uint64(0) >> 1 // release any waiter
 			s.cond.Broadcast()
+			ready, err := s.releaseLocked(), s.lastErr
 			s.mu.Unlock()
+			for _, w := range ready {
+				w.fn(err)
+			}
 			return
 		case <-s.kick:
 			s.write()
@@ -260,7 +313,11 @@ func (s *store) write() {
 	}
 	s.lastErr = err
 	s.cond.Broadcast()
+	ready := s.releaseLocked()
 	s.mu.Unlock()
+	for _, w := range ready {
+		w.fn(err)
+	}
 }
 
 // appendJournal appends one record per changed account and fsyncs the journal.
