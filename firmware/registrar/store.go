@@ -342,11 +342,7 @@ func (s *store) appendJournal(changed map[string][]Binding, v uint64) error {
 	}
 	b := s.buf[:0]
 	for aor, bs := range changed {
-		line, err := json.Marshal(journalRecord{Seq: v, AOR: aor, Bindings: lasting(bs)})
-		if err != nil {
-			return fmt.Errorf("encode bindings of %s: %w", aor, err)
-		}
-		b = append(append(b, line...), '\n')
+		b = append(appendJournalRecord(b, journalRecord{Seq: v, AOR: aor, Bindings: lasting(bs)}), '\n')
 	}
 	s.buf = b
 	n, err := s.journal.Write(b)
@@ -364,14 +360,13 @@ func (s *store) appendJournal(changed map[string][]Binding, v uint64) error {
 func (s *store) writeFull() (uint64, error) {
 	s.needFull = true // until it succeeds: takeAll forgets which accounts changed
 	bs, v := s.loc.takeAll()
-	b, err := json.Marshal(storeFile{Version: 1, Saved: time.Now().UTC(), Seq: v, Bindings: lasting(bs)})
-	if err != nil {
-		return 0, fmt.Errorf("encode bindings: %w", err)
-	}
-	if err := atomicfile.Write(s.path, append(b, '\n'), 0o600); err != nil {
+	b := appendStoreFile(s.buf[:0], storeFile{Version: 1, Saved: time.Now().UTC(), Seq: v, Bindings: lasting(bs)})
+	b = append(b, '\n')
+	s.buf = b
+	if err := atomicfile.Write(s.path, b, 0o600); err != nil {
 		return 0, err
 	}
-	s.snapshotSize = int64(len(b) + 1)
+	s.snapshotSize = int64(len(b))
 	// The bindings file now holds every record of the journal (they have lower Seq), so a
 	// crash before the truncation below only leaves records that load skips.
 	if s.journal != nil {

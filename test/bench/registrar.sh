@@ -191,8 +191,8 @@ for srv in deskphone kamailio; do
 	RESULT[$srv-call]=$(run_sipp "$srv-call" "$target" "$CALLS" -sf "$SIPP_DIR/uac_bench.xml" -s 7000 -inf "$INF")
 	CPU[$srv-call]=$(( $(cpu_us "$pid") - cpu0 ))
 	kill "$uas_pid" 2>/dev/null || true
-	if [ "$srv" = deskphone ]; then # peak resident memory over both runs (the gc_percent cost)
-		RSS=$(awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")
+	if [ "$srv" = deskphone ]; then # resident memory after both runs (what gc_percent costs), and peak since start
+		RSS=$(awk '/^VmRSS:/ {r = $2} /^VmHWM:/ {h = $2} END {printf "%.1f (%.1f)", r / 1024, h / 1024}' "/proc/$pid/status")
 	fi
 done
 
@@ -235,7 +235,7 @@ for name, d, k, always, op, msgs, (dcpu, kcpu) in rows:
     print("%-44s %12.1f %12.1f %8.2f" % ("  CPU µs per message (%d per %s)" % (msgs, op), dm, km, km / dm if dm else 0))
     if op in allocs:
         print("%-44s %12.1f %12s" % ("  allocations per message", allocs[op][1] / msgs, "–"))
-print("%-44s %12s" % ("registrar RSS peak over both runs (MiB)", sys.argv[11]))
+print("%-44s %12s" % ("registrar RSS after both runs (peak), MiB", sys.argv[11]))
 print("ratio: deskphone as a multiple of Kamailio, higher is better (CPU rows: Kamailio's time over deskphone's)")
 PY
 if [ -n "$FLOOD" ]; then
