@@ -100,15 +100,20 @@ func appendJSONTime(b []byte, t time.Time) []byte {
 // appendJSONString writes s as a JSON string. Text from the network can hold anything: control
 // characters are escaped, invalid UTF-8 is left to encoding/json (which replaces it).
 func appendJSONString(b []byte, s string) []byte {
-	if !utf8.ValidString(s) {
-		j, _ := json.Marshal(s)
-		return append(b, j...)
-	}
 	const hex = "0123456789abcdef"
+	mark := len(b)
 	b = append(b, '"')
-	start := 0
+	start, checked := 0, false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
+		if c >= 0x80 {
+			if !checked && !utf8.ValidString(s[i:]) {
+				j, _ := json.Marshal(s)
+				return append(b[:mark], j...)
+			}
+			checked = true
+			continue
+		}
 		if c >= 0x20 && c != '"' && c != '\\' {
 			continue
 		}

@@ -84,6 +84,9 @@ func (r *Registrar) reply(tx sip.ServerTransaction, req *sip.Request, code int, 
 
 // answer is reply for any responder.
 func (r *Registrar) answer(tx responder, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
+	if u, ok := tx.(*udpAnswer); ok && u.respondTo(req, code, reason, r.cfg.ServerName, hdrs) {
+		return
+	}
 	res := sipcheck.Response(req, code, reason) // received= on the Via, SIP/2.0 even in a 505
 	res.AppendHeader(sip.NewHeader("Server", r.cfg.ServerName))
 	for _, h := range hdrs {

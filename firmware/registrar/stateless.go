@@ -6,14 +6,14 @@ import (
 	"hash/fnv"
 	"io"
 	"net"
+	"net/netip"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-
-	"github.com/deskphone/deskphone/firmware/sipcheck"
 )
 
 // The UDP fast path: REGISTERs that come over UDP are parsed, checked and answered by a few
@@ -25,11 +25,10 @@ import (
 // for a disk write).
 //
 // A server transaction's one remaining job, answering a retransmitted request with the same
-// response (RFC 3261 §17.2.2), is done by answers: the final response to every REGISTER that
-// carries credentials is kept for 64×T1, keyed by the request's transaction identity, and a
-// retransmission gets it again (or nothing while the first copy is still being handled), so it
-// is neither a nonce-count replay nor a second binding. A REGISTER without credentials is not
-// kept: its retransmission simply gets a fresh challenge.
+// response (RFC 3261 §17.2.2), is done by answers: the final response to every REGISTER is kept
+// for 64×T1, keyed by the request's transaction identity, and a retransmission gets it again (or
+// nothing while the first copy is still being handled), so it is neither a nonce-count replay
+// nor a second binding, and a phone that missed a 401 gets the same challenge, not another one.
 
 // fastPath owns the workers and the retransmission memory of the UDP fast path.
 type fastPath struct {
@@ -61,7 +60,7 @@ func newFastPath(ctx context.Context, r *Registrar, udp net.PacketConn) *fastPat
 }
 
 // answersMax bounds the responses kept for retransmissions (each a few hundred bytes: 8 MiB at
-// most, reached only by thousands of registrations a second). A retransmission that comes after
+// most, reached only by thousands of REGISTERs a second; an office's phones keep a few dozen). A retransmission that comes after
 // its response was dropped is recognised by its nonce record instead (nonces.use) and challenged
 // again with stale=true: not a failure, and the phone registers again at once.
 const answersMax = 16384
@@ -117,16 +116,14 @@ func (f *fastPath) handle(j fastJob) {
 	if !f.r.admit(req, tx) {
 		return
 	}
-	if sipcheck.Header(req.Headers(), "Authorization") != nil {
-		key := transactionKey(req)
-		if prev, again := f.answers.begin(key, f.r.clock.Now()); again {
-			if prev != nil {
-				f.write(prev, j.from)
-			}
-			return
+	key := transactionKey(req)
+	if prev, again := f.answers.begin(key, f.r.clock.Now()); again {
+		if prev != nil {
+			f.write(prev, j.from)
 		}
-		tx.key = key
+		return
 	}
+	tx.key = key
 	f.r.register(req, tx, true)
 }
 
@@ -168,13 +165,106 @@ func (a *udpAnswer) Respond(res *sip.Response) error {
 	buf := responseBufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	res.StringWrite(buf)
-	if a.key != "" && res.StatusCode >= 200 {
-		// Kept before it is sent: a retransmission may follow the response at once.
-		a.f.answers.finish(a.key, bytes.Clone(buf.Bytes()))
-	}
-	a.f.write(buf.Bytes(), a.to)
+	a.send(buf.Bytes(), res.StatusCode)
 	responseBufs.Put(buf)
 	return nil
+}
+
+func (a *udpAnswer) send(data []byte, status int) {
+	if a.key != "" && status >= 200 {
+		// Kept before it is sent: a retransmission may follow the response at once.
+		a.f.answers.finish(a.key, bytes.Clone(data))
+	}
+	a.f.write(data, a.to)
+}
+
+// respondTo sends the response answer builds (sipcheck.Response, a Server header, hdrs) written
+// straight from req's headers, without building a *sip.Response: the same bytes for one copy of
+// the five headers it repeats instead of two. It reports false, sending nothing, for a request
+// whose headers sipcheck.Response must repair (one sipgo could not parse).
+func (a *udpAnswer) respondTo(req *sip.Request, code int, reason, server string, hdrs []sip.Header) bool {
+	from, to, callID, cseq := req.From(), req.To(), req.CallID(), req.CSeq()
+	if from == nil || to == nil || callID == nil || cseq == nil {
+		return false
+	}
+	var vias []*sip.ViaHeader
+	for _, h := range req.Headers() {
+		if strings.EqualFold(h.Name(), "Via") {
+			v, ok := h.(*sip.ViaHeader)
+			if !ok {
+				return false
+			}
+			vias = append(vias, v)
+		}
+	}
+	if len(vias) == 0 {
+		return false
+	}
+	w := responseBufs.Get().(*bytes.Buffer)
+	w.Reset()
+	w.WriteString("SIP/2.0 ")
+	w.WriteString(strconv.Itoa(code))
+	w.WriteByte(' ')
+	w.WriteString(reason)
+	w.WriteString("\r\n")
+	for i, v := range vias {
+		if i == 0 {
+			v = topVia(v, req.Source())
+		}
+		v.StringWrite(w)
+		w.WriteString("\r\n")
+	}
+	from.StringWrite(w)
+	w.WriteString("\r\n")
+	to.StringWrite(w)
+	if !to.Params.Has("tag") {
+		w.WriteString(";tag=")
+		w.WriteString(randomToken(12))
+	}
+	w.WriteString("\r\n")
+	callID.StringWrite(w)
+	w.WriteString("\r\n")
+	cseq.StringWrite(w)
+	w.WriteString("\r\nContent-Length: 0\r\nServer: ")
+	w.WriteString(server)
+	w.WriteString("\r\n")
+	for _, h := range hdrs {
+		h.StringWrite(w)
+		w.WriteString("\r\n")
+	}
+	w.WriteString("\r\n")
+	a.send(w.Bytes(), code)
+	responseBufs.Put(w)
+	return true
+}
+
+// topVia is the request's top Via as a response carries it: rport filled in when asked for (RFC
+// 3581 §4), received when the sent-by is not the source address (RFC 3261 §18.2.1), as
+// sipgo's NewResponseFromRequest and sipcheck.Response write it.
+func topVia(v *sip.ViaHeader, source string) *sip.ViaHeader {
+	host, port, err := net.SplitHostPort(source)
+	if err != nil {
+		return v
+	}
+	rport, asked := v.Params.Get("rport")
+	_, hasReceived := v.Params.Get("received")
+	src := host
+	if ap, err := netip.ParseAddrPort(source); err == nil {
+		src = ap.Addr().Unmap().String()
+	}
+	fill := asked && rport == ""
+	if !fill && (hasReceived || strings.Trim(v.Host, "[]") == src) {
+		return v
+	}
+	v = v.Clone()
+	if fill {
+		v.Params.Add("rport", port)
+		v.Params.Add("received", host)
+	}
+	if !v.Params.Has("received") && strings.Trim(v.Host, "[]") != src {
+		v.Params.Add("received", src)
+	}
+	return v
 }
 
 // answers keeps the final responses of recent requests for their retransmissions: at most max,

@@ -6,9 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/deskphone/deskphone/firmware/sipcheck"
+	"github.com/emiago/sipgo/sip"
 )
 
 // regPhone is a raw UDP phone that builds its REGISTERs by hand, so a test can send one twice.
@@ -90,6 +94,12 @@ func TestRetransmittedRegisterGetsSameAnswer(t *testing.T) {
 	cfg.AuthFailures = 1 // one failure would ban the phone
 	r, _ := startTest(t, cfg, testAccounts)
 	p := newRegPhone(t, r)
+	p.send(p.msg("reg1", 1, ""))
+	challenge := p.read(3 * time.Second)
+	p.send(p.msg("reg1", 1, ""))
+	if again := p.read(3 * time.Second); again != challenge || !strings.HasPrefix(challenge, "SIP/2.0 401") {
+		t.Fatalf("retransmitted REGISTER without credentials: %q, want the same 401 again:\n%s", again, challenge)
+	}
 	req := p.msg("reg2", 2, p.auth(p.challenge(), "00000001"))
 	p.send(req)
 	first := p.read(3 * time.Second)
@@ -263,4 +273,70 @@ func FuzzFastPath(f *testing.F) {
 			t.Fatalf("%d bindings from a REGISTER without valid credentials", n)
 		}
 	})
+}
+
+// captureAnswer records what a udpAnswer would send.
+func responseBytes(t *testing.T, r *Registrar, req *sip.Request, direct bool, code int, reason string, hdrs ...sip.Header) string {
+	t.Helper()
+	sink, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	out, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	f := newFastPath(context.Background(), r, out)
+	a := &udpAnswer{f: f, to: sink.LocalAddr().(*net.UDPAddr)}
+	if direct {
+		if !a.respondTo(req, code, reason, r.cfg.ServerName, hdrs) {
+			t.Fatal("respondTo refused a well-formed request")
+		}
+	} else {
+		res := sipcheck.Response(req, code, reason)
+		res.AppendHeader(sip.NewHeader("Server", r.cfg.ServerName))
+		for _, h := range hdrs {
+			res.AppendHeader(h)
+		}
+		a.Respond(res)
+	}
+	buf := make([]byte, 8192)
+	sink.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, _, err := sink.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return regexp.MustCompile(`(To: [^\r]*;tag=)[^;\r]*`).ReplaceAllString(string(buf[:n]), "${1}TAG")
+}
+
+// The fast path writes its responses straight from the request's headers: the same bytes as the
+// *sip.Response the other transports build (To tag aside, which is random).
+func TestDirectResponseSameAsBuilt(t *testing.T) {
+	r, err := New(Config{Realm: "deskphone"}, testAccounts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := map[string]struct{ msg, src string }{
+		"rport":          {"REGISTER sip:10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKa;rport\r\nVia: SIP/2.0/UDP 10.9.9.9;branch=z9hG4bKb\r\nFrom: \"Bob\" <sip:bob@10.0.0.1>;tag=1\r\nTo: <sip:bob@10.0.0.1>\r\nCall-ID: c1\r\nCSeq: 2 REGISTER\r\nContent-Length: 0\r\n\r\n", "203.0.113.5:40000"},
+		"same address":   {"REGISTER sip:10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKa\r\nFrom: <sip:bob@10.0.0.1>;tag=1\r\nTo: <sip:bob@10.0.0.1>;tag=x\r\nCall-ID: c1\r\nCSeq: 2 REGISTER\r\nContent-Length: 0\r\n\r\n", "192.168.1.20:5060"},
+		"other address":  {"REGISTER sip:10.0.0.1 SIP/2.0\r\nv: SIP/2.0/UDP phone.lan:5060;branch=z9hG4bKa\r\nf: <sip:bob@10.0.0.1>;tag=1\r\nt: sip:bob@10.0.0.1\r\ni: c1\r\nCSeq: 2 REGISTER\r\nl: 0\r\n\r\n", "192.168.1.20:5060"},
+		"received given": {"REGISTER sip:10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;received=1.2.3.4;branch=z9hG4bKa;rport=7\r\nFrom: <sip:bob@10.0.0.1>;tag=1\r\nTo: <sip:bob@10.0.0.1>\r\nCall-ID: c1\r\nCSeq: 2 REGISTER\r\nContent-Length: 0\r\n\r\n", "192.168.1.21:5060"},
+	}
+	for name, c := range reqs {
+		msg, err := r.parser.ParseSIP([]byte(c.msg))
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		req := msg.(*sip.Request)
+		req.SetTransport("UDP")
+		req.SetSource(c.src)
+		hdrs := []sip.Header{sip.NewHeader("WWW-Authenticate", `Digest realm="deskphone", nonce="n"`), sip.NewHeader("Date", "Sun, 06 Dec 2026 23:00:00 UTC")}
+		built := responseBytes(t, r, req, false, 401, "Unauthorized", hdrs...)
+		direct := responseBytes(t, r, req, true, 401, "Unauthorized", hdrs...)
+		if built != direct {
+			t.Errorf("%s: written directly\n%s\nwant\n%s", name, direct, built)
+		}
+	}
 }

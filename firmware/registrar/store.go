@@ -62,7 +62,7 @@ type journalRecord struct {
 // that changes a binding, a refresh included, is answered only once its account's record is
 // appended to the journal and fsynced (group commit: the REGISTERs waiting together share one
 // append and one fsync), so a crash or power cut after the 200 OK loses nothing. When the
-// journal outgrows the bindings file, the whole location is written to the bindings file
+// journal grows to compactFactor times the bindings file, the whole location is written to it
 // (atomically) and the journal starts again. Expiries found by housekeeping are saved within
 // refreshDelay.
 type store struct {
@@ -90,6 +90,11 @@ type store struct {
 
 // refreshDelay bounds how long an expiry found by housekeeping may stay unsaved.
 const refreshDelay = 10 * time.Second
+
+// compactFactor is how many times the bindings file's size the journal may grow to before it
+// is folded in: each fold rewrites every binding, so the higher, the rarer (a start replays the
+// journal, a few ms for an office's).
+const compactFactor = 4
 
 // minCompact is the journal size below which it is never folded into the bindings file.
 const minCompact = 64 << 10
@@ -288,7 +293,7 @@ func (s *store) write() {
 	s.mu.Unlock()
 	var v uint64
 	var err error
-	if s.needFull || s.journalSize > max(minCompact, 2*s.snapshotSize) {
+	if s.needFull || s.journalSize > max(minCompact, compactFactor*s.snapshotSize) {
 		v, err = s.writeFull()
 	} else {
 		var changed map[string][]Binding
