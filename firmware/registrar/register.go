@@ -26,8 +26,8 @@ func (r *Registrar) register(req *sip.Request, tx responder, async bool) {
 		r.answer(tx, req, 403, "Forbidden")
 		return
 	}
-	acct, ok := r.authorize(req, tx, false)
-	if !ok {
+	acct, auth := r.authorizeOrAgain(req, tx, false, true)
+	if auth != authOK && auth != authAgain {
 		return
 	}
 	aorUser := req.To().Address.User
@@ -47,12 +47,23 @@ func (r *Registrar) register(req *sip.Request, tx responder, async bool) {
 	var outcome registerOutcome
 	var after []Binding
 	var before []Binding
-	version, changed := r.loc.update(acct.Username, func(cur []Binding) ([]Binding, bool) {
-		before = cur
-		next, ch, oc := applyRegister(replaceInstances(cur, u), u, acct.Username, acct.Extension, r.cfg.MaxContacts, now)
-		outcome, after = oc, next
-		return next, ch
-	})
+	var version uint64
+	var changed bool
+	if auth == authAgain {
+		// A retransmission of a REGISTER already accepted, whose answer the UDP fast path no
+		// longer keeps (stateless.go): applied again it would fail as out of order (RFC 3261
+		// §10.3 step 7), so it is answered as its transaction would have been, with the
+		// bindings as they are, once they are on disk.
+		after, version = r.loc.getAt(acct.Username)
+		after = slices.DeleteFunc(after, func(b Binding) bool { return !b.Expires.After(now) })
+	} else {
+		version, changed = r.loc.update(acct.Username, func(cur []Binding) ([]Binding, bool) {
+			before = cur
+			next, ch, oc := applyRegister(replaceInstances(cur, u), u, acct.Username, acct.Extension, r.cfg.MaxContacts, now)
+			outcome, after = oc, next
+			return next, ch
+		})
+	}
 	if outcome == registerOutOfOrder {
 		r.answer(tx, req, 400, "Out Of Order CSeq")
 		return

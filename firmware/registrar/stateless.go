@@ -317,6 +317,14 @@ func (a *answers) finish(key string, data []byte) {
 	a.mu.Unlock()
 }
 
+// forget drops every kept response (tests: a retransmission whose answer was pushed out).
+func (a *answers) forget() {
+	a.mu.Lock()
+	clear(a.m)
+	clear(a.ring)
+	a.mu.Unlock()
+}
+
 // size is the number of requests remembered.
 func (a *answers) size() int {
 	a.mu.Lock()

@@ -128,6 +128,42 @@ func TestRetransmittedRegisterGetsSameAnswer(t *testing.T) {
 	}
 }
 
+// A retransmission that comes after its kept answer was pushed out (thousands of REGISTERs a
+// second) is recognised by its nonce record: answered 200 with the bindings as they are, not
+// applied again, not refused as a replay; the same nonce-count in a new request still is one.
+func TestRetransmissionAfterAnswerForgotten(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.AuthFailures = 2 // a failure for the retransmission, then the replay, would ban
+	r, _ := startTest(t, cfg, testAccounts)
+	p := newRegPhone(t, r)
+	nonce := p.challenge()
+	req := p.msg("reg2", 2, p.auth(nonce, "00000001"))
+	p.send(req)
+	if res := p.read(3 * time.Second); !strings.HasPrefix(res, "SIP/2.0 200") {
+		t.Fatalf("REGISTER: %q, want 200", res)
+	}
+	r.fast.Load().answers.forget()
+	p.send(req)
+	res := p.read(3 * time.Second)
+	if !strings.HasPrefix(res, "SIP/2.0 200") || len(header(res, "Contact")) != 1 {
+		t.Fatalf("retransmission after its answer was forgotten: %q, want 200 with the binding", res)
+	}
+	if n := len(r.Bindings()); n != 1 {
+		t.Errorf("%d bindings, want 1", n)
+	}
+	if n := r.authFailures("127.0.0.1"); n != 0 {
+		t.Errorf("%d authentication failures counted for a retransmission", n)
+	}
+	p.send(p.msg("replay", 3, p.auth(nonce, "00000001")))
+	if res := p.read(3 * time.Second); !strings.HasPrefix(res, "SIP/2.0 401") {
+		t.Errorf("replayed nonce-count in a new request: %q, want 401", res)
+	}
+	if n := r.authFailures("127.0.0.1"); n != 1 {
+		t.Errorf("%d authentication failures, want the replay counted", n)
+	}
+}
+
 // A new REGISTER that reuses a nonce-count already accepted is a replay: refused with a fresh
 // challenge and counted as a failed authentication, even when the first one's response is
 // remembered.
@@ -157,9 +193,8 @@ func TestReplayedNonceCountRefused(t *testing.T) {
 	}
 }
 
-// A retransmission that comes after its remembered response was pushed out is recognised by the
-// nonce record (same nonce-count, same transaction) and challenged with stale=true, not counted
-// as a failure; the same nonce-count from another transaction stays a replay.
+// The nonce record tells a retransmission (same nonce-count, same transaction) from a replay
+// (same nonce-count, another transaction).
 func TestNonceRetransmissionIsNotAReplay(t *testing.T) {
 	clk := newFakeClock()
 	tab := newNonces(time.Minute, 100)
