@@ -161,6 +161,7 @@ func startService(t testing.TB, configTOML string) *Service {
 		// extension) see those failures unless they turn it on (test/voicemail_*_test.go).
 		configTOML += "\n[voicemail]\nenabled = false\n"
 	}
+	configTOML = offWellKnownPorts(configTOML)
 	if err := os.WriteFile(s.ConfigPath, []byte(configTOML), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +174,31 @@ func startService(t testing.TB, configTOML string) *Service {
 		}
 	})
 	return s
+}
+
+// offWellKnownPorts keeps a test's service off the machine's well-known ports: SIP over TLS and
+// the HTTPS pages default to 0.0.0.0:5061 and 0.0.0.0:443, which two tests (or two test runs at
+// once) would fight over. A test that sets either address keeps its own.
+func offWellKnownPorts(cfg string) string {
+	cfg = setIfUnset(cfg, "registrar", "tls_listen", `"127.0.0.1:0"`)
+	return setIfUnset(cfg, "web", "https_listen", `"127.0.0.1:0"`)
+}
+
+// setIfUnset adds `key = value` to [table] unless cfg mentions key anywhere: under the table's
+// header if it has one, else in a new [table] at the end (TOML allows a table after its
+// sub-tables, such as [registrar] after [[registrar.accounts]]).
+func setIfUnset(cfg, table, key, value string) string {
+	if strings.Contains(cfg, key) {
+		return cfg
+	}
+	line, header := key+" = "+value+"\n", "["+table+"]\n"
+	for i := 0; i+len(header) <= len(cfg); i++ {
+		if strings.HasPrefix(cfg[i:], header) && (i == 0 || cfg[i-1] == '\n') {
+			j := i + len(header)
+			return cfg[:j] + line + cfg[j:]
+		}
+	}
+	return cfg + "\n" + header + line
 }
 
 func (s *Service) start(t testing.TB) {

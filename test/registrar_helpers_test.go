@@ -28,11 +28,18 @@ type regEnv struct {
 	*Service
 	Port int
 	Addr string // 127.0.0.1:port
+	API  string // http://127.0.0.1:port/api/v1/ (this machine's scripts need no login)
 }
 
 // startRegistrar starts deskphone with the registrar on a free port and the test accounts.
 // extra is appended inside [registrar] (e.g. `ring_timeout = "2s"`).
 func startRegistrar(t *testing.T, extra string) *regEnv {
+	t.Helper()
+	return startRegistrarSRTP(t, extra, nil)
+}
+
+// startRegistrarSRTP is startRegistrar with an srtp policy for some accounts (by extension).
+func startRegistrarSRTP(t *testing.T, extra string, srtp map[string]string) *regEnv {
 	t.Helper()
 	port := freePort(t, "both")
 	web := freePort(t, "tcp")
@@ -40,13 +47,16 @@ func startRegistrar(t *testing.T, extra string) *regEnv {
 	fmt.Fprintf(&b, "[registrar]\nenabled = true\nlisten = \"127.0.0.1:%d\"\nrealm = \"deskphone\"\nqualify_interval = \"0s\"\n%s\n", port, extra)
 	for _, a := range regAccounts {
 		fmt.Fprintf(&b, "[[registrar.accounts]]\nextension = %q\nusername = %q\npassword = %q\n", a.ext, a.user, a.pass)
+		if p, ok := srtp[a.ext]; ok {
+			fmt.Fprintf(&b, "srtp = %q\n", p)
+		}
 	}
 	fmt.Fprintf(&b, "[phone]\nenabled = false\n[provisioning]\nenabled = false\n[web]\nlisten = \"127.0.0.1:%d\"\nhttps_listen = \"127.0.0.1:0\"\n", web)
 	svc := startService(t, b.String())
 	if !strings.Contains(svc.Logs(), "registrar listening") {
 		t.Fatalf("the service is ready but its registrar is not listening:\n%s", svc.Logs())
 	}
-	return &regEnv{Service: svc, Port: port, Addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	return &regEnv{Service: svc, Port: port, Addr: fmt.Sprintf("127.0.0.1:%d", port), API: fmt.Sprintf("http://127.0.0.1:%d/api/v1/", web)}
 }
 
 func (e *regEnv) restart(t *testing.T) {

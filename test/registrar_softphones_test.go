@@ -19,6 +19,7 @@ import (
 type regBaresip struct {
 	Dir, Rec string
 	SIPPort  int
+	RTP      int // first of its ten RTP ports
 }
 
 func newRegBaresip(t *testing.T, e *regEnv, user, pass string, toneHz int) *regBaresip {
@@ -27,7 +28,10 @@ func newRegBaresip(t *testing.T, e *regEnv, user, pass string, toneHz int) *regB
 	b := &regBaresip{Dir: t.TempDir(), SIPPort: freePort(t, "udp")}
 	b.Rec = filepath.Join(b.Dir, "rec")
 	os.MkdirAll(b.Rec, 0o755)
-	rtp := freePort(t, "udp")
+	// Even: baresip picks an even port in the range after rounding down, so an odd first
+	// port would let it take the one below (outside what the tests watch).
+	rtp := freePort(t, "udp") &^ 1
+	b.RTP = rtp
 	cfg := fmt.Sprintf(`poll_method epoll
 sip_listen 127.0.0.1:%d
 audio_player alsa,null

@@ -165,7 +165,7 @@ password = "linphone-pass-5005"
 	udp.WaitEvent(t, "CALL_CLOSED", 0, 10*time.Second)
 	l.waitOutput(t, "Call 2 with", 10*time.Second)
 	time.Sleep(500 * time.Millisecond)
-	// linphone offered RTP/SAVP, got 488 from the phone without SRTP and called again with RTP/AVP.
+	// linphone offered SRTP; the Pi bridged it to plain RTP for the UDP phone.
 	requireRegTone(t, "linphone (caller, TLS) from the UDP phone", rx, 440)
 	requireNoPlainSIP(t, capt.packets(t), tlsPort)
 }

@@ -125,8 +125,17 @@ func TestWebPagesInChromium(t *testing.T) {
 	b.Navigate(e.Base + "/calls")
 	b.WaitFor(`document.querySelector("#calls tbody").innerText.includes("5003") && document.querySelector("#calls tbody").innerText.includes("answered")`, 10*time.Second)
 	b.WaitFor(`document.querySelectorAll("#calls svg.plot polyline").length === 2`, 10*time.Second)
-	if mos := b.Text("#calls tbody tr:first-child td:nth-child(8)"); !strings.HasPrefix(mos, "4.") {
+	if mos := b.Text("#calls tbody tr:first-child td:nth-child(10)"); !strings.HasPrefix(mos, "4.") {
 		t.Fatalf("a clean loopback call has MOS %q, want 4.x", mos)
+	}
+	// Which calls were encrypted: the phone's own call (UDP, plain RTP), and the same call as
+	// the registrar relayed it, leg by leg.
+	if sig, audio := b.Text("#calls tbody tr:first-child td:nth-child(6)"), b.Text("#calls tbody tr:first-child td:nth-child(7)"); sig != "UDP" || audio != "RTP" {
+		t.Fatalf("the call log says signalling %q audio %q, want UDP and RTP", sig, audio)
+	}
+	b.WaitFor(`document.querySelector("#proxied tbody").innerText.includes("5002") && document.querySelector("#proxied tbody").innerText.includes("ended")`, 10*time.Second)
+	if row := b.Text("#proxied tbody tr:first-child"); !strings.Contains(row, "UDP / UDP") || !strings.Contains(row, "RTP / RTP") || !strings.Contains(row, "plain RTP (not encrypted)") {
+		t.Fatalf("the registrar's call list row says %q", row)
 	}
 	b.Screenshot("calls")
 

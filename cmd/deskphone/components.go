@@ -15,6 +15,7 @@ import (
 	"github.com/deskphone/deskphone/firmware/boottime"
 	"github.com/deskphone/deskphone/firmware/config"
 	"github.com/deskphone/deskphone/firmware/registrar"
+	"github.com/deskphone/deskphone/firmware/srtpbridge"
 	"github.com/deskphone/deskphone/firmware/voicemail"
 	"github.com/deskphone/deskphone/firmware/web"
 	"github.com/deskphone/deskphone/provisioning"
@@ -42,13 +43,36 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		if vm != nil {
 			opts = append(opts, registrar.WithVoicemail(vm))
 		}
+		// The bridges report calls whose media died; the registrar hangs them up.
+		reports := make(chan registrar.MediaReport, 16)
+		opts = append(opts, registrar.WithMediaReports(reports))
+		report := func(rep registrar.MediaReport) {
+			select {
+			case reports <- rep:
+			case <-ctx.Done():
+			}
+		}
 		if f.Web.HTTPSListen != "" {
-			bridge, err := newMediaBridge(f, log)
+			bridge, err := newMediaBridge(f, log, func(callID, leg string, silent time.Duration, cause string) {
+				report(registrar.MediaReport{CallID: callID, Leg: leg, Silent: silent, Cause: cause})
+			})
 			if err != nil {
 				return nil, err
 			}
 			g.Go(func() error { return bridge.Run(ctx) })
 			opts = append(opts, registrar.WithMediaBridge(bridge))
+		}
+		if f.Registrar.SRTPBridge {
+			sb, err := srtpbridge.New(srtpbridge.Config{RTPPortMin: f.Registrar.SRTPBridgePortMin,
+				RTPPortMax: f.Registrar.SRTPBridgePortMax, Log: log.With("component", "srtpbridge"),
+				OnMediaDead: func(callID, leg string, silent time.Duration) {
+					report(registrar.MediaReport{CallID: callID, Leg: leg, Silent: silent})
+				}})
+			if err != nil {
+				return nil, fmt.Errorf("SRTP bridge: %w", err)
+			}
+			g.Go(func() error { return sb.Run(ctx) })
+			opts = append(opts, registrar.WithSRTPBridge(sb))
 		}
 		reg, err = newRegistrar(f, dir, ca, log, opts...)
 		if err != nil {
@@ -105,6 +129,7 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		n, _ := strconv.Atoi(port)
 		ph.Web.SetAccounts(dir, web.SIPInfo{Port: n, Realm: f.Realm()})
 		mountSoftphone(ph.Web, reg)
+		ph.Web.Handle("GET /api/v1/registrar/calls", recentCallsHandler(reg))
 	}
 	var waiting <-chan bool
 	if vm != nil {

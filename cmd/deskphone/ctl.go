@@ -338,6 +338,7 @@ func (c ctlClient) calls() error {
 		Start     time.Time `json:"start"`
 		Duration  float64   `json:"duration"`
 		Outcome   string    `json:"outcome"`
+		Reason    string    `json:"reason"`
 	}
 	if err := json.Unmarshal(b, &calls); err != nil {
 		return fmt.Errorf("unexpected answer: %w", err)
@@ -346,7 +347,11 @@ func (c ctlClient) calls() error {
 		fmt.Fprintln(c.out, "no calls yet")
 	}
 	for _, k := range calls {
-		fmt.Fprintf(c.out, "%s  %-3s %-20s %-11s %4.0fs\n", k.Start.Local().Format("2006-01-02 15:04:05"), k.Direction, k.Peer, k.Outcome, k.Duration)
+		why := ""
+		if k.Reason != "" {
+			why = "  (" + k.Reason + ")"
+		}
+		fmt.Fprintf(c.out, "%s  %-3s %-20s %-11s %4.0fs%s\n", k.Start.Local().Format("2006-01-02 15:04:05"), k.Direction, k.Peer, k.Outcome, k.Duration, why)
 	}
 	return nil
 }

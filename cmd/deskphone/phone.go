@@ -96,7 +96,7 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, ca *certs.
 	snd := &sound{aud: aud, ua: ua}
 	meter := &qualityMeter{session: snd.session}
 	ph := phone.New(phone.Config{CallWaiting: p.CallWaiting, DND: p.DND, AutoAnswer: p.AutoAnswer, SpeedDial: p.SpeedDial},
-		ua, snd, ringerOf(dev), callRecorder{calls, log, meter}, log.With("component", "phone"))
+		ua, snd, ringerOf(dev), callRecorder{calls, log, meter, strings.ToUpper(f.Phone.Transport)}, log.With("component", "phone"))
 	ev.p = ph
 
 	srv, err := newWeb(f, ca, ph, calls, log)
@@ -174,6 +174,9 @@ func (e *phoneEvents) CallEnded(id, reason string, code int) {
 func (e *phoneEvents) CallRemoteHold(id string, on bool) {
 	e.p.Post(phone.Event{Kind: phone.EvRemoteHold, ID: id, On: on})
 }
+func (e *phoneEvents) CallSilent(id string, silent time.Duration) {
+	e.p.Post(phone.Event{Kind: phone.EvNoMedia, ID: id, N: int(silent / time.Second)})
+}
 func (e *phoneEvents) CallReferred(id, to string) {
 	e.p.Post(phone.Event{Kind: phone.EvReferred, ID: id, To: to})
 }
@@ -245,16 +248,17 @@ type mediaStatus struct {
 
 // callRecorder writes finished calls to the call log.
 type callRecorder struct {
-	l       *calllog.Log
-	log     *slog.Logger
-	quality *qualityMeter
+	l         *calllog.Log
+	log       *slog.Logger
+	quality   *qualityMeter
+	transport string // the phone's SIP transport, as the call log shows it
 }
 
 func (r callRecorder) Record(c phone.Record) {
 	e := calllog.Entry{Direction: string(c.Direction), Peer: c.Peer, Start: c.Start,
-		Duration: c.Duration.Round(time.Second).Seconds(), Outcome: c.Outcome}
-	if q := r.quality.take(); q != nil && c.Duration > 0 {
-		e.Quality = q
+		Duration: c.Duration.Round(time.Second).Seconds(), Outcome: c.Outcome, Reason: c.Reason}
+	if q, protection := r.quality.take(); q != nil && c.Duration > 0 {
+		e.Quality, e.Media, e.Transport = q, protection, r.transport
 	}
 	if err := r.l.Append(e); err != nil {
 		r.log.Warn("call log", "err", err)

@@ -62,13 +62,18 @@ func (q *qualityMeter) sample(now time.Time) {
 	q.maxJit = max(q.maxJit, st.JitterMs)
 }
 
-// take returns the quality of the call that just ended (nil without media) and starts afresh.
-func (q *qualityMeter) take() *calllog.Quality {
+// take returns the quality of the call that just ended (nil without media) and its media
+// protection ("SRTP (suite)", "RTP", "" without media), and starts afresh.
+func (q *qualityMeter) take() (*calllog.Quality, string) {
 	q.sample(time.Now())
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.cur == nil || len(q.samples) == 0 {
-		return nil
+		return nil, ""
+	}
+	protection := "RTP"
+	if q.last.SRTP != "" {
+		protection = "SRTP (" + q.last.SRTP + ")"
 	}
 	st := q.last
 	out := &calllog.Quality{PacketsReceived: st.PacketsReceived, Lost: max(st.Lost, 0), JitterMs: q.jitter / float64(len(q.samples)),
@@ -78,5 +83,5 @@ func (q *qualityMeter) take() *calllog.Quality {
 	}
 	out.MOS = calllog.MOS(out.LossPct, out.JitterMs)
 	q.cur, q.samples = nil, nil
-	return out
+	return out, protection
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/certs"
 	"github.com/deskphone/deskphone/firmware/config"
+	"github.com/deskphone/deskphone/firmware/media"
 	"github.com/deskphone/deskphone/firmware/registrar"
 )
 
@@ -78,7 +79,27 @@ func newRegistrar(f *config.File, dir *accounts.Directory, ca *certs.Authority, 
 		}
 		cfg.TLSListen, cfg.TLS = c.TLSListen, conf
 	}
-	return registrar.New(cfg, dir, log.With("component", "registrar"), opts...)
+	var accts registrar.AccountSource = dir
+	if p := f.Phone; p.Enabled && p.Transport == "tls" && p.SRTP == media.SRTPMandatory {
+		accts = mandatorySRTP{dir, p.Extension}
+	}
+	return registrar.New(cfg, accts, log.With("component", "registrar"), opts...)
+}
+
+// mandatorySRTP gives the Pi's own phone, when its [phone] srtp is "mandatory", the account
+// policy srtp = "mandatory" (unless its account says otherwise): it refuses plain RTP, so a
+// call from the Alcatel to it must be bridged to SRTP by the registrar.
+type mandatorySRTP struct {
+	*accounts.Directory
+	ext string
+}
+
+func (m mandatorySRTP) Lookup(user string) (accounts.Account, bool) {
+	a, ok := m.Directory.Lookup(user)
+	if ok && a.Extension == m.ext && a.SRTP == "" {
+		a.SRTP = media.SRTPMandatory
+	}
+	return a, ok
 }
 
 // ownRegistrarCA is the authorities file the phone trusts over TLS: the configured one, or, when

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/deskphone/deskphone/firmware/config"
 	"github.com/deskphone/deskphone/firmware/lanaddr"
@@ -22,7 +25,7 @@ const bridgeRTPPorts = 100
 // newMediaBridge builds the bridge between browsers (WebRTC) and plain RTP phones, on the
 // registrar's address (or, listening on every address, the LAN address): browsers reach it
 // there, as they reach the pages.
-func newMediaBridge(f *config.File, log *slog.Logger) (*webrtcbridge.Bridge, error) {
+func newMediaBridge(f *config.File, log *slog.Logger, dead func(callID, leg string, silent time.Duration, cause string)) (*webrtcbridge.Bridge, error) {
 	ip, err := bridgeIP(f.Registrar.Listen)
 	if err != nil {
 		return nil, err
@@ -35,7 +38,7 @@ func newMediaBridge(f *config.File, log *slog.Logger) (*webrtcbridge.Bridge, err
 		lo = 20000
 	}
 	b, err := webrtcbridge.New(webrtcbridge.Config{IP: ip, RTPPortMin: lo, RTPPortMax: lo + bridgeRTPPorts - 1,
-		Log: log.With("component", "webrtc")})
+		OnMediaDead: dead, Log: log.With("component", "webrtc")})
 	if err != nil {
 		return nil, fmt.Errorf("browser calls: %w", err)
 	}
@@ -68,4 +71,18 @@ func mountSoftphone(srv *web.Server, reg *registrar.Registrar) {
 	n, _ := strconv.Atoi(port)
 	srv.HandlePage("/ws", reg.WebSocket(n))
 	srv.HandlePage(softphone.Prefix, softphone.Handler())
+}
+
+// recentCallsHandler serves the registrar's recent proxied calls (each leg's transport and media
+// protection) as JSON, for the call log page.
+func recentCallsHandler(reg *registrar.Registrar) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls := []registrar.CallRecord{}
+		if reg != nil {
+			calls = append(calls, reg.RecentCalls()...)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(calls)
+	})
 }

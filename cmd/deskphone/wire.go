@@ -90,6 +90,7 @@ func configAccounts(f *config.File) []accounts.Account {
 		out = append(out, accounts.Account{
 			Extension: a.Extension, Username: a.Username, Password: a.Password,
 			DisplayName: a.DisplayName, MAC: accounts.NormalizeMAC(a.MAC), Origin: accounts.OriginConfig,
+			SRTP: a.SRTP,
 		})
 	}
 	return out

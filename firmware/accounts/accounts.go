@@ -31,13 +31,16 @@ const (
 
 // Account is one SIP account. It is reachable as sip:<Username>@… and as sip:<Extension>@….
 type Account struct {
-	Extension   string    `json:"extension"`
-	Username    string    `json:"username"`
-	Password    string    `json:"password"`
-	DisplayName string    `json:"display_name"`
-	MAC         string    `json:"mac,omitempty"` // 12 upper-case hex digits, for a paired Alcatel phone
-	Origin      Origin    `json:"origin"`
-	Created     time.Time `json:"created"`
+	Extension   string `json:"extension"`
+	Username    string `json:"username"`
+	Password    string `json:"password"`
+	DisplayName string `json:"display_name"`
+	MAC         string `json:"mac,omitempty"` // 12 upper-case hex digits, for a paired Alcatel phone
+	// SRTP is the media encryption the registrar gives this account's phone: "" (follow the
+	// caller), "off", "optional" (SRTP whenever it is on TLS) or "mandatory".
+	SRTP    string    `json:"srtp,omitempty"`
+	Origin  Origin    `json:"origin"`
+	Created time.Time `json:"created"`
 }
 
 var (

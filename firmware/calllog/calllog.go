@@ -21,7 +21,12 @@ type Entry struct {
 	Start     time.Time `json:"start"`
 	Duration  float64   `json:"duration"`          // seconds of conversation
 	Outcome   string    `json:"outcome"`           // answered, missed, rejected, busy, failed, cancelled, transferred
+	Reason    string    `json:"reason,omitempty"`  // why the phone ended it, e.g. "no audio from the far end"
 	Quality   *Quality  `json:"quality,omitempty"` // answered calls with media
+	// Transport is the signalling's (UDP, TCP or TLS); Media the audio's protection: "SRTP
+	// (AES_CM_128_HMAC_SHA1_80)" or "RTP" (plain), empty for a call without media.
+	Transport string `json:"transport,omitempty"`
+	Media     string `json:"media,omitempty"`
 }
 
 // DefaultMaxBytes bounds the current file; with the rotated one the log takes at most twice this.

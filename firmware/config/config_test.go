@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestExampleIsTheDefault(t *testing.T) {
@@ -190,4 +191,26 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// rtp_timeout: "0" turns it off, a few seconds is fine, less than a second is refused.
+func TestRTPTimeout(t *testing.T) {
+	for _, c := range []struct {
+		v    string
+		want time.Duration
+		bad  bool
+	}{{`"0"`, 0, false}, {`"3s"`, 3 * time.Second, false}, {`"500ms"`, 0, true}, {`"-1s"`, 0, true}} {
+		f, err := Parse("f.toml", []byte("[phone]\nrtp_timeout = "+c.v+"\n"))
+		switch {
+		case c.bad && (err == nil || !strings.Contains(err.Error(), "phone.rtp_timeout")):
+			t.Errorf("rtp_timeout = %s: %v, want a phone.rtp_timeout problem", c.v, err)
+		case !c.bad && err != nil:
+			t.Errorf("rtp_timeout = %s: %v", c.v, err)
+		case !c.bad && f.Phone.Media().RTPTimeout != c.want:
+			t.Errorf("rtp_timeout = %s gives %s", c.v, f.Phone.Media().RTPTimeout)
+		}
+	}
+	if d := Default().Phone.RTPTimeout.Duration; d != 60*time.Second {
+		t.Errorf("default rtp_timeout %s, want 60s", d)
+	}
 }

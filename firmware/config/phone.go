@@ -38,6 +38,7 @@ type Phone struct {
 	RTPPortMax      int      `toml:"rtp_port_max"`
 	JitterMin       Duration `toml:"jitter_min"`
 	JitterMax       Duration `toml:"jitter_max"`
+	RTPTimeout      Duration `toml:"rtp_timeout"` // hang up a call silent this long ("0" = never)
 	AutoAnswer      bool     `toml:"auto_answer"`
 	SpeedDial       []string `toml:"speed_dial"` // numbers for the speed-dial button(s)
 }
@@ -61,6 +62,7 @@ func defaultPhone() Phone {
 		RTPPortMax:      m.PortMax,
 		JitterMin:       Duration{m.JitterMin},
 		JitterMax:       Duration{m.JitterMax},
+		RTPTimeout:      Duration{m.RTPTimeout},
 	}
 }
 
@@ -72,6 +74,7 @@ func (p Phone) Media() media.Config {
 	m.PortMin, m.PortMax = p.RTPPortMin, p.RTPPortMax
 	m.JitterMin, m.JitterMax = p.JitterMin.Duration, p.JitterMax.Duration
 	m.SRTP = p.SRTP
+	m.RTPTimeout = p.RTPTimeout.Duration
 	return m
 }
 

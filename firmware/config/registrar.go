@@ -11,6 +11,7 @@ import (
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/media"
 	"github.com/deskphone/deskphone/firmware/registrar"
+	"github.com/deskphone/deskphone/firmware/srtpbridge"
 )
 
 // Registrar is the built-in SIP registrar and proxy; its defaults are registrar.DefaultConfig's.
@@ -45,6 +46,13 @@ type Registrar struct {
 	// Trusted sources (CIDR) are never banned; they still authenticate.
 	NeverBan []string `toml:"never_ban"`
 
+	// SRTPBridge lets a phone with SRTP (on TLS) and one with plain RTP (the Alcatel) call each
+	// other, the Pi relaying the media; false refuses such calls with 488.
+	SRTPBridge bool `toml:"srtp_bridge"`
+	// The bridge's UDP ports (four per call); both 0: ports the kernel picks.
+	SRTPBridgePortMin int `toml:"srtp_bridge_port_min"`
+	SRTPBridgePortMax int `toml:"srtp_bridge_port_max"`
+
 	Accounts []Account `toml:"accounts"`
 }
 
@@ -55,8 +63,10 @@ type Account struct {
 	Password    string `toml:"password"`
 	DisplayName string `toml:"display_name"`
 	MAC         string `toml:"mac"` // an Alcatel phone that gets this account when it asks
-	// SRTP is the media encryption this account's calls need: "off" (or empty), "optional",
-	// "mandatory" (calls to or from it without SRTP are refused).
+	// SRTP is the media encryption the registrar gives this account's phone: "" (follow the
+	// caller's offer), "off" (never SRTP), "optional" (SRTP whenever it is on TLS, bridged by the
+	// Pi if the other phone has plain RTP), "mandatory" (its calls without SRTP on its leg are
+	// refused with 488).
 	SRTP string `toml:"srtp"`
 }
 
@@ -72,24 +82,28 @@ var (
 
 func defaultRegistrar() Registrar {
 	d := registrar.DefaultConfig()
+	b := srtpbridge.DefaultConfig()
 	return Registrar{
-		Enabled:         true,
-		Listen:          d.Listen,
-		TLSListen:       registrar.DefaultTLSListen,
-		Realm:           d.Realm,
-		DefaultExpires:  Duration{d.DefaultExpires},
-		MinExpires:      Duration{d.MinExpires},
-		MaxExpires:      Duration{d.MaxExpires},
-		MaxContacts:     d.MaxContacts,
-		QualifyInterval: Duration{d.QualifyInterval},
-		RingTimeout:     Duration{d.RingTimeout},
-		NonceLifetime:   Duration{d.NonceLifetime},
-		TCPIdleTimeout:  Duration{d.TCPIdleTimeout},
-		AuthFailures:    d.AuthFailures,
-		AuthWindow:      Duration{d.AuthWindow},
-		FloodRequests:   d.FloodRequests,
-		FloodWindow:     Duration{d.FloodWindow},
-		BanTime:         Duration{d.BanTime},
+		SRTPBridge:        true,
+		SRTPBridgePortMin: b.RTPPortMin,
+		SRTPBridgePortMax: b.RTPPortMax,
+		Enabled:           true,
+		Listen:            d.Listen,
+		TLSListen:         registrar.DefaultTLSListen,
+		Realm:             d.Realm,
+		DefaultExpires:    Duration{d.DefaultExpires},
+		MinExpires:        Duration{d.MinExpires},
+		MaxExpires:        Duration{d.MaxExpires},
+		MaxContacts:       d.MaxContacts,
+		QualifyInterval:   Duration{d.QualifyInterval},
+		RingTimeout:       Duration{d.RingTimeout},
+		NonceLifetime:     Duration{d.NonceLifetime},
+		TCPIdleTimeout:    Duration{d.TCPIdleTimeout},
+		AuthFailures:      d.AuthFailures,
+		AuthWindow:        Duration{d.AuthWindow},
+		FloodRequests:     d.FloodRequests,
+		FloodWindow:       Duration{d.FloodWindow},
+		BanTime:           Duration{d.BanTime},
 	}
 }
 
@@ -142,6 +156,11 @@ func (r Registrar) validate(c *checker) {
 			if _, err2 := netip.ParseAddr(s); err2 != nil {
 				c.bad(fmt.Sprintf("registrar.never_ban.%d", i), "%q is not an address or CIDR range", s)
 			}
+		}
+	}
+	if r.SRTPBridgePortMin != 0 || r.SRTPBridgePortMax != 0 {
+		if r.SRTPBridgePortMin < 1024 || r.SRTPBridgePortMax > 65535 || r.SRTPBridgePortMax < (r.SRTPBridgePortMin&^1)+3 {
+			c.bad("registrar.srtp_bridge_port_min", "the SRTP bridge's ports must lie within 1024–65535 with at least 4 of them (both 0: ports the kernel picks)")
 		}
 	}
 	seen := map[string]string{} // extension or user name → the account that has it

@@ -50,10 +50,14 @@ type Config struct {
 	// SRTP is the media encryption policy: SRTPOff (default), SRTPOptional or SRTPMandatory.
 	// The keys go in the SDP (RFC 4568): set it only for calls signalled over TLS.
 	SRTP string
+	// RTPTimeout is how long the far end of an established call may send nothing (no RTP, no
+	// RTCP) before Silence says the call is dead, as Asterisk's rtptimeout (default 60 s; 0:
+	// never). It does not run while the call is on hold in either direction.
+	RTPTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults: loopback address, ports 16384–16482, PCMA then PCMU,
-// telephone-event on 96, a 20–200 ms jitter buffer, 20 ms packets.
+// telephone-event on 96, a 20–200 ms jitter buffer, 20 ms packets, a 60 s RTP timeout.
 //
 // Payload type 96 is the Alcatel IP Touch's own telephone-event type, so both ends agree whoever
 // offers; answers always use the type the offerer chose. The 200 ms ceiling is what the
@@ -70,6 +74,7 @@ func DefaultConfig() Config {
 		JitterMax:       200 * time.Millisecond,
 		PTime:           20 * time.Millisecond,
 		SRTP:            SRTPOff,
+		RTPTimeout:      60 * time.Second,
 	}
 }
 
@@ -101,6 +106,9 @@ func (c Config) Check() []Problem {
 	}
 	if c.PortMin < 1024 || c.PortMax > 65534 || c.PortMax-c.PortMin < 4 {
 		bad("rtp_port_min", "RTP ports must lie within 1024-65534 with room for at least two calls")
+	}
+	if c.RTPTimeout < 0 || (c.RTPTimeout > 0 && c.RTPTimeout < time.Second) {
+		bad("rtp_timeout", "must be at least 1s, or 0 to never hang up a silent call (got %s)", c.RTPTimeout)
 	}
 	if c.JitterMin < 0 || c.JitterMax < c.JitterMin || c.JitterMax > time.Second {
 		bad("jitter_max", "jitter_min must be ≥ 0 and ≤ jitter_max, jitter_max ≤ 1s")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // SDP offer/answer (RFC 3264) for a Session: our offers, answers to the remote's offers, hold.
@@ -172,6 +173,7 @@ func (s *Session) apply(n *negotiation) {
 		s.marker = true
 	}
 	s.neg = n
+	s.expectSince = time.Now()
 	s.log.Info("media negotiated", "codec", n.send.name, "remote", n.remoteRTP.String(),
 		"direction", n.dir.String(), "telephone_event_pt", n.dtmfSendPT, "srtp", n.suite())
 }

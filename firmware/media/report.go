@@ -217,6 +217,7 @@ func (s *Session) handleRTCP(b []byte, src netip.AddrPort, now time.Time) {
 		return
 	}
 	s.counters.rtcpReceived++
+	s.rtcpAt = now
 	if info.hasSR {
 		s.rx.processSenderReport(info.srNTP, now)
 	}
@@ -276,13 +277,41 @@ func (s *Session) sendReportLocked(bye bool) {
 	}
 	if s.neg.srtp != nil {
 		var err error
-		if b, err = s.neg.srtp.encryptRTCP(b); err != nil {
+		if b, err = s.neg.srtp.EncryptRTCP(nil, b); err != nil {
 			return
 		}
 	}
 	if _, err := s.rtcp.WriteToUDPAddrPort(b, dst); err == nil {
 		s.counters.rtcpSent++
 	}
+}
+
+// Heard tells when the far end was last heard from (RTP or RTCP, or the moment the media was
+// negotiated or taken off hold, if later), and whether it is expected to send at all: media
+// negotiated both ways and the call on hold in neither direction. The phone hangs up a call
+// silent for longer than its rtp_timeout, as Asterisk's rtptimeout does.
+func (s *Session) Heard() (last time.Time, expected bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last = s.expectSince
+	for _, t := range []time.Time{s.rx.lastPacket, s.rtcpAt} {
+		if t.After(last) {
+			last = t
+		}
+	}
+	expected = !s.closed && s.neg != nil && s.neg.dir == sendrecv && !s.localHold && !s.remoteHold
+	return last, expected
+}
+
+// Silence tells how long the far end has sent nothing while it should (see Heard), and whether
+// that is longer than the configured RTPTimeout (never when it is 0).
+func (s *Session) Silence() (silent time.Duration, timedOut bool) {
+	last, expected := s.Heard()
+	if !expected {
+		return 0, false
+	}
+	silent = time.Since(last)
+	return silent, s.cfg.RTPTimeout > 0 && silent >= s.cfg.RTPTimeout
 }
 
 // Stats are the call's media counters, for the status API and tests.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/deskphone/deskphone/firmware/sdes"
 	"github.com/pion/sdp/v3"
 )
 
@@ -134,7 +135,7 @@ func extractAudio(sd *sdp.SessionDescription) (remoteAudio, error) {
 			if err != nil {
 				return ra, err
 			}
-			if ok && len(ra.crypto) < len(suites)*4 {
+			if ok && len(ra.crypto) < sdes.MaxLines {
 				ra.crypto = append(ra.crypto, c)
 			}
 		}

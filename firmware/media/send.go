@@ -86,7 +86,7 @@ func (s *Session) writeRTP(pt uint8, marker bool, ts uint32, payload []byte, dst
 	pkt := s.txBuf[:n]
 	if s.neg.srtp != nil {
 		var err error
-		if pkt, err = s.neg.srtp.encryptRTP(s.srtpBuf[:0], pkt, &h); err != nil {
+		if pkt, err = s.neg.srtp.EncryptRTP(s.srtpBuf[:0], pkt, &h); err != nil {
 			s.txErrors++
 			return
 		}

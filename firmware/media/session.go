@@ -13,6 +13,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/deskphone/deskphone/firmware/sdes"
 )
 
 const (
@@ -74,6 +76,8 @@ type Session struct {
 	pcm         [jbMaxSamples]int16
 	dtmfRx      dtmfReceiver
 	rx          receiverStream // RFC 3550 statistics of the stream we receive (report.go)
+	rtcpAt      time.Time      // the remote's last RTCP (report.go)
+	expectSince time.Time      // media negotiated or taken off hold: silence counts from here
 
 	counters counters
 	playout  struct {
@@ -99,7 +103,7 @@ func (n *negotiation) suite() string {
 	if n == nil || n.srtp == nil {
 		return ""
 	}
-	return n.srtp.local.suite.name
+	return n.srtp.Local.Suite.Name
 }
 
 type counters struct {
@@ -167,7 +171,7 @@ func NewSession(cfg Config, log *slog.Logger) (*Session, error) {
 	s.ts = binary.BigEndian.Uint32(r[6:])
 	s.sessionID = binary.BigEndian.Uint64(r[10:]) >> 2 // fits NTP-style ids, positive
 	if cfg.SRTP == SRTPOptional || cfg.SRTP == SRTPMandatory {
-		if s.keys, err = newKeys(); err != nil {
+		if s.keys, err = sdes.NewKeys(); err != nil {
 			sock.close()
 			rtcpConn.Close()
 			return nil, err

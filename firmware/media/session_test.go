@@ -529,3 +529,51 @@ func TestAnswerAgainAfterEarlyMedia(t *testing.T) {
 		t.Fatalf("answer after answering an offer: %v", err)
 	}
 }
+
+// Heard follows the far end's packets, and media is not expected while the call is on hold in
+// either direction; resuming restarts the count.
+func TestHeardFollowsPacketsAndHold(t *testing.T) {
+	a, b := newTestSession(t, DefaultConfig()), newTestSession(t, DefaultConfig())
+	if _, expected := a.Heard(); expected {
+		t.Error("media expected before any SDP")
+	}
+	connect(t, a, b, nil, nil)
+	runAudio(t, a, 1000)
+	runAudio(t, b, 700)
+	waitFor(t, 2*time.Second, "audio both ways", func() bool { return a.Stats().PacketsReceived > 10 })
+	if last, expected := a.Heard(); !expected || time.Since(last) > time.Second {
+		t.Fatalf("talking: heard %s ago, expected %v", time.Since(last), expected)
+	}
+	hold := func(x, y *Session, on bool) {
+		t.Helper()
+		offer, err := x.Hold(on)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, err := y.Update(offer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.AcceptAnswer(answer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold(a, b, true)
+	if _, expected := a.Heard(); expected {
+		t.Error("holding: media still expected")
+	}
+	if _, expected := b.Heard(); expected {
+		t.Error("held: media still expected")
+	}
+	resumed := time.Now()
+	hold(a, b, false)
+	last, expected := b.Heard()
+	if !expected || last.Before(resumed) {
+		t.Errorf("resumed: expected %v, heard at %s (resumed at %s)", expected, last, resumed)
+	}
+	b.Close()
+	time.Sleep(300 * time.Millisecond)
+	if last, _ := a.Heard(); time.Since(last) < 250*time.Millisecond {
+		t.Errorf("the far end closed, yet heard %s ago", time.Since(last))
+	}
+}

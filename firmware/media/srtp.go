@@ -1,17 +1,11 @@
 package media
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
 
-	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
-	"github.com/pion/srtp/v3"
+	"github.com/deskphone/deskphone/firmware/sdes"
 )
 
 // SRTP with keys exchanged in the SDP (SDES, RFC 4568) and RFC 3711 protection by pion/srtp.
@@ -28,133 +22,27 @@ const (
 // ErrNoCommonCrypto: the remote's SRTP requirements and ours do not meet (RFC 4568 §7.5: answer 488).
 var ErrNoCommonCrypto = errors.New("no common media encryption (SRTP) (answer 488 Not Acceptable Here)")
 
-// cryptoSuite is an RFC 4568 §6.2 crypto suite we implement.
-type cryptoSuite struct {
-	name    string
-	profile srtp.ProtectionProfile
-}
-
-// suites in our order of preference: the 80-bit tag first, as every SDES phone offers it.
-var suites = [...]cryptoSuite{
-	{"AES_CM_128_HMAC_SHA1_80", srtp.ProtectionProfileAes128CmHmacSha1_80},
-	{"AES_CM_128_HMAC_SHA1_32", srtp.ProtectionProfileAes128CmHmacSha1_32},
-}
-
-const (
-	sdesKeyLen   = 30 // 128-bit master key and 112-bit master salt (RFC 4568 §6.2.1)
-	replayWindow = 128
-)
-
-func suiteByName(name string) (cryptoSuite, bool) {
-	for _, s := range suites {
-		if s.name == name {
-			return s, true
-		}
-	}
-	return cryptoSuite{}, false
-}
-
-// cryptoAttr is one a=crypto line we can use.
-type cryptoAttr struct {
-	tag   int
-	suite cryptoSuite
-	key   []byte // master key || master salt
-}
-
-func (c cryptoAttr) String() string {
-	return fmt.Sprintf("%d %s inline:%s", c.tag, c.suite.name, base64.StdEncoding.EncodeToString(c.key))
-}
-
-// parseCrypto parses "<tag> <crypto-suite> <key-params> [<session-params>]" (RFC 4568 §9.1).
-// ok is false for a well-formed line we do not implement (another suite, several keys, an MKI,
-// session parameters): the offerer listed it as one alternative among others. An error means
-// the line is malformed.
-func parseCrypto(v string) (attr cryptoAttr, ok bool, err error) {
-	bad := func(why string) (cryptoAttr, bool, error) {
-		return cryptoAttr{}, false, fmt.Errorf("a=crypto: %s: %w", why, ErrBadSDP)
-	}
-	f := strings.Fields(v)
-	if len(f) < 3 {
-		return bad("needs a tag, a suite and a key")
-	}
-	tag, err := strconv.Atoi(f[0])
-	if err != nil || tag < 0 || tag > 999999999 || len(f[0]) > 9 {
-		return bad("the tag must be 1-9 digits")
-	}
-	suite, known := suiteByName(f[1])
-	if !known || len(f) > 3 || strings.Contains(f[2], ";") {
-		return cryptoAttr{}, false, nil
-	}
-	method, params, found := strings.Cut(f[2], ":")
-	if !found || method != "inline" {
-		return cryptoAttr{}, false, nil
-	}
-	keySalt, rest, _ := strings.Cut(params, "|")
-	if strings.Count(rest, "|") > 0 || strings.Contains(rest, ":") { // an MKI ("1:4") we do not use
-		return cryptoAttr{}, false, nil
-	}
-	key, err := base64.StdEncoding.DecodeString(keySalt)
-	if err != nil || len(key) != sdesKeyLen {
-		return bad(fmt.Sprintf("%s needs a %d-byte base64 key and salt", suite.name, sdesKeyLen))
-	}
-	return cryptoAttr{tag: tag, suite: suite, key: key}, true, nil
-}
-
-// newKeys returns one fresh master key and salt per suite we offer, tagged 1, 2….
-func newKeys() ([]cryptoAttr, error) {
-	var out []cryptoAttr
-	for i, s := range suites {
-		k := make([]byte, sdesKeyLen)
-		if _, err := rand.Read(k); err != nil {
-			return nil, fmt.Errorf("media: SRTP key: %w", err)
-		}
-		out = append(out, cryptoAttr{tag: i + 1, suite: s, key: k})
-	}
-	return out, nil
-}
+// cryptoAttr is one a=crypto line we can use (package sdes).
+type cryptoAttr = sdes.Crypto
 
 // srtpStreams protects one call's media: tx with our key, rx with the remote's.
-type srtpStreams struct {
-	local, remote cryptoAttr
-	tx, rx        *srtp.Context
-	buf           []byte // decrypted packets (handlers run with s.mu held)
+type srtpStreams = sdes.Streams
+
+// parseCrypto parses an a=crypto value; a malformed one is ErrBadSDP.
+func parseCrypto(v string) (cryptoAttr, bool, error) {
+	c, ok, err := sdes.Parse(v)
+	if err != nil {
+		return c, false, fmt.Errorf("%w: %w", ErrBadSDP, err)
+	}
+	return c, ok, nil
 }
 
 func newSRTPStreams(local, remote cryptoAttr) (*srtpStreams, error) {
-	tx, err := srtp.CreateContext(local.key[:16], local.key[16:], local.suite.profile)
+	st, err := sdes.NewStreams(local, remote)
 	if err != nil {
-		return nil, fmt.Errorf("media: SRTP context: %w", err)
+		return nil, fmt.Errorf("media: %w", err)
 	}
-	rx, err := srtp.CreateContext(remote.key[:16], remote.key[16:], remote.suite.profile,
-		srtp.SRTPReplayProtection(replayWindow), srtp.SRTCPReplayProtection(replayWindow))
-	if err != nil {
-		return nil, fmt.Errorf("media: SRTP context: %w", err)
-	}
-	return &srtpStreams{local: local, remote: remote, tx: tx, rx: rx, buf: make([]byte, maxDatagram)}, nil
-}
-
-// same reports whether st already uses these keys (a re-INVITE keeping them keeps the rollover
-// counters and replay windows).
-func (st *srtpStreams) same(local, remote cryptoAttr) bool {
-	return st != nil && st.local.String() == local.String() && st.remote.String() == remote.String()
-}
-
-func (st *srtpStreams) encryptRTP(dst, packet []byte, h *rtp.Header) ([]byte, error) {
-	return st.tx.EncryptRTP(dst, packet, h)
-}
-
-func (st *srtpStreams) decryptRTP(packet []byte) ([]byte, error) {
-	var h rtp.Header
-	return st.rx.DecryptRTP(st.buf, packet, &h)
-}
-
-func (st *srtpStreams) encryptRTCP(packet []byte) ([]byte, error) {
-	return st.tx.EncryptRTCP(nil, packet, nil)
-}
-
-func (st *srtpStreams) decryptRTCP(packet []byte) ([]byte, error) {
-	var h rtcp.Header
-	return st.rx.DecryptRTCP(st.buf, packet, &h)
+	return st, nil
 }
 
 // cryptoOffer is what we put into an offer: the profile and our keys, by policy.
@@ -177,16 +65,11 @@ func (s *Session) answerCrypto(ra remoteAudio) (local, remote cryptoAttr, use bo
 		}
 		return local, remote, false, nil
 	}
-	for _, rc := range ra.crypto {
-		for _, lc := range s.keys {
-			if lc.suite == rc.suite {
-				lc.tag = rc.tag // the answer echoes the tag of the accepted line (RFC 4568 §7.1.2)
-				return lc, rc, true, nil
-			}
-		}
+	if lc, rc, ok := sdes.Accept(ra.crypto, s.keys); ok {
+		return lc, rc, true, nil
 	}
 	if ra.savp || s.cfg.SRTP == SRTPMandatory {
-		return local, remote, false, fmt.Errorf("the remote offers no usable a=crypto (%s): %w", suiteNames(), ErrNoCommonCrypto)
+		return local, remote, false, fmt.Errorf("the remote offers no usable a=crypto (%s): %w", sdes.SuiteNames(), ErrNoCommonCrypto)
 	}
 	return local, remote, false, nil
 }
@@ -197,7 +80,7 @@ func (s *Session) streams(local, remote cryptoAttr, encrypt bool) (*srtpStreams,
 	if !encrypt {
 		return nil, nil
 	}
-	if s.neg != nil && s.neg.srtp.same(local, remote) {
+	if s.neg != nil && s.neg.srtp.Same(local, remote) {
 		return s.neg.srtp, nil
 	}
 	return newSRTPStreams(local, remote)
@@ -211,12 +94,8 @@ func (s *Session) answeredCrypto(ra remoteAudio, offered []cryptoAttr) (local, r
 		}
 		return local, remote, false, nil
 	}
-	for _, rc := range ra.crypto {
-		for _, lc := range offered {
-			if lc.tag == rc.tag && lc.suite == rc.suite {
-				return lc, rc, true, nil
-			}
-		}
+	if lc, rc, ok := sdes.Answered(ra.crypto, offered); ok {
+		return lc, rc, true, nil
 	}
 	if len(ra.crypto) > 0 || ra.savp {
 		return local, remote, false, fmt.Errorf("the answer's a=crypto matches none we offered: %w", ErrNoCommonCrypto)
@@ -237,9 +116,9 @@ func (s *Session) unprotect(b []byte, src netip.AddrPort, rtcp bool) (out []byte
 	}
 	var err error
 	if rtcp {
-		out, err = st.decryptRTCP(b)
+		out, err = st.DecryptRTCP(b)
 	} else {
-		out, err = st.decryptRTP(b)
+		out, err = st.DecryptRTP(b)
 	}
 	if err != nil {
 		s.srtpRejected(src, b, err)
@@ -256,12 +135,4 @@ func (s *Session) srtpRejected(src netip.AddrPort, b []byte, err error) {
 		s.log.Info("SRTP packet rejected", "src", src.String(), "err", err, "len", len(b),
 			"head", fmt.Sprintf("%x", b[:min(len(b), 8)]), "count", s.counters.srtpRejected)
 	}
-}
-
-func suiteNames() string {
-	var n []string
-	for _, s := range suites {
-		n = append(n, s.name)
-	}
-	return strings.Join(n, ", ")
 }

@@ -58,6 +58,8 @@ func next(s State, ev Event) (State, []Action) {
 		return referred(s, ev)
 	case EvReplaced:
 		return replaced(s, ev)
+	case EvNoMedia:
+		return noMedia(s, ev)
 	case EvRemoteDTMF:
 		if ev.ID == s.Active.ID && ev.ID != "" {
 			r := s.Active.Received + ev.Digits
@@ -364,6 +366,25 @@ func referred(s State, ev Event) (State, []Action) {
 		}
 	}
 	return s, acts
+}
+
+// ReasonNoMedia is what the call log says of a call hung up for its RTP timeout.
+const ReasonNoMedia = "no audio from the far end"
+
+// noMedia: the far end of the call on the handset sent nothing for the RTP timeout; it is gone
+// (unplugged, killed, its network lost) without a BYE, so the phone hangs up, as when the far
+// end hangs up. Not while the call is on hold either way (a held phone may send nothing), nor
+// for a parked call (held by us).
+func noMedia(s State, ev Event) (State, []Action) {
+	if ev.ID == "" || ev.ID != s.Active.ID || s.Call != CallInCall || s.Active.Held || s.Active.RemoteHeld {
+		return s, nil
+	}
+	rec := record(s.Active, ev.At, "answered")
+	rec.Record.Reason = ReasonNoMedia
+	acts := []Action{{Kind: ActHangup, ID: s.Active.ID}, {Kind: ActAudio}, rec}
+	s.Active = Call{}
+	s, more := afterActiveGone(s, true)
+	return s, append(acts, more...)
 }
 
 func timer(s State, ev Event) (State, []Action) {

@@ -224,6 +224,27 @@ func TestNext(t *testing.T) {
 		{talking(Outgoing), Event{Kind: EvReplaced, ID: "in-9", Old: "nosuch", Peer: "5004", At: t1},
 			talking(Outgoing), []Action{{Kind: ActHangup, ID: "in-9"}}},
 
+		// RTP timeout: the far end went silent without a BYE; the phone hangs up and says why,
+		// but never while the call is on hold either way, nor for another call.
+		{talking(Incoming), Event{Kind: EvNoMedia, ID: "c1", N: 60, At: t1},
+			with(idle(), func(s *State) { s.OffHook = true }),
+			[]Action{{Kind: ActHangup, ID: "c1"}, {Kind: ActAudio},
+				{Kind: ActRecord, Record: Record{Direction: Incoming, Peer: "5001", Start: t0, Duration: 30 * time.Second, Outcome: "answered", Reason: ReasonNoMedia}},
+				tone(ToneBusy)}},
+		{with(talking(Outgoing), func(s *State) { s.OffHook = false }), Event{Kind: EvNoMedia, ID: "c1", At: t1},
+			idle(),
+			[]Action{{Kind: ActHangup, ID: "c1"}, {Kind: ActAudio},
+				{Kind: ActRecord, Record: Record{Direction: Outgoing, Peer: "5001", Start: t0, Duration: 30 * time.Second, Outcome: "answered", Reason: ReasonNoMedia}},
+				tone(ToneNone)}},
+		{with(talking(Incoming), func(s *State) { s.Call, s.Active.Held = CallHeld, true }), Event{Kind: EvNoMedia, ID: "c1", At: t1},
+			with(talking(Incoming), func(s *State) { s.Call, s.Active.Held = CallHeld, true }), nil},
+		{with(talking(Incoming), func(s *State) { s.Active.RemoteHeld = true }), Event{Kind: EvNoMedia, ID: "c1", At: t1},
+			with(talking(Incoming), func(s *State) { s.Active.RemoteHeld = true }), nil},
+		{with(talking(Incoming), func(s *State) { s.Other = Call{ID: "c0", Peer: "5003", Answered: t0, Held: true} }), Event{Kind: EvNoMedia, ID: "c0", At: t1},
+			with(talking(Incoming), func(s *State) { s.Other = Call{ID: "c0", Peer: "5003", Answered: t0, Held: true} }), nil},
+		{ringingIn(), Event{Kind: EvNoMedia, ID: "in-1", At: t1}, ringingIn(), nil},
+		{idle(), Event{Kind: EvNoMedia, ID: "gone", At: t1}, idle(), nil},
+
 		// Misc.
 		{idle(), Event{Kind: EvSetDND, On: true}, with(idle(), func(s *State) { s.DND = true }), nil},
 		{idle(), Event{Kind: EvRegistration, Reg: RegFailed, Reason: "timeout"},

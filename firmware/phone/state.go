@@ -172,6 +172,7 @@ const (
 	EvRemoteDTMF     // ID, Digits: a digit the far end sent
 	EvTransferFailed // ID, Reason: our transfer was refused or got no result; the call goes on
 	EvReplaced       // ID, Peer, Old: a new call takes the place of call Old (RFC 3891 Replaces)
+	EvNoMedia        // ID, N: the far end sent no RTP or RTCP for N seconds (RTP timeout)
 	EvRegistration
 	// Timers.
 	EvTimer
@@ -180,7 +181,7 @@ const (
 // Names are snake_case, like the call states, in logs and in the API.
 var eventNames = [...]string{"none", "hook_off", "hook_on", "answer_key", "hangup_key", "redial_key",
 	"speed_dial_key", "dial", "answer", "hangup", "hold", "resume", "dtmf", "transfer", "set_dnd",
-	"incoming", "progress", "answered", "ended", "remote_hold", "referred", "remote_dtmf", "transfer_failed", "replaced", "registration", "timer"}
+	"incoming", "progress", "answered", "ended", "remote_hold", "referred", "remote_dtmf", "transfer_failed", "replaced", "no_media", "registration", "timer"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) {
@@ -198,7 +199,7 @@ type Event struct {
 	To     string
 	Digits string
 	On     bool
-	N      int // speed-dial slot
+	N      int // speed-dial slot; EvNoMedia: seconds of silence
 	Code   int // SIP status of a failed call
 	Reason string
 	Timer  TimerKind
@@ -259,6 +260,7 @@ type Record struct {
 	Direction Direction     `json:"direction"`
 	Peer      string        `json:"peer"`
 	Start     time.Time     `json:"start"`
-	Duration  time.Duration `json:"duration"` // talk time; 0 when never answered
-	Outcome   string        `json:"outcome"`  // answered, missed, rejected, busy, failed, cancelled, transferred
+	Duration  time.Duration `json:"duration"`         // talk time; 0 when never answered
+	Outcome   string        `json:"outcome"`          // answered, missed, rejected, busy, failed, cancelled, transferred
+	Reason    string        `json:"reason,omitempty"` // why the phone ended it ("no audio from the far end")
 }

@@ -42,6 +42,22 @@ func (r *Registrar) routeInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		case sip.BYE:
 			defer r.closeMedia(req.CallID().Value())
 		}
+	} else if r.srtpBridged(req.CallID().Value()) {
+		switch req.Method {
+		case sip.INVITE, sip.UPDATE:
+			if r.srtpSDP(fwd, true, false) != nil {
+				r.reply(tx, req, 488, "Not Acceptable Here")
+				return
+			}
+		case sip.BYE:
+			defer r.closeMedia(req.CallID().Value())
+		}
+	}
+	if req.Method == sip.BYE {
+		r.calls.ended(req.CallID().Value(), r.clock.Now())
+		r.anchored.take(req.CallID().Value())
+	} else {
+		r.anchored.saw(req)
 	}
 	if req.IsAck() {
 		if err := r.client.WriteRequest(fwd, asBuilt); err != nil {
@@ -145,6 +161,8 @@ func (r *Registrar) relay(req *sip.Request, tx sip.ServerTransaction, fwd *sip.R
 			if up, ok := upstream(res); ok {
 				if bridged && (fwd.IsInvite() || fwd.Method == sip.UPDATE) {
 					_ = r.bridgeResponse(len(fwd.Body()) > 0, up, fwd.Transport())
+				} else if (fwd.IsInvite() || fwd.Method == sip.UPDATE) && up.StatusCode < 300 && r.srtpBridged(up.CallID().Value()) {
+					_ = r.srtpSDP(up, false, true)
 				}
 				_ = tx.Respond(up)
 			}

@@ -180,7 +180,11 @@ func TestBrowserCallRoutedByFlow(t *testing.T) {
 	if res := bob.read(); !strings.HasPrefix(res, "SIP/2.0 200") {
 		t.Errorf("BYE: bob got %q", res)
 	}
-	if got := bridge.log(); !strings.HasSuffix(got, "close flow-call") {
-		t.Errorf("the BYE did not end the bridged media: %s", got)
+	// The media is closed once the BYE's answer is on its way back: give it a moment.
+	for deadline := time.Now().Add(2 * time.Second); !strings.HasSuffix(bridge.log(), "close flow-call"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the BYE did not end the bridged media: %s", bridge.log())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -23,6 +23,7 @@ type branch struct {
 	cancelWant  bool
 	cancelSent  bool
 	bridged     bool // between a browser and a plain phone: its SDP goes through the media bridge
+	srtp        bool // between an SRTP and a plain RTP leg: its SDP goes through the SRTP bridge
 }
 
 func (b *branch) finished() bool { return b.final != nil || b.failed }
@@ -64,6 +65,8 @@ type forkTx struct {
 	// media passes the SDP of a bridged branch's response through the media bridge (nil
 	// without one).
 	media func(br *branch, up *sip.Response)
+	// onAnswered records the answer (res as the callee sent it, up as the caller gets it).
+	onAnswered func(br *branch, res, up *sip.Response)
 }
 
 // fork sends req to every target in parallel and relays the outcome (RFC 3261 §16.5–§16.7).
@@ -80,10 +83,19 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 
 	f := &forkTx{link: r, log: r.log, ctx: ctx, req: req, tx: tx, caller: caller, callee: callee, ringTimeout: r.ringTimeout(callee),
 		divert: func(why string) bool { return r.toVoicemail(req, tx, caller, callee, why) }}
+	if invite {
+		r.calls.begin(req.CallID().Value(), caller.Extension, callee.Extension, req.Transport(), r.clock.Now())
+	}
 	offer := newBridgedOffer(r, req)
+	sec := r.newSRTPOffer(req, caller, callee)
+	if why := sec.check(); why != "" {
+		r.refuseMedia(tx, req, why)
+		return
+	}
 	for _, b := range targets {
 		var target sip.Uri
-		if err := sip.ParseUri(b.Contact, &target); err != nil {
+		var err error
+		if err = sip.ParseUri(b.Contact, &target); err != nil {
 			continue
 		}
 		fwd := r.forwardCopy(req, target, b.Source, b.Transport, invite)
@@ -97,6 +109,12 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 				continue
 			}
 		}
+		srtp := false
+		if invite && !bridged {
+			if srtp, err = sec.apply(fwd, b); err != nil {
+				continue
+			}
+		}
 		ctxTx, err := r.client.TransactionRequest(ctx, fwd, asBuilt)
 		if err != nil {
 			r.log.Warn("cannot reach phone", "callee", callee.Extension, "contact", b.Contact, "dst", b.Source, "err", err, "call_id", req.CallID().Value())
@@ -106,24 +124,58 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 			ctxTx.OnRetransmission(func(res *sip.Response) { r.strayResponse(res) })
 		}
 		i := len(f.branches)
-		f.branches = append(f.branches, &branch{binding: b, req: fwd, terminate: ctxTx.Terminate, bridged: bridged})
+		f.branches = append(f.branches, &branch{binding: b, req: fwd, terminate: ctxTx.Terminate, bridged: bridged, srtp: srtp})
 		readers.Go(func() { readBranch(i, ctxTx, events, stop) })
 	}
 	if len(f.branches) == 0 {
 		r.closeMedia(req.CallID().Value())
+		if sec.refused != "" {
+			r.refuseMedia(tx, req, sec.refused)
+			return
+		}
+		r.calls.failed(req.CallID().Value(), 480, "no phone reachable")
 		r.reply(tx, req, 480, "Temporarily Unavailable")
 		return
 	}
-	if offer.used {
+	if offer.used || sec.used {
 		hadSDP := len(req.Body()) > 0
 		f.media = func(br *branch, up *sip.Response) {
 			if br.bridged {
 				_ = r.bridgeResponse(hadSDP, up, br.binding.Transport)
 			}
+			if br.srtp && up.StatusCode > 100 && up.StatusCode < 300 {
+				_ = r.srtpSDP(up, false, true)
+			}
 		}
 		defer func() {
 			if !f.answered {
 				r.closeMedia(req.CallID().Value())
+			}
+		}()
+	}
+
+	if invite {
+		f.onAnswered = func(br *branch, res, up *sip.Response) {
+			bridge := ""
+			if br.bridged {
+				bridge = BridgeWebRTC
+			} else if br.srtp {
+				bridge = BridgeSRTP
+			} else {
+				r.closeSRTP(req.CallID().Value()) // a branch without the bridge answered
+			}
+			r.calls.answered(req.CallID().Value(), br.binding.Transport, up.Body(), res.Body(), bridge, r.clock.Now())
+			if bridge != "" {
+				r.anchor(req, res, br.binding, caller.Extension, callee.Extension)
+			}
+		}
+		defer func() {
+			if !f.answered {
+				status, why := 408, f.reason
+				if f.best != nil {
+					status = f.best.StatusCode
+				}
+				r.calls.failed(req.CallID().Value(), status, why)
 			}
 		}()
 	}
@@ -136,6 +188,9 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 		}
 	}) {
 		cancelled <- struct{}{}
+	}
+	if invite {
+		defer r.watchRinging(req, f.branches, cancelled)()
 	}
 	f.run(events, cancelled)
 }
@@ -261,6 +316,9 @@ func (f *forkTx) onAnswer(br *branch, res *sip.Response) {
 	} else if up, ok := upstream(res); ok {
 		if f.media != nil {
 			f.media(br, up)
+		}
+		if f.onAnswered != nil && !f.answered {
+			f.onAnswered(br, res, up)
 		}
 		if f.tx.Respond(up) != nil {
 			f.link.strayResponse(res)

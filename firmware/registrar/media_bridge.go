@@ -89,6 +89,7 @@ func (r *Registrar) closeMedia(callID string) {
 	if r.bridge != nil {
 		r.bridge.Close(callID)
 	}
+	r.closeSRTP(callID)
 }
 
 // bridgedOffer is the SDP offer of a forked INVITE for its bridged branches. From a browser, one

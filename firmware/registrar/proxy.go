@@ -257,6 +257,10 @@ func (r *Registrar) strayResponse(res *sip.Response) {
 		if r.bridgeSDP(out, false, isWS(res.Transport())) != nil {
 			return
 		}
+	} else if len(out.Body()) > 0 && res.StatusCode < 300 && r.srtpBridged(out.CallID().Value()) {
+		if r.srtpSDP(out, false, true) != nil {
+			return
+		}
 	}
 	if err := r.srv.TransportLayer().WriteMsg(out); err != nil {
 		r.log.Debug("cannot forward response", "status", res.StatusCode, "dst", out.Destination(), "err", err)

@@ -62,7 +62,10 @@ type Registrar struct {
 	ws         *wsListener
 	wsPort     int // the HTTPS port SIP WebSocket clients connect to
 	bridge     MediaBridge
-	listenIP   net.IP // nil when listening on every address
+	srtp       SRTPBridge   // nil: SRTP-to-RTP bridging off (srtp_bridge.go)
+	srtpCalls  *srtpCallSet // the calls the SRTP bridge carries
+	calls      callRecords  // recent proxied calls for the web pages (calls.go)
+	listenIP   net.IP       // nil when listening on every address
 	listenPort int
 	tlsPort    int                   // 0: no TLS listener
 	routeFrom  map[netip.Addr]string // local address used to reach a peer (localHost)
@@ -71,6 +74,11 @@ type Registrar struct {
 	ready   chan struct{}
 	runCtx  context.Context
 	workers sync.WaitGroup // calls, cancels and qualify probes started by handlers
+
+	// Calls to end when a side vanishes (hangup.go).
+	anchored     anchoredCalls      // bridged answered calls
+	flowWatch    flowWatchers       // ringing calls through a WebSocket
+	mediaReports <-chan MediaReport // the bridges' reports of dead media (nil: none)
 }
 
 // New checks cfg (zero fields take DefaultConfig's values) and builds a registrar.
@@ -93,6 +101,8 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 		ready:  make(chan struct{}),
 		parser: sipcheck.NewParser(),
 		ws:     newWSListener(),
+
+		srtpCalls: newSRTPCallSet(),
 	}
 	for _, o := range opts {
 		o(r)
@@ -234,6 +244,9 @@ func (r *Registrar) Run(ctx context.Context) error {
 	wg.Go(func() { errc <- r.srv.ServeWSS(r.ws) })
 	wg.Go(func() { r.store.run(ctx) })
 	wg.Go(func() { r.housekeeping(ctx) })
+	if r.mediaReports != nil {
+		wg.Go(func() { r.watchMedia(ctx) })
+	}
 	if r.cfg.QualifyInterval > 0 {
 		wg.Go(func() { r.qualifyLoop(ctx) })
 	}

@@ -145,6 +145,7 @@ func (r *Registrar) serveWebSocket(w http.ResponseWriter, req *http.Request) {
 		r.ws.mu.Unlock()
 		r.wsGone()
 		r.flowClosed(src)
+		r.flowGone(src)
 	}
 	select {
 	case r.ws.conns <- wc:

@@ -53,6 +53,7 @@ type call struct {
 	lateOffer  bool                  // incoming: our 2xx carries the offer, the ACK the answer
 	referredBy string                // outgoing: the call whose far end asked for this one (REFER)
 	early      bool                  // outgoing: early media applied from a 183
+	silent     time.Duration         // the far end's silence reported to the phone (0: none)
 }
 
 func (u *UA) newCall(id string, incoming bool, peer string) *call {
@@ -176,6 +177,7 @@ func (c *call) established() {
 	c.phase = phaseEstablished
 	c.log.Info("call answered")
 	c.watchDTMF()
+	c.after(silenceCheck, c.checkSilence)
 	c.u.lis.CallAnswered(c.id)
 	if c.referredBy != "" {
 		c.u.referDone(c.referredBy, 200)
@@ -245,6 +247,27 @@ func (c *call) hangUpWith(code int) {
 	case c.phase == phaseEstablished:
 		c.hangUp()
 	}
+}
+
+// silenceCheck is how often an established call asks its media whether the far end went silent.
+const silenceCheck = time.Second
+
+// checkSilence reports to the phone a far end that sent nothing past the RTP timeout (the phone
+// decides to hang up), once per silence, and checks again later.
+func (c *call) checkSilence() {
+	if c.phase != phaseEstablished || c.media == nil {
+		return
+	}
+	silent, timedOut := c.media.Silence()
+	switch {
+	case timedOut && c.silent == 0:
+		c.silent = silent
+		c.log.Warn("no audio from the far end: RTP timeout", "silent", silent.Round(time.Second).String())
+		c.u.lis.CallSilent(c.id, silent)
+	case !timedOut:
+		c.silent = 0
+	}
+	c.after(silenceCheck, c.checkSilence)
 }
 
 // hangUp sends BYE and ends the call without waiting for the far end's 200.

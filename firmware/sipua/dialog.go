@@ -17,6 +17,7 @@ type dialog interface {
 	Do(ctx context.Context, req *sip.Request) (*sip.Response, error)
 	WriteRequest(req *sip.Request) error
 	Bye(ctx context.Context) error
+	WriteBye(ctx context.Context, bye *sip.Request) error
 	ReadRequest(req *sip.Request, tx sip.ServerTransaction) error
 }
 
@@ -93,19 +94,37 @@ func (c *call) newRequest(method sip.RequestMethod) *sip.Request {
 	return sip.NewRequest(method, c.remoteTarget())
 }
 
-// bye sends BYE from a goroutine; the call does not wait for the far end's 200.
+// bye sends BYE from a goroutine; the call does not wait for the far end's 200. After an RTP
+// timeout it says why (RFC 3326 Reason).
 func (c *call) bye() {
 	d := c.dialog()
 	if d == nil {
 		return
 	}
-	c.spawn(func() { byeWith(d, c.log) })
+	var req *sip.Request
+	if c.silent > 0 {
+		req = c.newRequest(sip.BYE)
+		if c.cs != nil {
+			req.SetTransport(c.cs.InviteRequest.Transport())
+		} else {
+			req.SetTransport(c.ss.InviteRequest.Transport())
+		}
+		req.AppendHeader(sip.NewHeader("Reason", fmt.Sprintf(`SIP;cause=408;text="RTP timeout: no audio from the far end for %.0f s"`, c.silent.Seconds())))
+	}
+	c.spawn(func() { byeWith(d, req, c.log) })
 }
 
-func byeWith(d dialog, log *slog.Logger) {
+// byeWith sends req, or a plain BYE when nil.
+func byeWith(d dialog, req *sip.Request, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := d.Bye(ctx); err != nil {
+	var err error
+	if req != nil {
+		err = d.WriteBye(ctx, req)
+	} else {
+		err = d.Bye(ctx)
+	}
+	if err != nil {
 		// A challenge to our BYE is never answered: the call is over for us anyway.
 		log.Info("BYE not confirmed", "err", err)
 	}

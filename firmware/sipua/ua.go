@@ -26,6 +26,9 @@ type MediaSession interface {
 	SendDTMF(digits string) error
 	ReceiveSIPInfoDTMF(r rune)
 	DTMF() <-chan rune
+	// Silence says how long the far end has sent no media while it should, and whether that is
+	// past the RTP timeout (never on hold).
+	Silence() (silent time.Duration, timedOut bool)
 	Close() error
 }
 
@@ -38,6 +41,9 @@ type Listener interface {
 	// transferred or replaced; code is the SIP status of a failed call (0 otherwise).
 	CallEnded(id, reason string, code int)
 	CallRemoteHold(id string, on bool)
+	// CallSilent reports an established call whose far end sent no RTP or RTCP for silent,
+	// past the RTP timeout, while not on hold: it vanished without a BYE. Once per silence.
+	CallSilent(id string, silent time.Duration)
 	CallReferred(id, to string)
 	// CallReplaced reports an incoming call (answered at once) that takes the place of the call
 	// old (INVITE with Replaces, RFC 3891: we are the target of an attended transfer); old then

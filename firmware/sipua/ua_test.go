@@ -24,6 +24,7 @@ type fakeMedia struct {
 	sent  chan string // digits asked to be sent
 	infos []rune
 	dtmf  chan rune
+	quiet time.Duration // Silence: the far end silent this long, past the RTP timeout
 }
 
 func (f *fakeMedia) sdp(dir string) []byte {
@@ -59,6 +60,11 @@ func (f *fakeMedia) SendDTMF(d string) error {
 func (f *fakeMedia) ReceiveSIPInfoDTMF(r rune) { f.dtmf <- r }
 func (f *fakeMedia) DTMF() <-chan rune         { return f.dtmf }
 func (f *fakeMedia) Close() error              { return nil }
+func (f *fakeMedia) Silence() (time.Duration, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.quiet, f.quiet > 0
+}
 
 // events records listener calls as lines such as "incoming in-1 alice".
 type events struct {
@@ -76,6 +82,9 @@ func (e *events) CallEnded(id, reason string, code int) {
 }
 func (e *events) CallRemoteHold(id string, on bool) { e.ch <- fmt.Sprintf("remotehold %s %v", id, on) }
 func (e *events) CallReferred(id, to string)        { e.ch <- "referred " + id + " " + to }
+func (e *events) CallSilent(id string, d time.Duration) {
+	e.ch <- fmt.Sprintf("silent %s %.0fs", id, d.Seconds())
+}
 func (e *events) CallReplaced(id, old, peer string) {
 	e.ch <- "replaced " + old + " by " + id + " " + peer
 }
@@ -193,6 +202,30 @@ func TestCallBetweenTwoUAs(t *testing.T) {
 	b.Hangup("in-1")
 	aev.want(t, "ended out-1 bye")
 	bev.want(t, "ended in-1 hangup")
+}
+
+// The far end goes silent past the RTP timeout: the phone hears it once, and its hang-up
+// reaches the far end.
+func TestSilentFarEndReported(t *testing.T) {
+	a, aev, afm := startUA(t, "alice")
+	b, bev, _ := startUA(t, "bob")
+	a.Dial("out-1", "bob@"+b.Addr(), "")
+	bev.want(t, "incoming in-1")
+	b.Answer("in-1")
+	aev.want(t, "answered out-1")
+	bev.want(t, "answered in-1")
+	afm.mu.Lock()
+	afm.quiet = 61 * time.Second
+	afm.mu.Unlock()
+	aev.want(t, "silent out-1 61s")
+	a.Hangup("out-1")
+	aev.want(t, "ended out-1 hangup")
+	bev.want(t, "ended in-1 bye")
+	select {
+	case ev := <-aev.ch:
+		t.Errorf("after the hang-up: %s", ev)
+	case <-time.After(1500 * time.Millisecond):
+	}
 }
 
 func TestRejectAndCancel(t *testing.T) {

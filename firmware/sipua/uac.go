@@ -80,7 +80,7 @@ func (c *call) invite(to string) {
 		defer cancel()
 		cs, err := c.inviteTransaction(ctx, build)
 		if !c.post(func() { c.answered(cs, err) }) && err == nil {
-			byeWith(cs, c.log) // cannot happen: an offered outgoing call only ends here
+			byeWith(cs, nil, c.log) // cannot happen: an offered outgoing call only ends here
 		}
 	})
 }

@@ -29,7 +29,15 @@ type Config struct {
 	// SetupTimeout ends a call whose offer got no answer in time (default 3 minutes, the INVITE
 	// transaction's limit), in case the proxy never calls Close.
 	SetupTimeout time.Duration
-	Log          *slog.Logger
+	// MediaTimeout ends an answered call when one side sent no packet (RTP or RTCP) for this
+	// long, unless on hold (default 2 minutes).
+	MediaTimeout time.Duration
+	// OnMediaDead, if set, hears of each answered call whose media the bridge released: leg is
+	// "browser" or "phone", silent how long it sent nothing (0 when cause says the browser's
+	// connection failed: ICE or DTLS failure, consent lost). The proxy hangs the call up. Called
+	// from Run; it must not block long.
+	OnMediaDead func(callID, leg string, silent time.Duration, cause string)
+	Log         *slog.Logger
 }
 
 // Bridge anchors the media of calls between browsers and plain RTP phones. Its methods are safe
@@ -45,6 +53,14 @@ type Bridge struct {
 	calls    map[string]*call
 	nextPort int
 	closed   bool
+
+	failed chan deadCall // calls whose browser connection failed, for Run
+}
+
+// deadCall is a call whose media died, as Run reports it.
+type deadCall struct {
+	id, leg, cause string
+	silent         time.Duration
 }
 
 // New binds the ICE port and returns a bridge; Run must be called to own it.
@@ -60,6 +76,9 @@ func New(cfg Config) (*Bridge, error) {
 	}
 	if cfg.SetupTimeout <= 0 {
 		cfg.SetupTimeout = 3 * time.Minute
+	}
+	if cfg.MediaTimeout <= 0 {
+		cfg.MediaTimeout = 2 * time.Minute
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -94,6 +113,7 @@ func New(cfg Config) (*Bridge, error) {
 		mux:      mux,
 		calls:    make(map[string]*call),
 		nextPort: cfg.RTPPortMin &^ 1,
+		failed:   make(chan deadCall, 16),
 	}, nil
 }
 
@@ -141,23 +161,30 @@ func (b *Bridge) Calls() int {
 	return len(b.calls)
 }
 
-// Run ends calls left unanswered past the setup timeout, and when ctx ends, every call and the
-// ICE port. Offer and Answer fail once Run has returned.
+// Run ends calls left unanswered past the setup timeout, and answered calls whose media died
+// (the browser's connection failed, or a side silent past the media timeout, reported through
+// OnMediaDead); when ctx ends, every call and the ICE port. Offer and Answer fail once Run has
+// returned.
 func (b *Bridge) Run(ctx context.Context) error {
-	tick := time.NewTicker(b.cfg.SetupTimeout / 6)
+	tick := time.NewTicker(min(b.cfg.SetupTimeout/6, b.cfg.MediaTimeout/4))
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			b.shutdown()
 			return nil
+		case d := <-b.failed:
+			b.release([]deadCall{d})
 		case now := <-tick.C:
 			b.mu.Lock()
 			var stale []*call
+			var dead []deadCall
 			for id, c := range b.calls {
 				if c.unanswered(now, b.cfg.SetupTimeout) {
 					stale = append(stale, c)
 					delete(b.calls, id)
+				} else if leg, quiet := c.silence(now, b.cfg.MediaTimeout); leg != "" {
+					dead = append(dead, deadCall{id: id, leg: leg, silent: quiet})
 				}
 			}
 			b.mu.Unlock()
@@ -165,6 +192,25 @@ func (b *Bridge) Run(ctx context.Context) error {
 				b.log.Warn("webrtc bridge: call never answered, media released", "call_id", c.id)
 				c.close()
 			}
+			b.release(dead)
+		}
+	}
+}
+
+// release closes calls whose media died and tells OnMediaDead.
+func (b *Bridge) release(dead []deadCall) {
+	for _, d := range dead {
+		b.mu.Lock()
+		c, ok := b.calls[d.id]
+		delete(b.calls, d.id)
+		b.mu.Unlock()
+		if !ok {
+			continue
+		}
+		b.log.Warn("webrtc bridge: media died, released", "call_id", d.id, "leg", d.leg, "silent", d.silent.Round(time.Second).String(), "cause", d.cause)
+		c.close()
+		if b.cfg.OnMediaDead != nil {
+			b.cfg.OnMediaDead(d.id, d.leg, d.silent, d.cause)
 		}
 	}
 }
@@ -290,6 +336,12 @@ func (b *Bridge) newCall(callID, fromTag, toTag string) (*call, error) {
 		local:   rtpConn.LocalAddr().(*net.UDPAddr).AddrPort(),
 		session: sessionID(time.Now()),
 		created: time.Now(),
+	}
+	c.dead = func(cause string) {
+		select {
+		case b.failed <- deadCall{id: callID, leg: "browser", cause: cause}:
+		default: // Run has a backlog: the silence rule ends the call later
+		}
 	}
 	c.start()
 	return c, nil

@@ -299,3 +299,33 @@ func TestRunEndsCalls(t *testing.T) {
 		t.Errorf("the RTP ports stay bound after Run returned: %v", err)
 	}
 }
+
+// A side of an answered call that sends nothing past the media timeout is named, unless the
+// call is on hold; RTCP counts as being heard.
+func TestSilentSide(t *testing.T) {
+	now := time.Unix(10000, 0)
+	ago := func(d time.Duration) int64 { return now.Add(-d).UnixNano() }
+	for _, x := range []struct {
+		name                   string
+		answered, browser, pho int64
+		held                   bool
+		want                   string
+	}{
+		{"not answered", 0, 0, 0, false, ""},
+		{"both heard", ago(5 * time.Minute), ago(time.Second), ago(time.Second), false, ""},
+		{"browser gone", ago(5 * time.Minute), ago(3 * time.Minute), ago(time.Second), false, "browser"},
+		{"phone gone", ago(5 * time.Minute), ago(time.Second), ago(3 * time.Minute), false, "phone"},
+		{"phone never sent, just answered", ago(time.Minute), ago(time.Second), 0, false, ""},
+		{"phone never sent", ago(3 * time.Minute), ago(time.Second), 0, false, "phone"},
+		{"on hold", ago(5 * time.Minute), ago(3 * time.Minute), ago(3 * time.Minute), true, ""},
+	} {
+		c := &call{}
+		c.answeredAt.Store(x.answered)
+		c.heardBrowser.Store(x.browser)
+		c.heardPhone.Store(x.pho)
+		c.held.Store(x.held)
+		if got, _ := c.silence(now, 2*time.Minute); got != x.want {
+			t.Errorf("%s: silent side %q, want %q", x.name, got, x.want)
+		}
+	}
+}

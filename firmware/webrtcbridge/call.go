@@ -41,6 +41,13 @@ type call struct {
 	relay   atomic.Pointer[relayState]
 	latched atomic.Pointer[netip.AddrPort] // where the phone's RTP really comes from
 
+	// What the bridge watches to end calls whose media died (Unix ns; 0: never).
+	answeredAt   atomic.Int64
+	heardBrowser atomic.Int64 // its last RTP or RTCP
+	heardPhone   atomic.Int64
+	held         atomic.Bool        // the last offer was not sendrecv: a held side may send nothing
+	dead         func(cause string) // tells the bridge the browser's connection failed
+
 	life   sync.Mutex
 	closed bool
 	wg     sync.WaitGroup
@@ -67,8 +74,9 @@ type relayState struct {
 }
 
 func (c *call) start() {
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.fromPhone()
+	go c.phoneRTCP()
 	c.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if !c.own() {
 			return
@@ -78,6 +86,9 @@ func (c *call) start() {
 	})
 	c.pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		c.log.Debug("webrtc bridge: browser connection", "state", s.String())
+		if s == webrtc.PeerConnectionStateFailed && c.dead != nil && c.answeredAt.Load() != 0 {
+			c.dead("the browser's connection failed (ICE or DTLS; consent lost)")
+		}
 	})
 }
 
@@ -138,6 +149,7 @@ func (c *call) offer(ctx context.Context, fromBrowser bool, body []byte) ([]byte
 	if err != nil {
 		return nil, err
 	}
+	c.held.Store(d.dir != "sendrecv")
 	if fromBrowser {
 		sender, err := c.pc.AddTrack(c.track)
 		if err != nil {
@@ -220,6 +232,7 @@ func (c *call) reoffer(ctx context.Context, fromBrowser bool, body []byte) ([]by
 	if err != nil {
 		return nil, err
 	}
+	c.held.Store(d.dir != "sendrecv")
 	c.version++
 	if fromBrowser {
 		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(body)}); err != nil {
@@ -299,6 +312,9 @@ func (c *call) answer(ctx context.Context, fromTag, toTag string, fromBrowser bo
 		if toTag == c.tags[0] {
 			c.tags[1] = fromTag
 		}
+	}
+	if !c.answered {
+		c.answeredAt.Store(time.Now().UnixNano())
 	}
 	c.answered = true
 	c.offerer = nobody
@@ -401,6 +417,7 @@ func (c *call) drainRTCP(s *webrtc.RTPSender) {
 			if _, _, err := s.Read(buf); err != nil {
 				return
 			}
+			c.heardBrowser.Store(time.Now().UnixNano()) // the browser's receiver reports
 		}
 	}()
 }
@@ -427,6 +444,7 @@ func (c *call) fromPhone() {
 		if l := c.latched.Load(); l == nil || *l != src {
 			c.latched.Store(&src)
 		}
+		c.heardPhone.Store(time.Now().UnixNano())
 		var p rtp.Packet
 		if p.Unmarshal(buf[:n]) != nil {
 			continue
@@ -443,6 +461,44 @@ func (c *call) fromPhone() {
 	}
 }
 
+// phoneRTCP notes the phone's RTCP (it goes no further: the browser has its own from the
+// bridge's peer connection), which a phone keeps sending on hold.
+func (c *call) phoneRTCP() {
+	defer c.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		_, src, err := c.rtcp.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		if st := c.relay.Load(); st != nil && st.dst.IsValid() && src.Addr().Unmap() == st.dst.Addr() {
+			c.heardPhone.Store(time.Now().UnixNano())
+		}
+	}
+}
+
+// silence says which side of an answered call sent nothing for longer than limit, and for how
+// long: "browser" or "phone", "" when both are heard (or the call is on hold or not answered).
+func (c *call) silence(now time.Time, limit time.Duration) (string, time.Duration) {
+	answered := c.answeredAt.Load()
+	if answered == 0 || c.held.Load() {
+		return "", 0
+	}
+	for _, side := range []struct {
+		name  string
+		heard *atomic.Int64
+	}{{"browser", &c.heardBrowser}, {"phone", &c.heardPhone}} {
+		since := time.Unix(0, max(answered, side.heard.Load()))
+		if quiet := now.Sub(since); quiet > limit {
+			return side.name, quiet
+		}
+	}
+	return "", 0
+}
+
 // fromBrowser relays the browser's RTP, already decrypted, to the phone.
 func (c *call) fromBrowser(tr *webrtc.TrackRemote) {
 	buf := make([]byte, 1500)
@@ -451,6 +507,7 @@ func (c *call) fromBrowser(tr *webrtc.TrackRemote) {
 		if err != nil {
 			return
 		}
+		c.heardBrowser.Store(time.Now().UnixNano())
 		st := c.relay.Load()
 		if st == nil {
 			continue

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,6 +121,20 @@ snd_path %s
 	}
 	go p.read()
 	return p
+}
+
+// Kill ends baresip at once with SIGKILL, as a crash or a pulled plug would: no BYE, no more
+// RTP or RTCP.
+func (p *Phone) Kill(t testing.TB) {
+	t.Helper()
+	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill baresip: %v", err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("baresip still runs after SIGKILL")
+	}
 }
 
 // Log is everything baresip printed so far.

@@ -49,6 +49,7 @@ type Browser struct {
 		Close() error
 	}
 	session string
+	pid     int // leader of the browser's process group
 	shots   string
 
 	mu      sync.Mutex
@@ -140,6 +141,7 @@ func Start(t testing.TB, o Options) *Browser {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	b.pid = cmd.Process.Pid
 	t.Cleanup(func() {
 		if b.conn != nil {
 			b.conn.Close()
@@ -298,6 +300,13 @@ func (b *Browser) Navigate(url string) {
 	b.t.Helper()
 	b.Call("Page.navigate", map[string]any{"url": url}, nil)
 	b.WaitFor("document.readyState === 'complete' && location.href !== 'about:blank'", 15*time.Second)
+}
+
+// Kill ends the browser at once with SIGKILL, as a crash or a laptop lid closing would: the
+// page runs no unload handler (the softphone's sends its BYEs there), and the kernel closes its
+// connections. Calls on the tab fail afterwards.
+func (b *Browser) Kill() {
+	syscall.Kill(-b.pid, syscall.SIGKILL)
 }
 
 // Reload reloads the page and waits for it to load.

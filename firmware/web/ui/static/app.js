@@ -246,10 +246,18 @@ async function callsPage() {
   const calls = await api("GET", "calls?limit=200");
   fillTable("calls", calls, (c) => {
     const q = c.quality || null;
-    return [new Date(c.start).toLocaleString(), c.direction, c.peer, c.outcome, Math.round(c.duration) + " s",
+    return [new Date(c.start).toLocaleString(), c.direction, c.peer, c.outcome + (c.reason ? ": " + c.reason : ""), Math.round(c.duration) + " s",
+      c.transport || "", c.media || "",
       q ? q.lost + " (" + q.loss_pct.toFixed(1) + " %)" : "", q ? q.jitter_ms.toFixed(1) + " ms" : "",
       q ? q.mos.toFixed(2) : "", q ? plot(q.samples) : ""];
   });
+  if (!document.getElementById("proxied")) return;
+  let proxied = [];
+  try { proxied = await api("GET", "registrar/calls"); } catch (e) { proxied = []; }
+  fillTable("proxied", proxied, (c) => [new Date(c.start).toLocaleString(), c.caller, c.callee,
+    c.state + (c.status ? " (" + c.status + ")" : "") + (c.reason ? ": " + c.reason : ""),
+    Math.round(c.duration) + " s", c.caller_transport + " / " + (c.callee_transport || "–"),
+    (c.caller_media || "–") + " / " + (c.callee_media || "–"), c.protection || ""]);
 }
 
 function showProblems(list) {

@@ -1,0 +1,134 @@
+package registrar
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deskphone/deskphone/firmware/accounts"
+)
+
+func TestPlanSRTP(t *testing.T) {
+	acct := func(ext, srtp string) accounts.Account { return accounts.Account{Extension: ext, SRTP: srtp} }
+	for _, c := range []struct {
+		name                 string
+		crypto               bool
+		in, out              string
+		callerPol, calleePol string
+		bridgeOn             bool
+		want                 srtpPlan
+		refuse               string // part of the reason
+	}{
+		{"TLS softphone with keys to the Alcatel", true, "TLS", "UDP", "", "", true, srtpPlan{bridge: true, callerSRTP: true}, ""},
+		{"same, bridging off", true, "TLS", "UDP", "", "", false, srtpPlan{}, "srtp_bridge = false"},
+		{"two TLS softphones with keys", true, "TLS", "TLS", "", "", true, srtpPlan{callerSRTP: true, calleeSRTP: true}, ""},
+		{"keys to a TLS phone whose account is off", true, "TLS", "TLS", "", "off", true, srtpPlan{bridge: true, callerSRTP: true}, ""},
+		{"Alcatel to a TLS softphone, optional", false, "UDP", "TLS", "", "optional", true, srtpPlan{bridge: true, calleeSRTP: true}, ""},
+		{"Alcatel to a TLS softphone, mandatory", false, "UDP", "TLS", "", "mandatory", true, srtpPlan{bridge: true, calleeSRTP: true}, ""},
+		{"Alcatel to optional, bridging off: plain", false, "UDP", "TLS", "", "optional", false, srtpPlan{}, ""},
+		{"Alcatel to mandatory, bridging off", false, "UDP", "TLS", "", "mandatory", false, srtpPlan{}, "srtp_bridge = false"},
+		{"Alcatel to a TLS softphone, default", false, "UDP", "TLS", "", "", true, srtpPlan{}, ""},
+		{"plain UDP to UDP", false, "UDP", "UDP", "", "", true, srtpPlan{}, ""},
+		{"mandatory account registered over UDP", false, "UDP", "UDP", "", "mandatory", true, srtpPlan{}, "registered over UDP"},
+		{"mandatory caller over UDP", true, "UDP", "TLS", "mandatory", "", true, srtpPlan{}, "calls over UDP"},
+		{"mandatory caller without keys", false, "TLS", "TLS", "mandatory", "", true, srtpPlan{}, "no SRTP key"},
+		{"keys over UDP pass as before", true, "UDP", "UDP", "", "", true, srtpPlan{}, ""},
+	} {
+		p := planSRTP(c.crypto, c.in, c.out, acct("5003", c.callerPol), acct("5001", c.calleePol), c.bridgeOn)
+		if c.refuse != "" {
+			if !strings.Contains(p.refuse, c.refuse) {
+				t.Errorf("%s: refuse %q, want it to say %q", c.name, p.refuse, c.refuse)
+			}
+			continue
+		}
+		if p != c.want {
+			t.Errorf("%s: plan %+v, want %+v", c.name, p, c.want)
+		}
+	}
+}
+
+func TestCallRecordsSayHowEachLegWasProtected(t *testing.T) {
+	var c callRecords
+	now := time.Unix(1000, 0)
+	c.begin("a", "5003", "5001", "TLS", now)
+	c.answered("a", "UDP", []byte("m=audio 1 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n"), []byte("m=audio 2 RTP/AVP 0\r\n"), BridgeSRTP, now)
+	c.begin("b", "5001", "5004", "UDP", now)
+	c.failed("b", 488, "srtp_bridge = false")
+	for i := range maxCallRecords + 5 {
+		c.begin(string(rune('c'+i)), "5003", "5004", "ws", now)
+	}
+	got := c.recent(now.Add(5 * time.Second))
+	if len(got) != maxCallRecords {
+		t.Fatalf("%d records, want the last %d", len(got), maxCallRecords)
+	}
+	c = callRecords{}
+	c.begin("a", "5003", "5001", "TLS", now)
+	c.answered("a", "UDP", []byte("m=audio 1 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n"), []byte("m=audio 2 RTP/AVP 0\r\n"), BridgeSRTP, now)
+	c.ended("a", now.Add(7*time.Second))
+	rec := c.recent(now)[0]
+	if rec.CallerMedia != MediaSRTP || rec.CalleeMedia != MediaRTP || rec.CallerTransport != "TLS" || rec.CalleeTransport != "UDP" ||
+		rec.Duration != 7 || !strings.Contains(rec.Protection, "SRTP on 5003's leg, plain RTP to 5001 (bridged by the Pi)") {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+// A call to an account with srtp = "mandatory" whose phone registered over UDP is refused with
+// 488 and a Warning saying why, before any phone rings.
+func TestMandatorySRTPOverUDPIsRefusedWithWarning(t *testing.T) {
+	accts := mapAccounts{
+		"alcatel":   {Extension: "5001", Username: "alcatel", Password: "alcatel-secret-1", SRTP: srtpMandatory},
+		"guillaume": {Extension: "5003", Username: "guillaume", Password: "guillaume-secret-3"},
+	}
+	r, _ := startTest(t, Config{}, accts)
+	if res := register(t, r, "alcatel", "alcatel-secret-1"); !strings.HasPrefix(res, "SIP/2.0 200") {
+		t.Fatalf("REGISTER: %.80q", res)
+	}
+	c, err := net.Dial("udp", r.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	host := r.Addr().String()
+	sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+	invite := func(cseq int, auth string) []byte {
+		s := fmt.Sprintf("INVITE sip:5001@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKinv%d;rport\r\nFrom: <sip:guillaume@%s>;tag=7\r\nTo: <sip:5001@%s>\r\nCall-ID: srtp-unit\r\nCSeq: %d INVITE\r\nContact: <sip:guillaume@%s>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\n",
+			host, c.LocalAddr(), cseq, host, host, cseq, c.LocalAddr())
+		if auth != "" {
+			s += "Proxy-Authorization: " + auth + "\r\n"
+		}
+		return []byte(fmt.Sprintf("%sContent-Length: %d\r\n\r\n%s", s, len(sdp), sdp))
+	}
+	read := func() string {
+		for {
+			buf := make([]byte, 4096)
+			c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			n, err := c.Read(buf)
+			if err != nil {
+				t.Fatalf("no answer from the registrar: %v", err)
+			}
+			if res := string(buf[:n]); !strings.HasPrefix(res, "SIP/2.0 100") {
+				return res
+			}
+		}
+	}
+	c.Write(invite(1, ""))
+	res := read()
+	i := strings.Index(res, `nonce="`)
+	if i < 0 {
+		t.Fatalf("no challenge: %.80q", res)
+	}
+	nonce := res[i+7:]
+	nonce = nonce[:strings.IndexByte(nonce, '"')]
+	cred := credentials{Username: "guillaume", Realm: "deskphone", Nonce: nonce, URI: "sip:5001@" + host, QOP: "auth", NC: "00000001", Cnonce: "abc"}
+	resp := expectedResponse(cred, ha1("guillaume", "deskphone", "guillaume-secret-3"), "INVITE")
+	c.Write(invite(2, fmt.Sprintf(`Digest username="guillaume", realm="deskphone", nonce="%s", uri="sip:5001@%s", response="%s", qop=auth, nc=00000001, cnonce="abc", algorithm=MD5`, nonce, host, resp)))
+	res = read()
+	if !strings.HasPrefix(res, "SIP/2.0 488") || !strings.Contains(res, `Warning: 399 deskphone "extension 5001 must have encrypted media (srtp = mandatory), but its phone registered over UDP, not TLS"`) {
+		t.Fatalf("want 488 with a Warning, got:\n%s", res)
+	}
+	if calls := r.RecentCalls(); len(calls) != 1 || calls[0].Status != 488 || calls[0].State != "failed" {
+		t.Fatalf("call list %+v", calls)
+	}
+}

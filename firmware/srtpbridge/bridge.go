@@ -1,0 +1,282 @@
+package srtpbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Config is the bridge's ports and timeouts.
+type Config struct {
+	// RTPPortMin and RTPPortMax bound the ports: each leg of a call takes an even port for RTP
+	// and the next one for RTCP, so a call takes four. Both 0: ports the kernel picks.
+	RTPPortMin, RTPPortMax int
+	// SetupTimeout ends a call whose offer got no answer in time, in case the proxy never calls
+	// Close (default 3 minutes, the INVITE transaction's limit).
+	SetupTimeout time.Duration
+	// MediaTimeout ends an answered call when neither phone sent a packet for this long: its
+	// BYE was lost (default 2 minutes; phones send RTCP every few seconds even on hold).
+	MediaTimeout time.Duration
+	// OnMediaDead, if set, hears of each answered call whose media the bridge released for
+	// silence: leg is "caller" or "callee" (the phone that went silent) or "" (both), silent
+	// how long. The proxy hangs the call up. Called from Run; it must not block long.
+	OnMediaDead func(callID, leg string, silent time.Duration)
+	Log         *slog.Logger
+}
+
+// DefaultConfig: kernel-picked ports, 3 minutes to answer, 2 minutes of silence.
+func DefaultConfig() Config {
+	return Config{SetupTimeout: 3 * time.Minute, MediaTimeout: 2 * time.Minute}
+}
+
+// Bridge relays the media of calls between SRTP and plain RTP legs. Its methods are safe for
+// concurrent use; Run owns its lifetime.
+type Bridge struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	calls    map[string]*call
+	nextPort int
+	closed   bool
+}
+
+// New checks cfg (zero fields take DefaultConfig's values) and returns a bridge; Run must be
+// called to own it.
+func New(cfg Config) (*Bridge, error) {
+	d := DefaultConfig()
+	if cfg.SetupTimeout <= 0 {
+		cfg.SetupTimeout = d.SetupTimeout
+	}
+	if cfg.MediaTimeout <= 0 {
+		cfg.MediaTimeout = d.MediaTimeout
+	}
+	if cfg.RTPPortMin != 0 || cfg.RTPPortMax != 0 {
+		if cfg.RTPPortMin < 1024 || cfg.RTPPortMax > 65535 || cfg.RTPPortMax < (cfg.RTPPortMin&^1)+3 {
+			return nil, fmt.Errorf("SRTP bridge: RTP port range %d–%d is not usable (1024–65535, at least 4 ports)", cfg.RTPPortMin, cfg.RTPPortMax)
+		}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Bridge{cfg: cfg, log: cfg.Log, calls: map[string]*call{}, nextPort: cfg.RTPPortMin &^ 1}, nil
+}
+
+var errClosed = errors.New("SRTP bridge: stopped")
+
+// Run ends calls left unanswered past SetupTimeout or silent past MediaTimeout, and every call
+// when ctx ends. Start fails once Run has returned.
+func (b *Bridge) Run(ctx context.Context) error {
+	tick := time.NewTicker(min(b.cfg.SetupTimeout, b.cfg.MediaTimeout) / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			b.mu.Lock()
+			b.closed = true
+			calls := b.calls
+			b.calls = map[string]*call{}
+			b.mu.Unlock()
+			for _, c := range calls {
+				c.close()
+			}
+			return nil
+		case now := <-tick.C:
+			b.expire(now)
+		}
+	}
+}
+
+// expire closes calls that were never answered or went silent.
+func (b *Bridge) expire(now time.Time) {
+	b.mu.Lock()
+	var stale []*call
+	var dead []staleness
+	for id, c := range b.calls {
+		if st := c.stale(now, b.cfg.SetupTimeout, b.cfg.MediaTimeout); st.why != "" {
+			stale = append(stale, c)
+			dead = append(dead, st)
+			delete(b.calls, id)
+			b.log.Warn("SRTP bridge: media released", "call_id", id, "why", st.why, "leg", st.leg, "silent", st.silent.Round(time.Second).String())
+		}
+	}
+	b.mu.Unlock()
+	for i, c := range stale {
+		c.close()
+		if dead[i].why == "no media" && b.cfg.OnMediaDead != nil {
+			b.cfg.OnMediaDead(c.id, dead[i].leg, dead[i].silent)
+		}
+	}
+}
+
+// Calls is the number of calls being bridged.
+func (b *Bridge) Calls() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.calls)
+}
+
+// Has reports whether callID's media goes through the bridge.
+func (b *Bridge) Has(callID string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.calls[callID]
+	return ok
+}
+
+// Start creates a call's two legs: which of them is SRTP, and the Pi's address each phone
+// sends its media to. A call of the same Call-ID not yet answered is replaced (an INVITE sent
+// again); an answered one is kept.
+func (b *Bridge) Start(callID string, callerSRTP, calleeSRTP bool, callerIP, calleeIP netip.Addr) error {
+	if callID == "" {
+		return errors.New("SRTP bridge: call without Call-ID")
+	}
+	if !callerIP.IsValid() || !calleeIP.IsValid() {
+		return errors.New("SRTP bridge: no local address for the media")
+	}
+	var legs [2]*leg
+	for i, spec := range []struct {
+		srtp bool
+		ip   netip.Addr
+	}{{callerSRTP, callerIP}, {calleeSRTP, calleeIP}} {
+		rtp, rtcp, err := b.bindPair(spec.ip)
+		if err != nil {
+			for _, l := range legs[:i] {
+				l.closeSockets()
+			}
+			return err
+		}
+		legs[i] = &leg{srtp: spec.srtp, ip: spec.ip.Unmap(), rtpConn: rtp, rtcpConn: rtcp, port: rtp.LocalAddr().(*net.UDPAddr).Port}
+	}
+	c := newCall(callID, legs, b.log.With("call_id", callID))
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		c.close()
+		return errClosed
+	}
+	old, exists := b.calls[callID]
+	if exists && old.isAnswered() {
+		b.mu.Unlock()
+		c.close()
+		return nil
+	}
+	b.calls[callID] = c
+	b.mu.Unlock()
+	if exists {
+		old.close()
+	}
+	c.start()
+	b.log.Info("SRTP bridge: call started", "call_id", callID, "caller_srtp", callerSRTP, "callee_srtp", calleeSRTP,
+		"caller_port", legs[0].port, "callee_port", legs[1].port)
+	return nil
+}
+
+func (b *Bridge) get(callID string) (*call, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c, ok := b.calls[callID]
+	if !ok {
+		return nil, fmt.Errorf("SRTP bridge: no call %q", callID)
+	}
+	return c, nil
+}
+
+// Offer takes the SDP offer one phone sent (the caller's if fromCaller) and returns the offer
+// for the other phone.
+func (b *Bridge) Offer(_ context.Context, callID string, fromCaller bool, body []byte) ([]byte, error) {
+	c, err := b.get(callID)
+	if err != nil {
+		return nil, err
+	}
+	return c.offer(side(fromCaller), body)
+}
+
+// Answer takes the SDP answer the other phone sent back and returns the answer for the
+// offerer; fromCaller says who answers. Passing the same answer again (a retransmitted 2xx)
+// returns the same result.
+func (b *Bridge) Answer(_ context.Context, callID string, fromCaller bool, body []byte) ([]byte, error) {
+	c, err := b.get(callID)
+	if err != nil {
+		return nil, err
+	}
+	return c.answer(side(fromCaller), body)
+}
+
+// Close ends the call's media and frees its ports. Unknown Call-IDs are ignored, so the proxy
+// may call it for every BYE, CANCEL and failed INVITE.
+func (b *Bridge) Close(callID string) {
+	b.mu.Lock()
+	c, ok := b.calls[callID]
+	delete(b.calls, callID)
+	b.mu.Unlock()
+	if ok {
+		c.close()
+		b.log.Info("SRTP bridge: call closed", "call_id", callID, "relayed", c.relayed.Load(), "rejected", c.rejected.Load())
+	}
+}
+
+// side is a leg's index: 0 the caller's, 1 the callee's.
+func side(caller bool) int {
+	if caller {
+		return 0
+	}
+	return 1
+}
+
+// bindPair binds an even RTP port and the RTCP port after it: from the range going round, or
+// ports the kernel picks.
+func (b *Bridge) bindPair(ip netip.Addr) (*net.UDPConn, *net.UDPConn, error) {
+	network := "udp4"
+	if ip.Is6() && !ip.Is4In6() {
+		network = "udp6"
+	}
+	listen := func(p int) (*net.UDPConn, error) {
+		return net.ListenUDP(network, &net.UDPAddr{Port: p})
+	}
+	if b.cfg.RTPPortMin == 0 {
+		for range 32 {
+			r, err := listen(0)
+			if err != nil {
+				return nil, nil, fmt.Errorf("SRTP bridge: RTP port: %w", err)
+			}
+			p := r.LocalAddr().(*net.UDPAddr).Port
+			if p%2 == 0 && p < 65535 {
+				if c, err := listen(p + 1); err == nil {
+					return r, c, nil
+				}
+			}
+			r.Close()
+		}
+		return nil, nil, errors.New("SRTP bridge: found no free even/odd RTP port pair")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	lo, hi := b.cfg.RTPPortMin&^1, b.cfg.RTPPortMax
+	if lo < b.cfg.RTPPortMin {
+		lo += 2
+	}
+	for tries := 0; tries <= (hi-lo)/2; tries++ {
+		p := b.nextPort
+		if p < lo || p+1 > hi {
+			p = lo
+		}
+		b.nextPort = p + 2
+		r, err := listen(p)
+		if err != nil {
+			continue
+		}
+		c, err := listen(p + 1)
+		if err != nil {
+			r.Close()
+			continue
+		}
+		return r, c, nil
+	}
+	return nil, nil, fmt.Errorf("SRTP bridge: no free RTP port pair in %d–%d", b.cfg.RTPPortMin, b.cfg.RTPPortMax)
+}
