@@ -29,6 +29,7 @@ import (
 // for 64×T1, keyed by the request's transaction identity, and a retransmission gets it again (or
 // nothing while the first copy is still being handled), so it is neither a nonce-count replay
 // nor a second binding, and a phone that missed a 401 gets the same challenge, not another one.
+// A request with credentials outlives its kept answer in its nonce record (see answersMax).
 
 // fastPath owns the workers and the retransmission memory of the UDP fast path.
 type fastPath struct {
@@ -59,10 +60,11 @@ func newFastPath(ctx context.Context, r *Registrar, udp net.PacketConn) *fastPat
 	return f
 }
 
-// answersMax bounds the responses kept for retransmissions (each a few hundred bytes: 8 MiB at
-// most, reached only by thousands of REGISTERs a second; an office's phones keep a few dozen). A retransmission that comes after
-// its response was dropped is recognised by its nonce record instead (nonces.use) and challenged
-// again with stale=true: not a failure, and the phone registers again at once.
+// answersMax bounds the responses kept for retransmissions (each a few hundred bytes: 10 MiB
+// at most, reached only by thousands of REGISTERs a second; an office's phones keep a few
+// dozen). A retransmission that comes after its response was pushed out is recognised by its
+// nonce record instead (nonces.use: nonceAgain) and answered 200 with the bindings as they are,
+// not applied again (register).
 const answersMax = 16384
 
 // isRegister reports whether a datagram is a REGISTER request (methods are case-sensitive).
