@@ -17,9 +17,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	_ "time/tzdata" // the image has no zoneinfo folder; timezone names must still resolve
 
@@ -151,6 +153,18 @@ func cmdExample(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// tuneGC sets the garbage collector from the config (gc_percent, memory_limit_mb), unless the
+// GOGC or GOMEMLIMIT environment variables say otherwise.
+func tuneGC(f *config.File, log *slog.Logger) {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(f.GCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(f.MemoryLimitMB) << 20)
+	}
+	log.Debug("garbage collector", "gc_percent", f.GCPercent, "memory_limit_mb", f.MemoryLimitMB)
+}
+
 func cmdRun(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -178,6 +192,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		// and on the status API, until the file is fixed and the service restarted.
 		return runBroken(ctx, *path, err, log)
 	}
+	tuneGC(f, log)
 	// The logs page's SIP trace: sipgo's tracer is process-wide, so it is installed here, once,
 	// before any SIP transport starts; it records nothing until switched on.
 	trace := web.NewSIPTrace(200)

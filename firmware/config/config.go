@@ -19,6 +19,13 @@ type File struct {
 	DataDir string `toml:"data_dir"`
 	// Timezone is an IANA zone name ("Europe/Paris"): the Pi's clock and the Alcatel's DST string.
 	Timezone string `toml:"timezone"`
+	// GCPercent is the Go garbage collector's GOGC: how far the heap grows past what is live
+	// before a collection. The service's live heap is a few MiB, so a high value trades a little
+	// memory for much less collection work per SIP message (docs/registrar.md, Performance).
+	GCPercent int `toml:"gc_percent"`
+	// MemoryLimitMB is the heap size in MiB past which the collector runs whatever GCPercent
+	// says, so a high GCPercent can never take the Pi's memory.
+	MemoryLimitMB int `toml:"memory_limit_mb"`
 
 	Registrar    Registrar    `toml:"registrar"`
 	Voicemail    Voicemail    `toml:"voicemail"`
@@ -34,16 +41,18 @@ type File struct {
 // (extension 5002, the seed's numbering), Alcatel provisioning with a pairing button, web on :80.
 func Default() *File {
 	return &File{
-		DataDir:      "/data/deskphone",
-		Timezone:     "Europe/Paris",
-		Registrar:    defaultRegistrar(),
-		Voicemail:    defaultVoicemail(),
-		Phone:        defaultPhone(),
-		Audio:        defaultAudio(),
-		Web:          defaultWeb(),
-		Provisioning: defaultProvisioning(),
-		GPIO:         defaultGPIO(),
-		Network:      defaultNetwork(),
+		DataDir:       "/data/deskphone",
+		Timezone:      "Europe/Paris",
+		GCPercent:     400,
+		MemoryLimitMB: 256,
+		Registrar:     defaultRegistrar(),
+		Voicemail:     defaultVoicemail(),
+		Phone:         defaultPhone(),
+		Audio:         defaultAudio(),
+		Web:           defaultWeb(),
+		Provisioning:  defaultProvisioning(),
+		GPIO:          defaultGPIO(),
+		Network:       defaultNetwork(),
 	}
 }
 
@@ -54,6 +63,12 @@ func (f *File) validate(c *checker) {
 	}
 	if _, err := time.LoadLocation(f.Timezone); err != nil || f.Timezone == "" {
 		c.bad("timezone", "%q is not an IANA time zone name such as \"Europe/Paris\"", f.Timezone)
+	}
+	if f.GCPercent < 50 || f.GCPercent > 2000 {
+		c.bad("gc_percent", "%d is out of range: use 50 to 2000 (Go's own default is 100; 400 is deskphone's)", f.GCPercent)
+	}
+	if f.MemoryLimitMB < 64 || f.MemoryLimitMB > 768 {
+		c.bad("memory_limit_mb", "%d is out of range: use 64 to 768 (the Pi has 1024 MiB in all); 256 is the default", f.MemoryLimitMB)
 	}
 	f.Registrar.validate(c)
 	f.Voicemail.validate(c, f.Registrar)

@@ -189,6 +189,13 @@ func (l *location) get(aor string) []Binding {
 	return append([]Binding(nil), l.byAOR[aor]...)
 }
 
+// getAt is get with the location version it was read at.
+func (l *location) getAt(aor string) ([]Binding, uint64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return append([]Binding(nil), l.byAOR[aor]...), l.version
+}
+
 // update runs f on the account's bindings under the lock and stores the result.
 func (l *location) update(aor string, f func(cur []Binding) ([]Binding, bool)) (uint64, bool) {
 	l.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -31,6 +32,33 @@ const maxCredentialsLength = 2048
 
 // parseCredentials parses `Digest k=v, k="v", …`. It rejects duplicate parameters, unterminated
 // quotes and control characters, and never allocates more than the input size.
+// field is the member of c a credentials parameter sets, and a bit of its own; nil for others.
+func (c *credentials) field(key string) (*string, uint16) {
+	switch key {
+	case "username":
+		return &c.Username, 1 << 0
+	case "realm":
+		return &c.Realm, 1 << 1
+	case "nonce":
+		return &c.Nonce, 1 << 2
+	case "uri":
+		return &c.URI, 1 << 3
+	case "response":
+		return &c.Response, 1 << 4
+	case "algorithm":
+		return &c.Algorithm, 1 << 5
+	case "cnonce":
+		return &c.Cnonce, 1 << 6
+	case "opaque":
+		return &c.Opaque, 1 << 7
+	case "qop":
+		return &c.QOP, 1 << 8
+	case "nc":
+		return &c.NC, 1 << 9
+	}
+	return nil, 0
+}
+
 func parseCredentials(s string) (credentials, error) {
 	var c credentials
 	if len(s) > maxCredentialsLength {
@@ -41,12 +69,9 @@ func parseCredentials(s string) (credentials, error) {
 		return c, fmt.Errorf("%w: not a Digest scheme", errBadCredentials)
 	}
 	s = s[7:]
-	seen := map[string]bool{}
-	fields := map[string]*string{
-		"username": &c.Username, "realm": &c.Realm, "nonce": &c.Nonce, "uri": &c.URI,
-		"response": &c.Response, "algorithm": &c.Algorithm, "cnonce": &c.Cnonce,
-		"opaque": &c.Opaque, "qop": &c.QOP, "nc": &c.NC,
-	}
+	// Which parameters were seen: the known ones by bit, any others by name (rare).
+	var seen uint16
+	var seenOther []string
 	for {
 		s = strings.TrimLeft(s, " \t")
 		if s == "" {
@@ -65,26 +90,35 @@ func parseCredentials(s string) (credentials, error) {
 		s = strings.TrimLeft(s[eq+1:], " \t")
 		var val string
 		if strings.HasPrefix(s, `"`) {
-			var b strings.Builder
+			var b []byte // only for a value with quoted-pairs; others are a substring of s
 			i := 1
 			closed := false
 			for ; i < len(s); i++ {
 				ch := s[i]
 				if ch == '\\' && i+1 < len(s) {
+					if b == nil {
+						b = append(make([]byte, 0, len(s)), s[1:i]...)
+					}
 					i++
-					b.WriteByte(s[i])
+					b = append(b, s[i])
 					continue
 				}
 				if ch == '"' {
 					closed = true
 					break
 				}
-				b.WriteByte(ch)
+				if b != nil {
+					b = append(b, ch)
+				}
 			}
 			if !closed {
 				return c, fmt.Errorf("%w: unterminated quoted string", errBadCredentials)
 			}
-			val = b.String()
+			if b != nil {
+				val = string(b)
+			} else {
+				val = s[1:i]
+			}
 			s = s[i+1:]
 		} else {
 			end := strings.IndexByte(s, ',')
@@ -99,12 +133,15 @@ func parseCredentials(s string) (credentials, error) {
 				return c, fmt.Errorf("%w: control character", errBadCredentials)
 			}
 		}
-		if seen[key] {
+		f, bit := c.field(key)
+		if seen&bit != 0 || bit == 0 && slices.Contains(seenOther, key) {
 			return c, fmt.Errorf("%w: repeated %s", errBadCredentials, key)
 		}
-		seen[key] = true
-		if f, ok := fields[key]; ok {
+		if f != nil {
+			seen |= bit
 			*f = val
+		} else {
+			seenOther = append(seenOther, key)
 		}
 		s = strings.TrimLeft(s, " \t")
 		if s == "" {

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -101,6 +102,9 @@ func (l *location) aorsFrom(src string) []string {
 // lasting drops the bindings that must not outlive this run: those over a WebSocket, whose
 // connection a restart closes.
 func lasting(bs []Binding) []Binding {
+	if !slices.ContainsFunc(bs, func(b Binding) bool { return isWS(b.Transport) }) {
+		return bs // the usual case: nothing to copy
+	}
 	out := bs[:0:0]
 	for _, b := range bs {
 		if !isWS(b.Transport) {
@@ -120,6 +124,9 @@ func instanceOf(c *sip.ContactHeader) string {
 // contacts but another Contact URI: a browser that reloads its page registers a new Contact over
 // a new connection, and must not pile up bindings (RFC 5626 §6).
 func replaceInstances(cur []Binding, u registerUpdate) []Binding {
+	if !slices.ContainsFunc(u.Contacts, func(c contactUpdate) bool { return c.Instance != "" }) {
+		return cur // no +sip.instance: nothing to replace (callers do not modify cur)
+	}
 	var out []Binding
 	for _, b := range cur {
 		stale := false

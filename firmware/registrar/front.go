@@ -12,44 +12,61 @@ import (
 	"github.com/deskphone/deskphone/firmware/sipcheck"
 )
 
+// responder sends the answers to one request: its sipgo server transaction, or the UDP fast
+// path's (stateless.go) for a REGISTER that never reached sipgo.
+type responder interface {
+	Respond(res *sip.Response) error
+}
+
 // wrap is the common front of every handler: recover from bugs, drop scanners, check sanity.
 func (r *Registrar) wrap(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
-		defer func() {
-			if p := recover(); p != nil {
-				r.log.Error("request handling failed; the request is refused and the service continues", "panic", fmt.Sprint(p), "method", string(req.Method), "src", req.Source())
-				if !req.IsAck() {
-					r.reply(tx, req, 500, "Server Internal Error")
-				}
-			}
-		}()
-		ip := sourceIP(req)
-		if uaHdr := sipcheck.Header(req.Headers(), "User-Agent"); uaHdr != nil && isScanner(uaHdr.Value()) {
-			r.guard.ban(ip, "scanner User-Agent")
-			return
+		defer r.recoverRequest(req, tx)
+		if r.admit(req, tx) {
+			h(req, tx)
 		}
-		if err := sipcheck.Request(req, sipcheck.Limits{}); err != nil {
-			r.log.Debug("malformed request refused", "src", req.Source(), "status", err.Status, "why", err.Detail)
-			if !req.IsAck() {
-				r.refuse(tx, req, err)
-			}
-			return
-		}
-		r.streamConns(req.Transport()).request(req.Source()) // a complete request: the connection is not idle
-		if !req.IsAck() && !req.IsCancel() {
-			// RFC 3261 §16.3 step 4 (Proxy-Require) and §8.2.2.3 (Require, for what this server
-			// answers itself): no extension is supported.
-			un := sipcheck.Unsupported(req, "Proxy-Require")
-			if req.Method == sip.REGISTER || req.Method == sip.OPTIONS && !req.To().Params.Has("tag") {
-				un = append(un, sipcheck.Unsupported(req, "Require")...)
-			}
-			if len(un) > 0 {
-				r.reply(tx, req, 420, "Bad Extension", sip.NewHeader("Unsupported", strings.Join(un, ", ")))
-				return
-			}
-		}
-		h(req, tx)
 	}
+}
+
+// recoverRequest, deferred, turns a panic in a handler into a 500 and a log line.
+func (r *Registrar) recoverRequest(req *sip.Request, tx responder) {
+	if p := recover(); p != nil {
+		r.log.Error("request handling failed; the request is refused and the service continues", "panic", fmt.Sprint(p), "method", string(req.Method), "src", req.Source())
+		if !req.IsAck() {
+			r.answer(tx, req, 500, "Server Internal Error")
+		}
+	}
+}
+
+// admit runs the checks every request passes before its handler: scanners are banned, malformed
+// requests and unsupported extensions refused. It reports whether the handler may run.
+func (r *Registrar) admit(req *sip.Request, tx responder) bool {
+	ip := sourceIP(req)
+	if uaHdr := sipcheck.Header(req.Headers(), "User-Agent"); uaHdr != nil && isScanner(uaHdr.Value()) {
+		r.guard.ban(ip, "scanner User-Agent")
+		return false
+	}
+	if err := sipcheck.Request(req, sipcheck.Limits{}); err != nil {
+		r.log.Debug("malformed request refused", "src", req.Source(), "status", err.Status, "why", err.Detail)
+		if !req.IsAck() {
+			r.refuse(tx, req, err)
+		}
+		return false
+	}
+	r.streamConns(req.Transport()).request(req.Source()) // a complete request: the connection is not idle
+	if !req.IsAck() && !req.IsCancel() {
+		// RFC 3261 §16.3 step 4 (Proxy-Require) and §8.2.2.3 (Require, for what this server
+		// answers itself): no extension is supported.
+		un := sipcheck.Unsupported(req, "Proxy-Require")
+		if req.Method == sip.REGISTER || req.Method == sip.OPTIONS && !req.To().Params.Has("tag") {
+			un = append(un, sipcheck.Unsupported(req, "Require")...)
+		}
+		if len(un) > 0 {
+			r.answer(tx, req, 420, "Bad Extension", sip.NewHeader("Unsupported", strings.Join(un, ", ")))
+			return false
+		}
+	}
+	return true
 }
 
 func sourceIP(req *sip.Request) netip.Addr {
@@ -62,6 +79,14 @@ func sourceIP(req *sip.Request) netip.Addr {
 
 // reply answers req on tx with a response carrying the Server header.
 func (r *Registrar) reply(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
+	r.answer(tx, req, code, reason, hdrs...)
+}
+
+// answer is reply for any responder.
+func (r *Registrar) answer(tx responder, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
+	if u, ok := tx.(*udpAnswer); ok && u.respondTo(req, code, reason, r.cfg.ServerName, hdrs) {
+		return
+	}
 	res := sipcheck.Response(req, code, reason) // received= on the Via, SIP/2.0 even in a 505
 	res.AppendHeader(sip.NewHeader("Server", r.cfg.ServerName))
 	for _, h := range hdrs {

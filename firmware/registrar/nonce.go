@@ -35,6 +35,7 @@ type ncRecord struct {
 	issued int64  // Unix ns, from the nonce
 	nc     uint64 // highest nonce-count accepted so far
 	used   bool   // accepted once without qop
+	tx     uint64 // transactionHash of the request that brought nc (or the use without qop)
 }
 
 // nonces issues and checks digest nonces.
@@ -114,10 +115,13 @@ const (
 	nonceOK     nonceVerdict = iota
 	nonceStale               // not ours, expired or from another address: challenge again with stale=true
 	nonceReplay              // nonce-count not increasing: a replayed request
+	nonceAgain               // the request that brought the current nonce-count, again: a retransmission
 )
 
-// use checks a nonce for one request whose digest is correct, and records its nonce-count.
-func (t *nonces) use(nonce, source, qop, ncHex string, now time.Time) nonceVerdict {
+// use checks a nonce for one request whose digest is correct, and records its nonce-count. tx
+// identifies the request's transaction (transactionHash): the same nonce-count from the same
+// transaction is a retransmission, not a replay.
+func (t *nonces) use(nonce, source, qop, ncHex string, tx uint64, now time.Time) nonceVerdict {
 	var b [nonceLen]byte
 	if base64.RawURLEncoding.DecodedLen(len(nonce)) != nonceLen {
 		return nonceStale
@@ -160,16 +164,26 @@ func (t *nonces) use(nonce, source, qop, ncHex string, now time.Time) nonceVerdi
 	}
 	if qop == "" {
 		if rec.used {
-			return nonceReplay
+			return t.again(rec, tx)
 		}
-		rec.used = true
+		rec.used, rec.tx = true, tx
 		return nonceOK
 	}
-	if nc <= rec.nc {
+	if nc == rec.nc {
+		return t.again(rec, tx)
+	}
+	if nc < rec.nc {
 		return nonceReplay
 	}
-	rec.nc = nc
+	rec.nc, rec.tx = nc, tx
 	return nonceOK
+}
+
+func (t *nonces) again(rec *ncRecord, tx uint64) nonceVerdict {
+	if tx != 0 && rec.tx == tx {
+		return nonceAgain
+	}
+	return nonceReplay
 }
 
 // expire forgets the records of expired nonces.

@@ -13,58 +13,86 @@ import (
 	"github.com/deskphone/deskphone/firmware/sipcheck"
 )
 
-// onRegister is RFC 3261 §10.3.
+// onRegister is RFC 3261 §10.3, for REGISTERs sipgo hands over (TCP, TLS, WebSocket).
 func (r *Registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	r.register(req, tx, false)
+}
+
+// register is RFC 3261 §10.3. The 200 OK is sent once the bindings are on disk: register waits
+// for it, unless async is set (the UDP fast path, stateless.go, whose workers must not wait for
+// a disk write), then the store's writer sends it.
+func (r *Registrar) register(req *sip.Request, tx responder, async bool) {
 	if !r.ownsHost(req.Recipient.Host) {
-		r.reply(tx, req, 403, "Forbidden")
+		r.answer(tx, req, 403, "Forbidden")
 		return
 	}
-	acct, ok := r.authorize(req, tx, false)
-	if !ok {
+	acct, auth := r.authorizeOrAgain(req, tx, false, true)
+	if auth != authOK && auth != authAgain {
 		return
 	}
 	aorUser := req.To().Address.User
 	target, known := r.accts.Lookup(aorUser)
 	if !known || target.Username != acct.Username || !r.ownsHost(req.To().Address.Host) {
 		r.log.Warn("registration refused: credentials belong to another account", "auth_user", acct.Username, "aor", aorUser, "src", req.Source())
-		r.reply(tx, req, 403, "Forbidden")
+		r.answer(tx, req, 403, "Forbidden")
 		return
 	}
 
 	u, status, reason, extra := r.parseRegister(req)
 	if status != 0 {
-		r.reply(tx, req, status, reason, extra...)
+		r.answer(tx, req, status, reason, extra...)
 		return
 	}
 	now := r.clock.Now()
 	var outcome registerOutcome
 	var after []Binding
 	var before []Binding
-	version, changed := r.loc.update(acct.Username, func(cur []Binding) ([]Binding, bool) {
-		before = cur
-		next, ch, oc := applyRegister(replaceInstances(cur, u), u, acct.Username, acct.Extension, r.cfg.MaxContacts, now)
-		outcome, after = oc, next
-		return next, ch
-	})
+	var version uint64
+	var changed bool
+	if auth == authAgain {
+		// A retransmission of a REGISTER already accepted, whose answer the UDP fast path no
+		// longer keeps (stateless.go): applied again it would fail as out of order (RFC 3261
+		// §10.3 step 7), so it is answered as its transaction would have been, with the
+		// bindings as they are, once they are on disk.
+		after, version = r.loc.getAt(acct.Username)
+		after = slices.DeleteFunc(after, func(b Binding) bool { return !b.Expires.After(now) })
+	} else {
+		version, changed = r.loc.update(acct.Username, func(cur []Binding) ([]Binding, bool) {
+			before = cur
+			next, ch, oc := applyRegister(replaceInstances(cur, u), u, acct.Username, acct.Extension, r.cfg.MaxContacts, now)
+			outcome, after = oc, next
+			return next, ch
+		})
+	}
 	if outcome == registerOutOfOrder {
-		r.reply(tx, req, 400, "Out Of Order CSeq")
+		r.answer(tx, req, 400, "Out Of Order CSeq")
 		return
 	}
 	// A refresh is saved too: lost, it could let the binding lapse before the phone's next one.
-	if err := r.store.saveNow(r.context(), version); err != nil {
-		r.log.Error("binding kept in memory only", "aor", acct.Username, "err", err)
+	saved := func(err error) {
+		if err != nil {
+			r.log.Error("binding kept in memory only", "aor", acct.Username, "err", err)
+		}
+		if changed && r.log.Enabled(r.context(), slog.LevelInfo) {
+			r.logBindingChange(acct, before, after, req)
+		}
+		r.streamConns(req.Transport()).registered(req.Source(), lifetimeFrom(after, req.Source(), now))
+		hdrs := make([]sip.Header, 0, len(after)+1)
+		for _, b := range after {
+			secs := int(b.Expires.Sub(now).Round(time.Second) / time.Second)
+			hdrs = append(hdrs, sip.NewHeader("Contact", "<"+b.Contact+">;expires="+strconv.Itoa(secs)))
+		}
+		hdrs = append(hdrs, sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
+		r.answer(tx, req, 200, "OK", hdrs...)
 	}
-	if changed && r.log.Enabled(r.context(), slog.LevelInfo) {
-		r.logBindingChange(acct, before, after, req)
+	if async {
+		r.store.afterSave(version, func(err error) {
+			defer r.recoverRequest(req, tx)
+			saved(err)
+		})
+		return
 	}
-	r.streamConns(req.Transport()).registered(req.Source(), lifetimeFrom(after, req.Source(), now))
-	hdrs := make([]sip.Header, 0, len(after)+1)
-	for _, b := range after {
-		secs := int(b.Expires.Sub(now).Round(time.Second) / time.Second)
-		hdrs = append(hdrs, sip.NewHeader("Contact", "<"+b.Contact+">;expires="+strconv.Itoa(secs)))
-	}
-	hdrs = append(hdrs, sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
-	r.reply(tx, req, 200, "OK", hdrs...)
+	saved(r.store.saveNow(r.context(), version))
 }
 
 func (r *Registrar) logBindingChange(acct accounts.Account, before, after []Binding, req *sip.Request) {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -69,6 +70,7 @@ type Registrar struct {
 	tlsPort    int                   // 0: no TLS listener
 	routeFrom  map[netip.Addr]string // local address used to reach a peer (localHost)
 
+	fast    atomic.Pointer[fastPath] // UDP REGISTERs while Run serves (stateless.go)
 	ready   chan struct{}
 	runCtx  context.Context
 	workers sync.WaitGroup // calls, cancels and qualify probes started by handlers
@@ -228,6 +230,11 @@ func (r *Registrar) Run(ctx context.Context) error {
 	r.mu.Lock()
 	r.tcp, r.tls = tl, tlsTL
 	r.mu.Unlock()
+	fast := newFastPath(ctx, r, udp)
+	for range fast.workers {
+		wg.Go(fast.work)
+	}
+	r.fast.Store(fast)
 	wg.Go(func() { errc <- r.srv.ServeUDP(udp) })
 	wg.Go(func() { errc <- r.srv.ServeTCP(tl) })
 	if tlsTL != nil {

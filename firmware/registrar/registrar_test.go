@@ -120,12 +120,12 @@ func TestNonces(t *testing.T) {
 	}
 	for _, s := range steps {
 		clk.Advance(s.after)
-		if got := tab.use(s.nonce, s.source, s.qop, s.nc, clk.Now()); got != s.want {
+		if got := tab.use(s.nonce, s.source, s.qop, s.nc, 0, clk.Now()); got != s.want {
 			t.Fatalf("%s: got %v, want %v", s.name, got, s.want)
 		}
 	}
 	m := tab.issue("10.0.0.2", clk.Now())
-	if tab.use(m, "10.0.0.2", "", "", clk.Now()) != nonceOK || tab.use(m, "10.0.0.2", "", "", clk.Now()) != nonceReplay {
+	if tab.use(m, "10.0.0.2", "", "", 0, clk.Now()) != nonceOK || tab.use(m, "10.0.0.2", "", "", 0, clk.Now()) != nonceReplay {
 		t.Fatal("a nonce without qop must be accepted once only")
 	}
 	if a, b := tab.issue("10.0.0.2", clk.Now()), tab.issue("10.0.0.2", clk.Now()); a == b {
@@ -139,7 +139,7 @@ func TestNoncesSurviveChallengeFlood(t *testing.T) {
 	clk := newFakeClock()
 	tab := newNonces(30*time.Second, 100)
 	phone := tab.issue("10.0.0.2", clk.Now())
-	if tab.use(phone, "10.0.0.2", "auth", "00000001", clk.Now()) != nonceOK {
+	if tab.use(phone, "10.0.0.2", "auth", "00000001", 0, clk.Now()) != nonceOK {
 		t.Fatal("fresh nonce refused")
 	}
 	pending := tab.issue("10.0.0.2", clk.Now()) // challenged, not yet answered
@@ -149,10 +149,10 @@ func TestNoncesSurviveChallengeFlood(t *testing.T) {
 	if s := tab.size(); s != 1 {
 		t.Fatalf("%d nonce records after a flood of challenges; want only the one answered", s)
 	}
-	if got := tab.use(pending, "10.0.0.2", "auth", "00000001", clk.Now()); got != nonceOK {
+	if got := tab.use(pending, "10.0.0.2", "auth", "00000001", 0, clk.Now()); got != nonceOK {
 		t.Fatalf("the phone's pending nonce after the flood: got %v, want OK", got)
 	}
-	if got := tab.use(phone, "10.0.0.2", "auth", "00000002", clk.Now()); got != nonceOK {
+	if got := tab.use(phone, "10.0.0.2", "auth", "00000002", 0, clk.Now()); got != nonceOK {
 		t.Fatalf("the phone's reused nonce after the flood: got %v, want OK", got)
 	}
 	// Records go when their nonce expires.
@@ -170,7 +170,7 @@ func TestNoncesBoundedRecords(t *testing.T) {
 	var issued []string
 	for range 250 {
 		n := tab.issue("10.0.0.2", clk.Now())
-		if tab.use(n, "10.0.0.2", "auth", "00000001", clk.Now()) != nonceOK {
+		if tab.use(n, "10.0.0.2", "auth", "00000001", 0, clk.Now()) != nonceOK {
 			t.Fatal("fresh nonce refused")
 		}
 		issued = append(issued, n)
@@ -180,11 +180,11 @@ func TestNoncesBoundedRecords(t *testing.T) {
 		t.Fatalf("%d nonce records; cap is 100", s)
 	}
 	for i, n := range issued {
-		if got := tab.use(n, "10.0.0.2", "auth", "00000001", clk.Now()); got == nonceOK {
+		if got := tab.use(n, "10.0.0.2", "auth", "00000001", 0, clk.Now()); got == nonceOK {
 			t.Fatalf("nonce %d replayed with the same nonce-count after records were dropped", i)
 		}
 	}
-	if got := tab.use(issued[len(issued)-1], "10.0.0.2", "auth", "00000002", clk.Now()); got != nonceOK {
+	if got := tab.use(issued[len(issued)-1], "10.0.0.2", "auth", "00000002", 0, clk.Now()); got != nonceOK {
 		t.Fatalf("the newest nonce with the next count: got %v, want OK", got)
 	}
 }

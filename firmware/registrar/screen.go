@@ -20,6 +20,9 @@ func (r *Registrar) screen(next sip.TransportReadFilter) sip.TransportReadFilter
 		}
 		clean, bad := sipcheck.Screen(data)
 		if bad == nil {
+			if f := r.fast.Load(); f != nil && isRegister(clean) && f.take(clean, info.RemoteAddr) {
+				return nil, nil // answered by the fast path (stateless.go)
+			}
 			return clean, nil
 		}
 		r.log.Debug("malformed request refused", "src", info.RemoteAddr.String(), "status", bad.Status, "why", bad.Detail)
@@ -30,7 +33,7 @@ func (r *Registrar) screen(next sip.TransportReadFilter) sip.TransportReadFilter
 
 // refuse answers req with the status sipcheck chose, in a response that is well formed even
 // when req is not (sipcheck.Response).
-func (r *Registrar) refuse(tx sip.ServerTransaction, req *sip.Request, e *sipcheck.Error) {
+func (r *Registrar) refuse(tx responder, req *sip.Request, e *sipcheck.Error) {
 	res := sipcheck.Response(req, e.Status, e.Reason)
 	res.AppendHeader(sip.NewHeader("Server", r.cfg.ServerName))
 	if err := tx.Respond(res); err != nil {

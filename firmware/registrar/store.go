@@ -62,7 +62,7 @@ type journalRecord struct {
 // that changes a binding, a refresh included, is answered only once its account's record is
 // appended to the journal and fsynced (group commit: the REGISTERs waiting together share one
 // append and one fsync), so a crash or power cut after the 200 OK loses nothing. When the
-// journal outgrows the bindings file, the whole location is written to the bindings file
+// journal grows to compactFactor times the bindings file, the whole location is written to it
 // (atomically) and the journal starts again. Expiries found by housekeeping are saved within
 // refreshDelay.
 type store struct {
@@ -78,6 +78,7 @@ type store struct {
 	lastErr   error
 	dirtyLazy bool
 	kick      chan struct{}
+	waiting   []saveWaiter // afterSave callbacks of versions not on disk yet
 
 	// owned by run
 	journal      *os.File
@@ -89,6 +90,11 @@ type store struct {
 
 // refreshDelay bounds how long an expiry found by housekeeping may stay unsaved.
 const refreshDelay = 10 * time.Second
+
+// compactFactor is how many times the bindings file's size the journal may grow to before it
+// is folded in: each fold rewrites every binding, so the higher, the rarer (a start replays the
+// journal, a few ms for an office's).
+const compactFactor = 4
 
 // minCompact is the journal size below which it is never folded into the bindings file.
 const minCompact = 64 << 10
@@ -181,6 +187,54 @@ func (s *store) saveNow(ctx context.Context, v uint64) error {
 	return s.lastErr
 }
 
+// saveWaiter is an afterSave callback.
+type saveWaiter struct {
+	v  uint64
+	fn func(error)
+}
+
+// afterSave calls fn once the location at version v is on disk (from the writer's goroutine,
+// or at once if it already is): saveNow for callers that must not wait.
+func (s *store) afterSave(v uint64, fn func(error)) {
+	if s.path == "" {
+		fn(nil)
+		return
+	}
+	s.mu.Lock()
+	if s.saved >= v {
+		err := s.lastErr
+		s.mu.Unlock()
+		fn(err)
+		return
+	}
+	if v > s.wanted {
+		s.wanted = v
+	}
+	s.waiting = append(s.waiting, saveWaiter{v, fn})
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// releaseLocked removes the afterSave callbacks whose version is on disk and returns them, to be
+// called without the lock.
+func (s *store) releaseLocked() []saveWaiter {
+	var ready []saveWaiter
+	keep := s.waiting[:0]
+	for _, w := range s.waiting {
+		if w.v <= s.saved {
+			ready = append(ready, w)
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	clear(s.waiting[len(keep):])
+	s.waiting = keep
+	return ready
+}
+
 // saveLater marks a change that may wait up to refreshDelay.
 func (s *store) saveLater() {
 	s.mu.Lock()
@@ -212,7 +266,11 @@ func (s *store) run(ctx context.Context) {
 			s.mu.Lock()
 			s.saved = ^uint64(0) >> 1 // release any waiter
 			s.cond.Broadcast()
+			ready, err := s.releaseLocked(), s.lastErr
 			s.mu.Unlock()
+			for _, w := range ready {
+				w.fn(err)
+			}
 			return
 		case <-s.kick:
 			s.write()
@@ -235,7 +293,7 @@ func (s *store) write() {
 	s.mu.Unlock()
 	var v uint64
 	var err error
-	if s.needFull || s.journalSize > max(minCompact, 2*s.snapshotSize) {
+	if s.needFull || s.journalSize > max(minCompact, compactFactor*s.snapshotSize) {
 		v, err = s.writeFull()
 	} else {
 		var changed map[string][]Binding
@@ -260,7 +318,11 @@ func (s *store) write() {
 	}
 	s.lastErr = err
 	s.cond.Broadcast()
+	ready := s.releaseLocked()
 	s.mu.Unlock()
+	for _, w := range ready {
+		w.fn(err)
+	}
 }
 
 // appendJournal appends one record per changed account and fsyncs the journal.
@@ -285,11 +347,7 @@ func (s *store) appendJournal(changed map[string][]Binding, v uint64) error {
 	}
 	b := s.buf[:0]
 	for aor, bs := range changed {
-		line, err := json.Marshal(journalRecord{Seq: v, AOR: aor, Bindings: lasting(bs)})
-		if err != nil {
-			return fmt.Errorf("encode bindings of %s: %w", aor, err)
-		}
-		b = append(append(b, line...), '\n')
+		b = append(appendJournalRecord(b, journalRecord{Seq: v, AOR: aor, Bindings: lasting(bs)}), '\n')
 	}
 	s.buf = b
 	n, err := s.journal.Write(b)
@@ -307,14 +365,13 @@ func (s *store) appendJournal(changed map[string][]Binding, v uint64) error {
 func (s *store) writeFull() (uint64, error) {
 	s.needFull = true // until it succeeds: takeAll forgets which accounts changed
 	bs, v := s.loc.takeAll()
-	b, err := json.Marshal(storeFile{Version: 1, Saved: time.Now().UTC(), Seq: v, Bindings: lasting(bs)})
-	if err != nil {
-		return 0, fmt.Errorf("encode bindings: %w", err)
-	}
-	if err := atomicfile.Write(s.path, append(b, '\n'), 0o600); err != nil {
+	b := appendStoreFile(s.buf[:0], storeFile{Version: 1, Saved: time.Now().UTC(), Seq: v, Bindings: lasting(bs)})
+	b = append(b, '\n')
+	s.buf = b
+	if err := atomicfile.Write(s.path, b, 0o600); err != nil {
 		return 0, err
 	}
-	s.snapshotSize = int64(len(b) + 1)
+	s.snapshotSize = int64(len(b))
 	// The bindings file now holds every record of the journal (they have lower Seq), so a
 	// crash before the truncation below only leaves records that load skips.
 	if s.journal != nil {

@@ -191,6 +191,9 @@ for srv in deskphone kamailio; do
 	RESULT[$srv-call]=$(run_sipp "$srv-call" "$target" "$CALLS" -sf "$SIPP_DIR/uac_bench.xml" -s 7000 -inf "$INF")
 	CPU[$srv-call]=$(( $(cpu_us "$pid") - cpu0 ))
 	kill "$uas_pid" 2>/dev/null || true
+	if [ "$srv" = deskphone ]; then # resident memory after both runs (what gc_percent costs), and peak since start
+		RSS=$(awk '/^VmRSS:/ {r = $2} /^VmHWM:/ {h = $2} END {printf "%.1f (%.1f)", r / 1024, h / 1024}' "/proc/$pid/status")
+	fi
 done
 
 # Allocations: the same load on the registrar in a Go process that counts them (make bench-profile).
@@ -212,7 +215,7 @@ FLOOD=$(python3 "$ROOT/test/bench/registrar_flood.py" "127.0.0.1:$FLOOD_PORT" "$
 kill "$FLOOD_PID" 2>/dev/null || true
 
 python3 - "${RESULT[deskphone-reg]}" "${RESULT[kamailio-reg]}" "${RESULT[deskphone-call]}" "${RESULT[kamailio-call]}" "$USERS" "$REG_CONC" "$CONC" "$REGS" \
-	"${CPU[deskphone-reg]} ${CPU[kamailio-reg]} ${CPU[deskphone-call]} ${CPU[kamailio-call]}" "$ALLOCS" <<'PY'
+	"${CPU[deskphone-reg]} ${CPU[kamailio-reg]} ${CPU[deskphone-call]} ${CPU[kamailio-call]}" "$ALLOCS" "$RSS" <<'PY'
 import sys
 dr, kr, dc, kc = [list(map(float, a.split())) for a in sys.argv[1:5]]
 cpu = list(map(float, sys.argv[9].split()))
@@ -232,6 +235,7 @@ for name, d, k, always, op, msgs, (dcpu, kcpu) in rows:
     print("%-44s %12.1f %12.1f %8.2f" % ("  CPU µs per message (%d per %s)" % (msgs, op), dm, km, km / dm if dm else 0))
     if op in allocs:
         print("%-44s %12.1f %12s" % ("  allocations per message", allocs[op][1] / msgs, "–"))
+print("%-44s %12s" % ("registrar RSS after both runs (peak), MiB", sys.argv[11]))
 print("ratio: deskphone as a multiple of Kamailio, higher is better (CPU rows: Kamailio's time over deskphone's)")
 PY
 if [ -n "$FLOOD" ]; then
@@ -244,5 +248,5 @@ if [ -n "$FLOOD" ]; then
 	printf '%-44s %12s %12s\n' "phone registrations ok / tried" "$phone" "all"
 	printf '%-44s %12s %12s\n' "phone REGISTER (401 + 200) p99 (s)" "$p99" "< 2"
 	printf '%-44s %12s %12s\n' "registrar RSS peak during the flood (MiB)" "$peak" ""
-	printf '%-44s %12s %12s\n' "registrar RSS ${settled} s after it (MiB)" "$after" "< 30"
+	printf '%-44s %12s %12s\n' "registrar RSS ${settled} s after it (MiB)" "$after" "< 48"
 fi

@@ -1,0 +1,335 @@
+package registrar
+
+import (
+	"bytes"
+	"context"
+	"hash/fnv"
+	"io"
+	"net"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// The UDP fast path: REGISTERs that come over UDP are parsed, checked and answered by a few
+// long-lived workers, outside sipgo's transaction layer (no goroutine, server transaction or
+// timers per request), as Kamailio answers REGISTER statelessly. Everything else a REGISTER goes
+// through is the same as over TCP: the read filter's bans, flood count and screening before
+// parsing, admit's checks, digest authentication with nonce-count replay protection, and the
+// 200 OK only once the bindings are on disk (sent by the store's writer, so no worker waits
+// for a disk write).
+//
+// A server transaction's one remaining job, answering a retransmitted request with the same
+// response (RFC 3261 §17.2.2), is done by answers: the final response to every REGISTER is kept
+// for 64×T1, keyed by the request's transaction identity, and a retransmission gets it again (or
+// nothing while the first copy is still being handled), so it is neither a nonce-count replay
+// nor a second binding, and a phone that missed a 401 gets the same challenge, not another one.
+// A request with credentials outlives its kept answer in its nonce record (see answersMax).
+
+// fastPath owns the workers and the retransmission memory of the UDP fast path.
+type fastPath struct {
+	ctx     context.Context // Run's: the workers stop with it
+	r       *Registrar
+	conn    *sip.UDPConnection // the listening socket; its WriteTo feeds the SIP trace
+	jobs    chan fastJob
+	answers *answers
+	bufs    sync.Pool // *[]byte copies of datagrams
+	workers int
+}
+
+type fastJob struct {
+	data *[]byte
+	from *net.UDPAddr
+}
+
+func newFastPath(ctx context.Context, r *Registrar, udp net.PacketConn) *fastPath {
+	f := &fastPath{
+		ctx:     ctx,
+		r:       r,
+		conn:    &sip.UDPConnection{PacketConn: udp, PacketAddr: udp.LocalAddr().String(), Listener: true},
+		jobs:    make(chan fastJob, 256),
+		answers: newAnswers(answersMax, 64*sip.T1),
+		workers: max(2, runtime.GOMAXPROCS(0)),
+	}
+	f.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	return f
+}
+
+// answersMax bounds the responses kept for retransmissions (each a few hundred bytes: 10 MiB
+// at most, reached only by thousands of REGISTERs a second; an office's phones keep a few
+// dozen). A retransmission that comes after its response was pushed out is recognised by its
+// nonce record instead (nonces.use: nonceAgain) and answered 200 with the bindings as they are,
+// not applied again (register).
+const answersMax = 16384
+
+// isRegister reports whether a datagram is a REGISTER request (methods are case-sensitive).
+func isRegister(data []byte) bool { return bytes.HasPrefix(data, []byte("REGISTER ")) }
+
+// take queues a screened UDP REGISTER for the workers; it reports false when it did not (the
+// service is stopping, or from is not a UDP address), and then sipgo handles the datagram.
+func (f *fastPath) take(data []byte, from net.Addr) bool {
+	ua, ok := from.(*net.UDPAddr)
+	if !ok {
+		return false
+	}
+	b := f.bufs.Get().(*[]byte)
+	*b = append((*b)[:0], data...) // the read loop reuses data for the next datagram
+	select {
+	case f.jobs <- fastJob{data: b, from: ua}:
+		return true
+	case <-f.ctx.Done():
+		f.bufs.Put(b)
+		return false
+	}
+}
+
+// work handles queued REGISTERs until Run ends.
+func (f *fastPath) work() {
+	for {
+		select {
+		case <-f.ctx.Done():
+			return
+		case j := <-f.jobs:
+			f.handle(j)
+		}
+	}
+}
+
+func (f *fastPath) handle(j fastJob) {
+	msg, err := f.r.parser.ParseSIP(*j.data)
+	f.bufs.Put(j.data)
+	if err != nil {
+		f.r.log.Debug("unparsable request dropped", "src", j.from.String(), "err", err) // as sipgo does
+		return
+	}
+	req, ok := msg.(*sip.Request)
+	if !ok {
+		return
+	}
+	req.SetTransport("UDP")
+	req.SetSource(j.from.String())
+	tx := &udpAnswer{f: f, to: j.from}
+	defer f.r.recoverRequest(req, tx)
+	if !f.r.admit(req, tx) {
+		return
+	}
+	key := transactionKey(req)
+	if prev, again := f.answers.begin(key, f.r.clock.Now()); again {
+		if prev != nil {
+			f.write(prev, j.from)
+		}
+		return
+	}
+	tx.key = key
+	f.r.register(req, tx, true)
+}
+
+// transactionKey identifies a request's server transaction (RFC 3261 §17.2.3), with the source
+// address, Call-ID and CSeq added for clients whose branch is not unique.
+func transactionKey(req *sip.Request) string {
+	branch := ""
+	if v := req.Via(); v != nil {
+		branch = v.Params.GetOr("branch", "")
+	}
+	return req.Source() + "\x00" + branch + "\x00" + req.CallID().Value() + "\x00" + strconv.FormatUint(uint64(req.CSeq().SeqNo), 10)
+}
+
+// transactionHash is a hash of transactionKey, which nonce records keep.
+func transactionHash(req *sip.Request) uint64 {
+	h := fnv.New64a()
+	io.WriteString(h, transactionKey(req))
+	return h.Sum64() | 1 // never 0, which stands for no transaction
+}
+
+func (f *fastPath) write(data []byte, to *net.UDPAddr) {
+	if _, err := f.conn.WriteTo(data, to); err != nil {
+		f.r.log.Debug("cannot send response", "dst", to.String(), "err", err)
+	}
+}
+
+var responseBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// udpAnswer is the responder of a request on the fast path: responses go straight back to the
+// packet's source address, as sipgo sends them (RFC 3581 §4), and a final one is kept for
+// retransmissions when key is set.
+type udpAnswer struct {
+	f   *fastPath
+	to  *net.UDPAddr
+	key string
+}
+
+func (a *udpAnswer) Respond(res *sip.Response) error {
+	buf := responseBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	res.StringWrite(buf)
+	a.send(buf.Bytes(), res.StatusCode)
+	responseBufs.Put(buf)
+	return nil
+}
+
+func (a *udpAnswer) send(data []byte, status int) {
+	if a.key != "" && status >= 200 {
+		// Kept before it is sent: a retransmission may follow the response at once.
+		a.f.answers.finish(a.key, bytes.Clone(data))
+	}
+	a.f.write(data, a.to)
+}
+
+// respondTo sends the response answer builds (sipcheck.Response, a Server header, hdrs) written
+// straight from req's headers, without building a *sip.Response: the same bytes for one copy of
+// the five headers it repeats instead of two. It reports false, sending nothing, for a request
+// whose headers sipcheck.Response must repair (one sipgo could not parse).
+func (a *udpAnswer) respondTo(req *sip.Request, code int, reason, server string, hdrs []sip.Header) bool {
+	from, to, callID, cseq := req.From(), req.To(), req.CallID(), req.CSeq()
+	if from == nil || to == nil || callID == nil || cseq == nil {
+		return false
+	}
+	var vias []*sip.ViaHeader
+	for _, h := range req.Headers() {
+		if strings.EqualFold(h.Name(), "Via") {
+			v, ok := h.(*sip.ViaHeader)
+			if !ok {
+				return false
+			}
+			vias = append(vias, v)
+		}
+	}
+	if len(vias) == 0 {
+		return false
+	}
+	w := responseBufs.Get().(*bytes.Buffer)
+	w.Reset()
+	w.WriteString("SIP/2.0 ")
+	w.WriteString(strconv.Itoa(code))
+	w.WriteByte(' ')
+	w.WriteString(reason)
+	w.WriteString("\r\n")
+	for i, v := range vias {
+		if i == 0 {
+			v = topVia(v, req.Source())
+		}
+		v.StringWrite(w)
+		w.WriteString("\r\n")
+	}
+	from.StringWrite(w)
+	w.WriteString("\r\n")
+	to.StringWrite(w)
+	if !to.Params.Has("tag") {
+		w.WriteString(";tag=")
+		w.WriteString(randomToken(12))
+	}
+	w.WriteString("\r\n")
+	callID.StringWrite(w)
+	w.WriteString("\r\n")
+	cseq.StringWrite(w)
+	w.WriteString("\r\nContent-Length: 0\r\nServer: ")
+	w.WriteString(server)
+	w.WriteString("\r\n")
+	for _, h := range hdrs {
+		h.StringWrite(w)
+		w.WriteString("\r\n")
+	}
+	w.WriteString("\r\n")
+	a.send(w.Bytes(), code)
+	responseBufs.Put(w)
+	return true
+}
+
+// topVia is the request's top Via as a response carries it: rport filled in when asked for (RFC
+// 3581 §4), received when the sent-by is not the source address (RFC 3261 §18.2.1), as
+// sipgo's NewResponseFromRequest and sipcheck.Response write it.
+func topVia(v *sip.ViaHeader, source string) *sip.ViaHeader {
+	host, port, err := net.SplitHostPort(source)
+	if err != nil {
+		return v
+	}
+	rport, asked := v.Params.Get("rport")
+	_, hasReceived := v.Params.Get("received")
+	src := host
+	if ap, err := netip.ParseAddrPort(source); err == nil {
+		src = ap.Addr().Unmap().String()
+	}
+	fill := asked && rport == ""
+	if !fill && (hasReceived || strings.Trim(v.Host, "[]") == src) {
+		return v
+	}
+	v = v.Clone()
+	if fill {
+		v.Params.Add("rport", port)
+		v.Params.Add("received", host)
+	}
+	if !v.Params.Has("received") && strings.Trim(v.Host, "[]") != src {
+		v.Params.Add("received", src)
+	}
+	return v
+}
+
+// answers keeps the final responses of recent requests for their retransmissions: at most max,
+// each for ttl (Timer J, 64×T1, RFC 3261 §17.2.2); the oldest go first when it is full.
+type answers struct {
+	max int
+	ttl time.Duration
+
+	mu   sync.Mutex
+	m    map[string]*answer
+	ring []string // keys in arrival order
+	next int
+}
+
+type answer struct {
+	at   time.Time
+	data []byte // nil while the request is being handled
+	slot int
+}
+
+func newAnswers(max int, ttl time.Duration) *answers {
+	return &answers{max: max, ttl: ttl, m: make(map[string]*answer, max), ring: make([]string, max)}
+}
+
+// begin reports whether key was seen within ttl (a retransmission) and then the response it got
+// (nil: none yet, send nothing); otherwise it records key as being handled.
+func (a *answers) begin(key string, now time.Time) ([]byte, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if e, ok := a.m[key]; ok && now.Sub(e.at) < a.ttl {
+		return e.data, true
+	}
+	if old := a.ring[a.next]; old != "" {
+		if e, ok := a.m[old]; ok && e.slot == a.next {
+			delete(a.m, old)
+		}
+	}
+	a.m[key] = &answer{at: now, slot: a.next}
+	a.ring[a.next] = key
+	a.next = (a.next + 1) % a.max
+	return nil, false
+}
+
+// finish records the final response sent for key.
+func (a *answers) finish(key string, data []byte) {
+	a.mu.Lock()
+	if e, ok := a.m[key]; ok {
+		e.data = data
+	}
+	a.mu.Unlock()
+}
+
+// forget drops every kept response (tests: a retransmission whose answer was pushed out).
+func (a *answers) forget() {
+	a.mu.Lock()
+	clear(a.m)
+	clear(a.ring)
+	a.mu.Unlock()
+}
+
+// size is the number of requests remembered.
+func (a *answers) size() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.m)
+}
