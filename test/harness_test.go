@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -83,18 +84,21 @@ func freePort(t testing.TB, network string) int {
 	t.Helper()
 	portMu.Lock()
 	defer portMu.Unlock()
-	for i := 0; i < 200; i++ {
-		l, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.LocalAddr().(*net.UDPAddr).Port
-		l.Close()
+	// Above the kernel's ephemeral range (32768–60999): a port found free there could be handed
+	// to some process's outgoing connection before the peer binds it.
+	const lo, hi = 61000, 65500 // (some tests use the port and the nine after it)
+	for i := 0; i < 500; i++ {
+		port := lo + rand.IntN(hi-lo+1)
 		if portsGiven[port] {
 			continue
 		}
+		l, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
 		if network == "tcp" || network == "both" {
-			tl, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			tl, err := net.Listen("tcp", fmt.Sprintf(":%d", port)) // as wide as peers bind
 			if err != nil {
 				continue
 			}

@@ -36,8 +36,8 @@ func startTLSRegistrarSRTP(t *testing.T, extra string, srtp map[string]string) *
 	t.Helper()
 	port := freePort(t, "tcp")
 	if !strings.Contains(extra, "srtp_bridge_port_min") {
-		// The SRTP bridge's ports stay below the ephemeral range the phones' RTP ports come
-		// from, so a capture of one phone's ports never sees the bridge's other leg.
+		// The SRTP bridge's ports stay below the range the phones' RTP ports come from
+		// (freePort), so a capture of one phone's ports never sees the bridge's other leg.
 		lo := 10000 + rand.IntN(30)*200
 		extra = fmt.Sprintf("srtp_bridge_port_min = %d\nsrtp_bridge_port_max = %d\n", lo, lo+199) + extra
 	}
