@@ -18,6 +18,9 @@ import (
 type SRTPBridge interface {
 	// Start creates the call's two legs: which is SRTP, and the Pi's address each phone reaches.
 	Start(callID string, callerSRTP, calleeSRTP bool, callerIP, calleeIP netip.Addr) error
+	// Expect names the address a phone's signalling comes from (the caller's if fromCaller):
+	// besides the address its SDP names, the only one its media is taken from.
+	Expect(callID string, fromCaller bool, src netip.Addr)
 	// Offer takes the SDP offer one phone sent (the caller's if fromCaller) and returns the
 	// offer for the other.
 	Offer(ctx context.Context, callID string, fromCaller bool, sdp []byte) ([]byte, error)
@@ -151,6 +154,11 @@ func (o *srtpOffer) apply(fwd *sip.Request, b Binding) (bridged bool, err error)
 	if err := o.r.srtp.Start(callID, p.callerSRTP, p.calleeSRTP, callerIP, calleeIP); err != nil {
 		o.refused = "the Pi cannot bridge the media: " + err.Error()
 		return false, err
+	}
+	for i, src := range []string{o.req.Source(), b.Source} {
+		if ap, err := netip.ParseAddrPort(src); err == nil {
+			o.r.srtp.Expect(callID, i == 0, ap.Addr())
+		}
 	}
 	out, err := o.r.srtp.Offer(o.r.context(), callID, true, o.req.Body())
 	if err != nil {

@@ -177,6 +177,19 @@ func (b *Bridge) Start(callID string, callerSRTP, calleeSRTP bool, callerIP, cal
 	return nil
 }
 
+// Expect names the address a phone's signalling comes from (the caller's if fromCaller): its
+// media may come from there as well as from the address its SDP names (a phone whose SDP names
+// another of its addresses than the one it sends from). Packets from any other host are dropped.
+func (b *Bridge) Expect(callID string, fromCaller bool, src netip.Addr) {
+	c, err := b.get(callID)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.legs[side(fromCaller)].peer = src.Unmap()
+}
+
 func (b *Bridge) get(callID string) (*call, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

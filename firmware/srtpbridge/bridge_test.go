@@ -363,3 +363,88 @@ func TestSilentCallIsReleased(t *testing.T) {
 	b.Close("talking")
 	b.Close("held")
 }
+
+// A host on the LAN that sends to the plain leg's port before the phone does (it can guess the
+// bridge's ports) must not get its audio to the other phone, nor lock the real phone out; nor
+// may another socket of the phone's own host once the phone's stream is locked. The media keeps
+// going to the address the phone's SDP names.
+func TestThirdPartyRTPIsNotRelayed(t *testing.T) {
+	b := newBridge(t)
+	soft, plain := newPhone(t, true), newPhone(t, false)
+	if err := b.Start("inj", true, false, loopback, loopback); err != nil {
+		t.Fatal(err)
+	}
+	b.Expect("inj", true, loopback)
+	b.Expect("inj", false, loopback)
+	toPlain, err := b.Offer(context.Background(), "inj", true, soft.sdp(soft.keys[:1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd := mustAudio(t, toPlain)
+	toSoft, err := b.Answer(context.Background(), "inj", false, plain.sdp(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans := mustAudio(t, toSoft)
+	soft.streams, _ = sdes.NewStreams(soft.keys[0], ans.crypto[0])
+
+	// Another host (127.0.0.2 stands for one) sends first.
+	other, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
+	if err != nil {
+		t.Skipf("no second loopback address: %v", err)
+	}
+	defer other.Close()
+	for seq := uint16(1); seq <= 5; seq++ {
+		if _, err := other.WriteToUDPAddrPort(packet(seq, 0, 0x66), fwd.rtp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noPacket := func(p *phone, who string) {
+		t.Helper()
+		_ = p.rtp.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := p.rtp.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			if p.streams != nil {
+				out, err := p.streams.DecryptRTP(buf[:n])
+				if err != nil {
+					t.Fatalf("%s got a packet failing SRTP", who)
+				}
+				if out[len(out)-1] == 0x66 {
+					t.Fatalf("%s got the injected packet", who)
+				}
+			}
+		}
+	}
+	noPacket(soft, "the softphone")
+	// The real phone's audio still goes through, and the softphone's still reaches it.
+	for seq := uint16(1); seq <= 3; seq++ {
+		plain.send(fwd.rtp, packet(seq, 0, 0x11))
+		if got := soft.receive(); !bytes.Equal(got, packet(seq, 0, 0x11)) {
+			t.Fatalf("softphone got %x, want the plain phone's packet %d", got[:12], seq)
+		}
+		soft.send(ans.rtp, packet(seq, 0, 0x22))
+		if got := plain.receive(); !bytes.Equal(got, packet(seq, 0, 0x22)) {
+			t.Fatalf("plain phone got %x", got[:12])
+		}
+	}
+	// Now locked onto the phone's socket: another socket, even on the phone's host, is dropped.
+	same, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer same.Close()
+	for _, c := range []*net.UDPConn{other, same} {
+		if _, err := c.WriteToUDPAddrPort(packet(50, 0, 0x66), fwd.rtp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noPacket(soft, "the softphone")
+	c, _ := b.get("inj")
+	if n := c.rejected.Load(); n < 7 {
+		t.Errorf("%d packets counted as rejected, want the 7 injected", n)
+	}
+}

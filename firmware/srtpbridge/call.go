@@ -30,22 +30,45 @@ type leg struct {
 	streams    *sdes.Streams  // nil until keys are agreed (SRTP leg), always nil on a plain one
 	encBuf     []byte         // what we send to this phone, encrypted
 	lastPacket time.Time
-	source     netip.Addr // the address its first good packet came from
+	peer       netip.Addr        // where the phone's signalling comes from (Bridge.Expect)
+	source     [2]netip.AddrPort // the RTP and RTCP sockets' locked source: the phone's own
+	sourceAt   [2]time.Time      // the last packet from it
 }
 
-// accepts reports whether a packet from src may be this phone's: it comes from the address its
-// SDP names, or from the one its first packet came from (a phone behind NAT, or one that names
-// another of its addresses than the one it sends from). Before the phone's SDP, nothing is.
-func (l *leg) accepts(src netip.Addr) bool {
+// relearnAfter is how long a locked source must be silent before another socket of the phone's
+// host may take its place (a phone that reopened its socket without a new SDP).
+const relearnAfter = 2 * time.Second
+
+// accepts reports whether a packet arriving on our socket (1: the RTCP one) from src may be this
+// phone's. Only the phone's hosts may send: the address its SDP names and the one its signalling
+// comes from; the first packet that passes (authenticated, on an SRTP leg) locks the socket onto
+// its source address and port, as rtpengine and Asterisk's strictrtp do, so that nobody else on
+// the LAN can inject audio into the call. Before the phone's SDP, nothing is accepted.
+func (l *leg) accepts(socket int, src netip.AddrPort, now time.Time) bool {
 	switch {
 	case l.remote == nil:
 		return false
-	case src == l.rtp.Addr():
+	case src == l.source[socket]:
 		return true
-	case l.source.IsValid():
-		return src == l.source
+	case l.source[socket].IsValid() && now.Sub(l.sourceAt[socket]) < relearnAfter:
+		return false
 	}
-	return true
+	ip := src.Addr()
+	return ip == l.rtp.Addr() || ip == l.rtcp.Addr() || (l.peer.IsValid() && ip == l.peer)
+}
+
+// heard notes a good packet from src on socket: the socket locks onto it.
+func (l *leg) heard(socket int, src netip.AddrPort, now time.Time) {
+	l.lastPacket = now
+	l.source[socket], l.sourceAt[socket] = src, now
+}
+
+// setRemote takes the phone's new SDP; a new address unlocks the sources.
+func (l *leg) setRemote(a *audio) {
+	if a.rtp != l.rtp || a.rtcp != l.rtcp {
+		l.source = [2]netip.AddrPort{}
+	}
+	l.remote, l.rtp, l.rtcp = a, a.rtp, a.rtcp
 }
 
 func (l *leg) closeSockets() {
@@ -171,7 +194,7 @@ func (c *call) offer(from int, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	in.remote, in.rtp, in.rtcp = a, a.rtp, a.rtcp
+	in.setRemote(a)
 	out.offered = keys
 	c.lastIn = nil
 	return res, nil
@@ -212,7 +235,7 @@ func (c *call) answer(from int, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	in.remote, in.rtp, in.rtcp = a, a.rtp, a.rtcp
+	in.setRemote(a)
 	if !c.answered {
 		c.answeredAt = time.Now()
 	}
@@ -265,7 +288,12 @@ func (c *call) forward(from int, pkt []byte, src netip.AddrPort, rtcpPort bool) 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	in, out := c.legs[from], c.legs[1-from]
-	if !in.accepts(src.Addr().Unmap()) {
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	socket, now := 0, time.Now()
+	if rtcpPort {
+		socket = 1
+	}
+	if !in.accepts(socket, src, now) {
 		if c.rejected.Add(1) <= 3 {
 			c.log.Info("SRTP bridge: packet from an unexpected source", "src", src.String(), "leg", from, "sdp", in.rtp.String())
 		}
@@ -289,10 +317,7 @@ func (c *call) forward(from int, pkt []byte, src netip.AddrPort, rtcpPort bool) 
 			return
 		}
 	}
-	in.lastPacket = time.Now()
-	if !in.source.IsValid() {
-		in.source = src.Addr().Unmap()
-	}
+	in.heard(socket, src, now)
 	dst, conn := out.rtp, out.rtpConn
 	if isRTCP {
 		dst, conn = out.rtcp, out.rtcpConn
