@@ -236,7 +236,16 @@ func (r *Registrar) anchor(inv *sip.Request, ok *sip.Response, callee Binding, c
 		return
 	}
 	r.anchored.add(c)
+	for i, l := range c.legs { // a browser gone while its answer was on the way: no close to come
+		if l.ws && !r.wsOpen(l.dest) {
+			r.endCall(c.callID, i, browserGone)
+			return
+		}
+	}
 }
+
+// browserGone is why a call ends when its browser's WebSocket closed.
+const browserGone = "browser tab closed (its SIP WebSocket closed)"
 
 // byeRequest builds the BYE this proxy sends to one leg of a call it ends (RFC 3261 §15.1.1 as
 // if from the other side), with a Reason saying why (RFC 3326).
@@ -346,6 +355,12 @@ type flowWatchers struct {
 // (not after Timer B). The returned function undoes it.
 func (r *Registrar) watchRinging(req *sip.Request, branches []*branch, cancelled chan<- struct{}) (stop func()) {
 	w := &r.flowWatch
+	var gone []func() // watched on a connection that closed already: its close is past
+	defer func() {
+		for _, f := range gone {
+			f()
+		}
+	}()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.bySrc == nil {
@@ -361,6 +376,9 @@ func (r *Registrar) watchRinging(req *sip.Request, branches []*branch, cancelled
 		}
 		w.next++
 		w.bySrc[src][w.next] = f
+		if !r.wsOpen(src) {
+			gone = append(gone, f)
+		}
 		keys = append(keys, struct {
 			src string
 			id  int
@@ -391,6 +409,13 @@ func (r *Registrar) watchRinging(req *sip.Request, branches []*branch, cancelled
 	}
 }
 
+// wsOpen reports whether a WebSocket connection from src is open.
+func (r *Registrar) wsOpen(src string) bool {
+	r.ws.mu.Lock()
+	defer r.ws.mu.Unlock()
+	return r.ws.byAddr[src] != nil
+}
+
 // flowGone ends the calls of a browser whose WebSocket closed: its tab was closed, the browser
 // quit or its network went away. A ringing call it placed is cancelled, a branch ringing it
 // ends; an answered call through the Pi's bridge is hung up, the other leg getting a BYE.
@@ -405,7 +430,7 @@ func (r *Registrar) flowGone(src string) {
 		f()
 	}
 	for id, gone := range r.anchored.onFlow(src) {
-		r.endCall(id, gone, "browser tab closed (its SIP WebSocket closed)")
+		r.endCall(id, gone, browserGone)
 	}
 }
 

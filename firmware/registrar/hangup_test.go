@@ -324,3 +324,20 @@ func TestReportReason(t *testing.T) {
 		}
 	}
 }
+
+// A browser whose WebSocket closed just before its ringing call was watched (it got the INVITE
+// and its tab closed at once) still cancels the call: nothing waits for a close already past.
+func TestBrowserGoneBeforeRingingIsWatched(t *testing.T) {
+	r, _ := startTest(t, DefaultConfig(), testAccounts)
+	req := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: "5001", Host: "127.0.0.1"})
+	req.SetTransport("WS")
+	req.SetSource("127.0.0.1:40999") // no WebSocket connection from there any more
+	cancelled := make(chan struct{}, 1)
+	stop := r.watchRinging(req, nil, cancelled)
+	defer stop()
+	select {
+	case <-cancelled:
+	default:
+		t.Fatal("the call of a browser already gone was not cancelled")
+	}
+}
