@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -149,6 +150,13 @@ func (o *srtpOffer) apply(fwd *sip.Request, b Binding) (bridged bool, err error)
 		return true, nil
 	}
 	callID := o.req.CallID().Value()
+	if tag, ok := o.r.srtpCalls.caller(callID); ok && tag != fromTag(o.req) {
+		// Another caller's call has this Call-ID: bridging this INVITE would hand it that
+		// call's media.
+		o.refused = "the Pi already bridges another call with this Call-ID"
+		o.r.log.Warn("SRTP bridge: INVITE reuses the Call-ID of another bridged call", "caller", o.caller.Extension, "src", o.req.Source(), "call_id", callID)
+		return false, errors.New(o.refused)
+	}
 	callerIP := o.r.localAddr(o.req.Source())
 	calleeIP := o.r.localAddr(b.Source)
 	if err := o.r.srtp.Start(callID, p.callerSRTP, p.calleeSRTP, callerIP, calleeIP); err != nil {
@@ -291,9 +299,16 @@ func (s *srtpCallSet) has(callID string) bool {
 }
 
 func (s *srtpCallSet) callerTag(callID string) string {
+	tag, _ := s.caller(callID)
+	return tag
+}
+
+// caller is callID's caller From tag, if the call is bridged.
+func (s *srtpCallSet) caller(callID string) (tag string, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.calls[callID]
+	tag, ok = s.calls[callID]
+	return tag, ok
 }
 
 func (s *srtpCallSet) remove(callID string) bool {

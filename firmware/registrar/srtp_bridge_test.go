@@ -1,11 +1,16 @@
 package registrar
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
 )
@@ -130,5 +135,88 @@ func TestMandatorySRTPOverUDPIsRefusedWithWarning(t *testing.T) {
 	}
 	if calls := r.RecentCalls(); len(calls) != 1 || calls[0].Status != 488 || calls[0].State != "failed" {
 		t.Fatalf("call list %+v", calls)
+	}
+}
+
+// recordingSRTP is an SRTPBridge that records what the proxy asks of it.
+type recordingSRTP struct {
+	mu      sync.Mutex
+	started []string
+	expect  map[bool]netip.Addr
+	closed  []string
+}
+
+func (f *recordingSRTP) Start(callID string, _, _ bool, _, _ netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.started = append(f.started, callID)
+	return nil
+}
+
+func (f *recordingSRTP) Expect(_ string, fromCaller bool, src netip.Addr) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.expect == nil {
+		f.expect = map[bool]netip.Addr{}
+	}
+	f.expect[fromCaller] = src
+}
+
+func (f *recordingSRTP) Offer(_ context.Context, _ string, _ bool, sdp []byte) ([]byte, error) {
+	return sdp, nil
+}
+
+func (f *recordingSRTP) Answer(_ context.Context, _ string, _ bool, sdp []byte) ([]byte, error) {
+	return sdp, nil
+}
+
+func (f *recordingSRTP) Close(callID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = append(f.closed, callID)
+}
+
+// bridgedInvite is an INVITE from a plain phone at src with Call-ID id and From tag tag.
+func bridgedInvite(id, tag, src string) *sip.Request {
+	req := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: "5001", Host: "127.0.0.1"})
+	params := sip.NewParams()
+	params.Add("tag", tag)
+	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "5003", Host: "127.0.0.1"}, Params: params})
+	cid := sip.CallIDHeader(id)
+	req.AppendHeader(&cid)
+	req.SetBody([]byte("v=0\r\nc=IN IP4 10.0.0.3\r\nm=audio 4000 RTP/AVP 0\r\n"))
+	req.SetTransport("UDP")
+	req.SetSource(src)
+	return req
+}
+
+// The bridge learns each phone's signalling address (its media may come from there), and a new
+// INVITE from another caller reusing a bridged call's Call-ID is not bridged: it would take
+// over that call's media.
+func TestSRTPBridgeLegsAndCallIDReuse(t *testing.T) {
+	fake := &recordingSRTP{}
+	r, _ := startTest(t, Config{}, testAccounts, WithSRTPBridge(fake))
+	caller := accounts.Account{Extension: "5003"}
+	callee := accounts.Account{Extension: "5001", SRTP: srtpMandatory}
+	phone := Binding{Contact: "sip:alcatel@10.0.0.1", Source: "10.0.0.1:5061", Transport: "TLS"}
+
+	o := r.newSRTPOffer(bridgedInvite("shared", "victim", "10.0.0.3:5060"), caller, callee)
+	fwd := bridgedInvite("shared", "victim", "10.0.0.3:5060")
+	if bridged, err := o.apply(fwd, phone); !bridged || err != nil {
+		t.Fatalf("apply = %v, %v; want the call bridged", bridged, err)
+	}
+	if fake.expect[true] != netip.MustParseAddr("10.0.0.3") || fake.expect[false] != netip.MustParseAddr("10.0.0.1") {
+		t.Errorf("the bridge expects media from %v, want the caller 10.0.0.3 and the callee 10.0.0.1", fake.expect)
+	}
+
+	o = r.newSRTPOffer(bridgedInvite("shared", "intruder", "10.0.0.9:5060"), caller, callee)
+	if bridged, err := o.apply(bridgedInvite("shared", "intruder", "10.0.0.9:5060"), phone); bridged || err == nil {
+		t.Fatal("a second caller's INVITE with a bridged call's Call-ID was bridged")
+	}
+	if len(fake.started) != 1 || len(fake.closed) != 0 {
+		t.Errorf("bridge started %v, closed %v; want the first call alone, untouched", fake.started, fake.closed)
+	}
+	if got := r.srtpCalls.callerTag("shared"); got != "victim" {
+		t.Errorf("the bridged call's caller is now %q, want %q", got, "victim")
 	}
 }

@@ -129,9 +129,13 @@ func (b *Bridge) Has(callID string) bool {
 	return ok
 }
 
+// ErrCallIDInUse: Start for the Call-ID of a call bridged and answered already (a new INVITE
+// reusing it must not take over that call's media).
+var ErrCallIDInUse = errors.New("Call-ID in use")
+
 // Start creates a call's two legs: which of them is SRTP, and the Pi's address each phone
 // sends its media to. A call of the same Call-ID not yet answered is replaced (an INVITE sent
-// again); an answered one is kept.
+// again); an answered one is kept and Start fails with ErrCallIDInUse.
 func (b *Bridge) Start(callID string, callerSRTP, calleeSRTP bool, callerIP, calleeIP netip.Addr) error {
 	if callID == "" {
 		return errors.New("SRTP bridge: call without Call-ID")
@@ -164,7 +168,7 @@ func (b *Bridge) Start(callID string, callerSRTP, calleeSRTP bool, callerIP, cal
 	if exists && old.isAnswered() {
 		b.mu.Unlock()
 		c.close()
-		return nil
+		return fmt.Errorf("SRTP bridge: call %q is already bridged and answered: %w", callID, ErrCallIDInUse)
 	}
 	b.calls[callID] = c
 	b.mu.Unlock()

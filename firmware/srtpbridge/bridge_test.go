@@ -448,3 +448,25 @@ func TestThirdPartyRTPIsNotRelayed(t *testing.T) {
 		t.Errorf("%d packets counted as rejected, want the 7 injected", n)
 	}
 }
+
+// A new call reusing the Call-ID of an answered bridged call (a collision, or someone who saw
+// it) is refused and leaves the call as it is: its offer does not redirect the media.
+func TestStartRefusesAnAnsweredCallsID(t *testing.T) {
+	b := newBridge(t)
+	soft, plain := newPhone(t, true), newPhone(t, false)
+	if err := b.Start("dup", true, false, loopback, loopback); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Offer(context.Background(), "dup", true, soft.sdp(soft.keys)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Answer(context.Background(), "dup", false, plain.sdp(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start("dup", true, false, loopback, loopback); err == nil {
+		t.Fatal("a second call with an answered call's Call-ID was started")
+	}
+	if !b.Has("dup") {
+		t.Fatal("the answered call was dropped")
+	}
+}
