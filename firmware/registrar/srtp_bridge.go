@@ -161,6 +161,7 @@ func (o *srtpOffer) apply(fwd *sip.Request, b Binding) (bridged bool, err error)
 	calleeIP := o.r.localAddr(b.Source)
 	if err := o.r.srtp.Start(callID, p.callerSRTP, p.calleeSRTP, callerIP, calleeIP); err != nil {
 		o.refused = "the Pi cannot bridge the media: " + err.Error()
+		o.r.log.Warn("call branch refused: the SRTP bridge cannot take the call", "caller", o.caller.Extension, "callee", o.callee.Extension, "err", err, "call_id", callID)
 		return false, err
 	}
 	for i, src := range []string{o.req.Source(), b.Source} {

@@ -470,3 +470,31 @@ func TestStartRefusesAnAnsweredCallsID(t *testing.T) {
 		t.Fatal("the answered call was dropped")
 	}
 }
+
+// The bridge takes at most MaxCalls calls: the next is refused with ErrFull (the proxy answers
+// 488 and says why), and a call closing makes room again. A call sent again (same Call-ID, not
+// answered) replaces itself and does not count twice.
+func TestMaxCalls(t *testing.T) {
+	b, err := New(Config{MaxCalls: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b", "b"} {
+		if err := b.Start(id, true, false, loopback, loopback); err != nil {
+			t.Fatalf("call %s: %v", id, err)
+		}
+	}
+	defer b.Close("a")
+	defer b.Close("b")
+	if err := b.Start("c", true, false, loopback, loopback); !errors.Is(err, ErrFull) {
+		t.Fatalf("third call: err = %v, want ErrFull", err)
+	}
+	if b.Calls() != 2 {
+		t.Fatalf("%d calls, want 2", b.Calls())
+	}
+	b.Close("a")
+	if err := b.Start("c", true, false, loopback, loopback); err != nil {
+		t.Fatalf("a call after one closed: %v", err)
+	}
+	b.Close("c")
+}
