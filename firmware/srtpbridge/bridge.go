@@ -267,7 +267,8 @@ func (b *Bridge) Close(callID string) {
 	b.mu.Unlock()
 	if ok {
 		c.close()
-		b.log.Info("SRTP bridge: call closed", "call_id", callID, "relayed", c.relayed.Load(), "rejected", c.rejected.Load())
+		b.log.Info("SRTP bridge: call closed", "call_id", callID, "relayed", c.relayed.Load(),
+			"foreign", c.foreign.Load(), "unauthentic", c.unauthentic.Load())
 	}
 }
 

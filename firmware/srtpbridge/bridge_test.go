@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
@@ -444,7 +445,7 @@ func TestThirdPartyRTPIsNotRelayed(t *testing.T) {
 	}
 	noPacket(soft, "the softphone")
 	c, _ := b.get("inj")
-	if n := c.rejected.Load(); n < 7 {
+	if n := c.foreign.Load(); n < 7 {
 		t.Errorf("%d packets counted as rejected, want the 7 injected", n)
 	}
 }
@@ -497,4 +498,80 @@ func TestMaxCalls(t *testing.T) {
 		t.Fatalf("a call after one closed: %v", err)
 	}
 	b.Close("c")
+}
+
+// logLines is a slog handler that keeps each record's message and attributes as a line.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logLines) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logLines) WithGroup(string) slog.Handler            { return l }
+func (l *logLines) Handle(_ context.Context, r slog.Record) error {
+	line := r.Message
+	r.Attrs(func(a slog.Attr) bool { line += " " + a.String(); return true })
+	l.mu.Lock()
+	l.lines = append(l.lines, line)
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *logLines) count(substr string) (n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.lines {
+		if strings.Contains(s, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+// A softphone sending with a key the bridge does not know (a wrong key) gets one clear log line,
+// not one per packet; so does a LAN host sending from elsewhere; each kind is counted and the
+// counts are logged when the call closes.
+func TestRejectedPacketsAreCountedAndLoggedOnce(t *testing.T) {
+	logs := &logLines{}
+	b, err := New(Config{Log: slog.New(logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	soft, plain := newPhone(t, true), newPhone(t, false)
+	if err := b.Start("k", true, false, loopback, loopback); err != nil {
+		t.Fatal(err)
+	}
+	toPlain, _ := b.Offer(context.Background(), "k", true, soft.sdp(soft.keys[:1]))
+	toSoft, err := b.Answer(context.Background(), "k", false, plain.sdp(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, fwd := mustAudio(t, toSoft), mustAudio(t, toPlain)
+	wrong, _ := sdes.NewKeys()
+	soft.streams, _ = sdes.NewStreams(wrong[0], ans.crypto[0]) // sends with a key it never offered
+	other, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
+	if err != nil {
+		t.Skipf("no second loopback address: %v", err)
+	}
+	defer other.Close()
+	for seq := uint16(1); seq <= 50; seq++ {
+		soft.send(ans.rtp, packet(seq, 0, 0x55))
+		_, _ = other.WriteToUDPAddrPort(packet(seq, 0, 0x66), fwd.rtp)
+	}
+	c, _ := b.get("k")
+	deadline := time.Now().Add(2 * time.Second)
+	for c.unauthentic.Load()+c.foreign.Load() < 100 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Close("k")
+	if n := logs.count("fail SRTP authentication"); n != 1 {
+		t.Errorf("%d log lines about SRTP authentication for 50 bad packets, want 1:\n%s", n, strings.Join(logs.lines, "\n"))
+	}
+	if n := logs.count("unexpected source"); n != 1 {
+		t.Errorf("%d log lines about the foreign source for 50 packets, want 1:\n%s", n, strings.Join(logs.lines, "\n"))
+	}
+	if logs.count("unauthentic=50") != 1 || logs.count("foreign=50") != 1 {
+		t.Errorf("the call's end does not count 50 unauthentic and 50 foreign packets:\n%s", strings.Join(logs.lines, "\n"))
+	}
 }

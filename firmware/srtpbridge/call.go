@@ -92,8 +92,16 @@ type call struct {
 	lastSide   int
 	closedOnce sync.Once
 
-	relayed  atomic.Uint64 // packets forwarded
-	rejected atomic.Uint64 // packets that failed SRTP authentication or came from elsewhere
+	relayed     atomic.Uint64 // packets forwarded
+	foreign     atomic.Uint64 // packets from a host that is not the leg's phone, or another socket
+	unauthentic atomic.Uint64 // packets failing SRTP: a wrong key, tampered, replayed
+}
+
+// rejected counts a packet dropped by kind (foreign or unauthentic) and reports whether to log
+// it: the first of each kind, then every 10000th, so that a flood never floods the log.
+func rejected(n *atomic.Uint64) bool {
+	v := n.Add(1)
+	return v == 1 || v%10000 == 0
 }
 
 func newCall(id string, legs [2]*leg, log *slog.Logger) *call {
@@ -147,7 +155,7 @@ func (c *call) stale(now time.Time, setup, media time.Duration) staleness {
 			since = l.lastPacket
 		}
 		if now.Sub(since) > media {
-			return staleness{why: "no media", leg: [2]string{"caller", "callee"}[i], silent: now.Sub(since)}
+			return staleness{why: "no media", leg: legName(i), silent: now.Sub(since)}
 		}
 	}
 	return staleness{}
@@ -244,6 +252,9 @@ func (c *call) answer(from int, body []byte) ([]byte, error) {
 	return res, nil
 }
 
+// legName is "caller" for legs[0], "callee" for legs[1].
+func legName(i int) string { return [2]string{"caller", "callee"}[i] }
+
 // start runs the four relays: each socket's packets go to the other leg.
 func (c *call) start() {
 	for i, l := range c.legs {
@@ -294,8 +305,9 @@ func (c *call) forward(from int, pkt []byte, src netip.AddrPort, rtcpPort bool) 
 		socket = 1
 	}
 	if !in.accepts(socket, src, now) {
-		if c.rejected.Add(1) <= 3 {
-			c.log.Info("SRTP bridge: packet from an unexpected source", "src", src.String(), "leg", from, "sdp", in.rtp.String())
+		if rejected(&c.foreign) {
+			c.log.Warn("SRTP bridge: packets from an unexpected source dropped (not the phone of this leg)", "src", src.String(),
+				"leg", legName(from), "sdp", in.rtp.String(), "locked", in.source[socket].String(), "count", c.foreign.Load())
 		}
 		return
 	}
@@ -311,8 +323,9 @@ func (c *call) forward(from int, pkt []byte, src netip.AddrPort, rtcpPort bool) 
 			plain, err = in.streams.DecryptRTP(pkt)
 		}
 		if err != nil {
-			if c.rejected.Add(1) <= 3 {
-				c.log.Info("SRTP bridge: packet rejected", "src", src.String(), "rtcp", isRTCP, "err", err)
+			if rejected(&c.unauthentic) {
+				c.log.Warn("SRTP bridge: packets fail SRTP authentication and are dropped (a wrong key, or replayed or forged packets)",
+					"src", src.String(), "leg", legName(from), "rtcp", isRTCP, "err", err, "count", c.unauthentic.Load())
 			}
 			return
 		}
