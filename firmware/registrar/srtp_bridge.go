@@ -249,6 +249,14 @@ func (r *Registrar) srtpSDP(msg sdpMessage, offer, response bool) error {
 	}
 	if err != nil {
 		r.log.Warn("SRTP bridge refused the SDP", "offer", offer, "from_caller", fromCaller, "call_id", callID, "err", err)
+		if response {
+			// A response goes on regardless (a 2xx must reach the caller), but not with the
+			// phone's own address and keys: the other leg may be plain UDP.
+			msg.SetBody(nil)
+			if h, ok := msg.(interface{ RemoveHeader(string) bool }); ok {
+				h.RemoveHeader("Content-Type")
+			}
+		}
 		return fmt.Errorf("SRTP bridge: %w", err)
 	}
 	msg.SetBody(out)

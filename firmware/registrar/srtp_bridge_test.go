@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -144,6 +145,7 @@ type recordingSRTP struct {
 	started []string
 	expect  map[bool]netip.Addr
 	closed  []string
+	refuse  error // what Answer returns
 }
 
 func (f *recordingSRTP) Start(callID string, _, _ bool, _, _ netip.Addr) error {
@@ -167,6 +169,9 @@ func (f *recordingSRTP) Offer(_ context.Context, _ string, _ bool, sdp []byte) (
 }
 
 func (f *recordingSRTP) Answer(_ context.Context, _ string, _ bool, sdp []byte) ([]byte, error) {
+	if f.refuse != nil {
+		return nil, f.refuse
+	}
 	return sdp, nil
 }
 
@@ -218,5 +223,28 @@ func TestSRTPBridgeLegsAndCallIDReuse(t *testing.T) {
 	}
 	if got := r.srtpCalls.callerTag("shared"); got != "victim" {
 		t.Errorf("the bridged call's caller is now %q, want %q", got, "victim")
+	}
+}
+
+// An answer the bridge cannot take (it accepts none of the Pi's keys, say) is not passed on as
+// the phone wrote it: the other phone would get the answerer's own address, and its SRTP key
+// over a leg that may be plain UDP. The body goes; the call is left without media.
+func TestRefusedAnswerIsNotForwardedAsIs(t *testing.T) {
+	fake := &recordingSRTP{refuse: errors.New("the answer accepts none of our a=crypto keys")}
+	r, _ := startTest(t, Config{}, testAccounts, WithSRTPBridge(fake))
+	r.srtpCalls.add("ans", "caller-tag")
+	res := sip.NewResponse(200, "OK")
+	params := sip.NewParams()
+	params.Add("tag", "caller-tag")
+	res.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "5003", Host: "127.0.0.1"}, Params: params})
+	cid := sip.CallIDHeader("ans")
+	res.AppendHeader(&cid)
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res.SetBody([]byte("v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/SAVP 0\r\na=crypto:9 AES_CM_128_HMAC_SHA1_80 inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj\r\n"))
+	if err := r.srtpSDP(res, false, true); err == nil {
+		t.Fatal("the refused answer is not an error")
+	}
+	if len(res.Body()) != 0 || strings.Contains(res.String(), "Content-Type") {
+		t.Fatalf("the refused answer goes on with its body:\n%s", res)
 	}
 }
