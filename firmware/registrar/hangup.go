@@ -443,7 +443,10 @@ func (r *Registrar) watchMedia(ctx context.Context) {
 		case rep := <-r.mediaReports:
 			c := r.anchored.peek(rep.CallID)
 			if c == nil {
+				// Nothing to hang up (no dialog kept), but its bridge is gone: forget it, so
+				// that it no longer counts against its caller (maxSRTPCallsPerCaller).
 				r.log.Debug("media report for a call not anchored", "call_id", rep.CallID, "leg", rep.Leg)
+				r.closeSRTP(rep.CallID)
 				continue
 			}
 			r.endCall(rep.CallID, -1, reportReason(c, rep))

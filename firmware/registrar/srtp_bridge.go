@@ -157,6 +157,11 @@ func (o *srtpOffer) apply(fwd *sip.Request, b Binding) (bridged bool, err error)
 		o.r.log.Warn("SRTP bridge: INVITE reuses the Call-ID of another bridged call", "caller", o.caller.Extension, "src", o.req.Source(), "call_id", callID)
 		return false, errors.New(o.refused)
 	}
+	if n := o.r.srtpCalls.byCaller(o.caller.Extension); n >= maxSRTPCallsPerCaller {
+		o.refused = fmt.Sprintf("extension %s already has %d calls through the Pi's SRTP bridge, the most one extension may have", o.caller.Extension, n)
+		o.r.log.Warn("call branch refused: too many bridged calls", "caller", o.caller.Extension, "calls", n, "call_id", callID)
+		return false, errors.New(o.refused)
+	}
 	callerIP := o.r.localAddr(o.req.Source())
 	calleeIP := o.r.localAddr(b.Source)
 	if err := o.r.srtp.Start(callID, p.callerSRTP, p.calleeSRTP, callerIP, calleeIP); err != nil {
@@ -176,7 +181,7 @@ func (o *srtpOffer) apply(fwd *sip.Request, b Binding) (bridged bool, err error)
 		o.r.log.Warn("SRTP bridge refused the offer", "call_id", callID, "err", err)
 		return false, err
 	}
-	o.r.srtpCalls.add(callID, fromTag(o.req))
+	o.r.srtpCalls.add(callID, fromTag(o.req), o.caller.Extension)
 	o.body, o.plan, o.used = out, p, true
 	fwd.SetBody(out)
 	o.r.log.Info("call media bridged by the Pi", "caller", o.caller.Extension, "callee", o.callee.Extension,
@@ -277,27 +282,34 @@ func sdpHasCrypto(body []byte) bool {
 }
 
 // srtpCallSet is the calls going through the SRTP bridge, with their caller's From tag (which
-// tells in-dialog requests from the caller from those of the callee). A call whose BYE never
-// came is forgotten when the set is full (the bridge itself releases its media after a silence).
+// tells in-dialog requests from the caller from those of the callee) and extension. A call whose
+// BYE never came is forgotten when the set is full (the bridge itself releases its media after a
+// silence).
 type srtpCallSet struct {
 	mu    sync.Mutex
-	calls map[string]string
+	calls map[string]srtpCall
 }
+
+type srtpCall struct{ callerTag, callerExt string }
 
 const maxSRTPCalls = 1024
 
-func newSRTPCallSet() *srtpCallSet { return &srtpCallSet{calls: map[string]string{}} }
+// maxSRTPCallsPerCaller bounds one extension's calls through the bridge at once: a phone, or
+// someone with its password, cannot take all of the bridge's calls (srtpbridge.Config.MaxCalls).
+const maxSRTPCallsPerCaller = 8
 
-func (s *srtpCallSet) add(callID, callerTag string) {
+func newSRTPCallSet() *srtpCallSet { return &srtpCallSet{calls: map[string]srtpCall{}} }
+
+func (s *srtpCallSet) add(callID, callerTag, callerExt string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.calls) >= maxSRTPCalls {
+	if _, ok := s.calls[callID]; !ok && len(s.calls) >= maxSRTPCalls {
 		for id := range s.calls {
 			delete(s.calls, id)
 			break
 		}
 	}
-	s.calls[callID] = callerTag
+	s.calls[callID] = srtpCall{callerTag, callerExt}
 }
 
 func (s *srtpCallSet) has(callID string) bool {
@@ -316,8 +328,21 @@ func (s *srtpCallSet) callerTag(callID string) string {
 func (s *srtpCallSet) caller(callID string) (tag string, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tag, ok = s.calls[callID]
-	return tag, ok
+	c, ok := s.calls[callID]
+	return c.callerTag, ok
+}
+
+// byCaller counts the bridged calls extension ext placed.
+func (s *srtpCallSet) byCaller(ext string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.calls {
+		if c.callerExt == ext {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *srtpCallSet) remove(callID string) bool {

@@ -232,7 +232,7 @@ func TestSRTPBridgeLegsAndCallIDReuse(t *testing.T) {
 func TestRefusedAnswerIsNotForwardedAsIs(t *testing.T) {
 	fake := &recordingSRTP{refuse: errors.New("the answer accepts none of our a=crypto keys")}
 	r, _ := startTest(t, Config{}, testAccounts, WithSRTPBridge(fake))
-	r.srtpCalls.add("ans", "caller-tag")
+	r.srtpCalls.add("ans", "caller-tag", "5003")
 	res := sip.NewResponse(200, "OK")
 	params := sip.NewParams()
 	params.Add("tag", "caller-tag")
@@ -246,5 +246,55 @@ func TestRefusedAnswerIsNotForwardedAsIs(t *testing.T) {
 	}
 	if len(res.Body()) != 0 || strings.Contains(res.String(), "Content-Type") {
 		t.Fatalf("the refused answer goes on with its body:\n%s", res)
+	}
+}
+
+// One extension may have at most maxSRTPCallsPerCaller calls through the SRTP bridge at once,
+// so that a single phone (or stolen credentials) cannot take all of the bridge's calls; others
+// still get through, and a call ending makes room again.
+func TestSRTPBridgeCallsPerCaller(t *testing.T) {
+	fake := &recordingSRTP{}
+	r, _ := startTest(t, Config{}, testAccounts, WithSRTPBridge(fake))
+	callee := accounts.Account{Extension: "5001", SRTP: srtpMandatory}
+	phone := Binding{Contact: "sip:alcatel@10.0.0.1", Source: "10.0.0.1:5061", Transport: "TLS"}
+	call := func(ext, id string) error {
+		req := bridgedInvite(id, "t-"+id, "10.0.0.3:5060")
+		_, err := r.newSRTPOffer(req, accounts.Account{Extension: ext}, callee).apply(bridgedInvite(id, "t-"+id, "10.0.0.3:5060"), phone)
+		return err
+	}
+	for i := range maxSRTPCallsPerCaller {
+		if err := call("5003", fmt.Sprint("c", i)); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	err := call("5003", "one-too-many")
+	if err == nil || !strings.Contains(err.Error(), "5003") {
+		t.Fatalf("call %d of one extension: err = %v, want a refusal naming it", maxSRTPCallsPerCaller+1, err)
+	}
+	if err := call("5004", "other"); err != nil {
+		t.Fatalf("another extension's call: %v", err)
+	}
+	r.closeSRTP("c0")
+	if err := call("5003", "after"); err != nil {
+		t.Fatalf("a call after one ended: %v", err)
+	}
+}
+
+// A bridged call the registrar kept no dialog of (so it cannot hang it up) is forgotten when
+// its bridge reports the media dead: it no longer counts against its caller.
+func TestDeadMediaOfUnanchoredCallIsForgotten(t *testing.T) {
+	fake := &recordingSRTP{}
+	reports := make(chan MediaReport)
+	r, _ := startTest(t, Config{}, testAccounts, WithSRTPBridge(fake), WithMediaReports(reports))
+	r.srtpCalls.add("lost", "tag", "5003")
+	reports <- MediaReport{CallID: "lost", Silent: time.Minute}
+	reports <- MediaReport{CallID: "sync"} // the first is handled once the second is taken
+	if r.srtpCalls.has("lost") || r.srtpCalls.byCaller("5003") != 0 {
+		t.Fatal("the dead call still counts as bridged")
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if len(fake.closed) != 1 || fake.closed[0] != "lost" {
+		t.Errorf("bridge closed %v, want the dead call", fake.closed)
 	}
 }
