@@ -575,3 +575,50 @@ func TestRejectedPacketsAreCountedAndLoggedOnce(t *testing.T) {
 		t.Errorf("the call's end does not count 50 unauthentic and 50 foreign packets:\n%s", strings.Join(logs.lines, "\n"))
 	}
 }
+
+// A re-INVITE from the SRTP phone with a new key that the other phone refuses (491, 488…)
+// leaves the phone sending with its old key: its audio must still get through. Once it sends
+// with the new key (the re-INVITE went through), that one is used.
+func TestRefusedReofferKeepsTheOldKey(t *testing.T) {
+	b := newBridge(t)
+	soft, plain := newPhone(t, true), newPhone(t, false)
+	if err := b.Start("re", true, false, loopback, loopback); err != nil {
+		t.Fatal(err)
+	}
+	toPlain, err := b.Offer(context.Background(), "re", true, soft.sdp(soft.keys[:1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd := mustAudio(t, toPlain)
+	toSoft, err := b.Answer(context.Background(), "re", false, plain.sdp(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans := mustAudio(t, toSoft)
+	soft.streams, _ = sdes.NewStreams(soft.keys[0], ans.crypto[0])
+	soft.send(ans.rtp, packet(1, 0, 0x10))
+	if got := plain.receive(); !bytes.Equal(got, packet(1, 0, 0x10)) {
+		t.Fatalf("plain phone got %x", got[:12])
+	}
+	newKeys, _ := sdes.NewKeys()
+	if _, err := b.Offer(context.Background(), "re", true, soft.sdp(newKeys[:1])); err != nil {
+		t.Fatal(err)
+	}
+	// The plain phone refuses the re-INVITE: no answer reaches the bridge.
+	for seq := uint16(2); seq <= 4; seq++ {
+		soft.send(ans.rtp, packet(seq, 0, 0x20))
+		if got := plain.receive(); !bytes.Equal(got, packet(seq, 0, 0x20)) {
+			t.Fatalf("after a refused re-offer: plain phone got %x", got[:12])
+		}
+		plain.send(fwd.rtp, packet(seq, 0, 0x30))
+		if got := soft.receive(); !bytes.Equal(got, packet(seq, 0, 0x30)) {
+			t.Fatalf("after a refused re-offer: softphone got %x", got[:12])
+		}
+	}
+	// A phone whose re-INVITE went through sends with its new key.
+	soft.streams, _ = sdes.NewStreams(newKeys[0], ans.crypto[0])
+	soft.send(ans.rtp, packet(5, 0, 0x40))
+	if got := plain.receive(); !bytes.Equal(got, packet(5, 0, 0x40)) {
+		t.Fatalf("with the new key: plain phone got %x", got[:12])
+	}
+}

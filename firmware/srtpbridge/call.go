@@ -23,12 +23,16 @@ type leg struct {
 	rtcpConn *net.UDPConn
 
 	// Guarded by call.mu:
-	remote     *audio         // the phone's latest SDP
-	rtp, rtcp  netip.AddrPort // where the phone receives
-	ours       []sdes.Crypto  // the keys we offer this phone (SRTP leg)
-	offered    []sdes.Crypto  // the keys of our pending offer to it
-	streams    *sdes.Streams  // nil until keys are agreed (SRTP leg), always nil on a plain one
-	encBuf     []byte         // what we send to this phone, encrypted
+	remote    *audio         // the phone's latest SDP
+	rtp, rtcp netip.AddrPort // where the phone receives
+	ours      []sdes.Crypto  // the keys we offer this phone (SRTP leg)
+	offered   []sdes.Crypto  // the keys of our pending offer to it
+	streams   *sdes.Streams  // nil until keys are agreed (SRTP leg), always nil on a plain one
+	// The keys before the phone's last re-offer changed them: until its packets pass with the
+	// new ones, what it sends is also tried with these (a re-INVITE refused by the other phone
+	// leaves it sending with its old key).
+	oldStreams *sdes.Streams
+	encBuf     []byte // what we send to this phone, encrypted
 	lastPacket time.Time
 	peer       netip.Addr        // where the phone's signalling comes from (Bridge.Expect)
 	source     [2]netip.AddrPort // the RTP and RTCP sockets' locked source: the phone's own
@@ -184,9 +188,14 @@ func (c *call) offer(from int, body []byte) ([]byte, error) {
 			return nil, fmt.Errorf("the offer's a=crypto suites are not %s: %w", sdes.SuiteNames(), ErrBadSDP)
 		}
 		if !in.streams.Same(local, remote) {
-			if in.streams, err = sdes.NewStreams(local, remote); err != nil {
+			st, err := sdes.NewStreams(local, remote)
+			if err != nil {
 				return nil, fmt.Errorf("SRTP bridge: %w", err)
 			}
+			if in.streams != nil && in.oldStreams == nil {
+				in.oldStreams = in.streams
+			}
+			in.streams = st
 		}
 	}
 	var keys []sdes.Crypto
@@ -250,6 +259,14 @@ func (c *call) answer(from int, body []byte) ([]byte, error) {
 	c.answered = true
 	c.lastIn, c.lastOut, c.lastSide = bytes.Clone(body), res, from
 	return res, nil
+}
+
+// decrypt authenticates and decrypts an SRTP or SRTCP packet with st.
+func decrypt(st *sdes.Streams, pkt []byte, rtcp bool) ([]byte, error) {
+	if rtcp {
+		return st.DecryptRTCP(pkt)
+	}
+	return st.DecryptRTP(pkt)
 }
 
 // legName is "caller" for legs[0], "callee" for legs[1].
@@ -317,10 +334,14 @@ func (c *call) forward(from int, pkt []byte, src netip.AddrPort, rtcpPort bool) 
 			return
 		}
 		var err error
-		if isRTCP {
-			plain, err = in.streams.DecryptRTCP(pkt)
-		} else {
-			plain, err = in.streams.DecryptRTP(pkt)
+		plain, err = decrypt(in.streams, pkt, isRTCP)
+		switch {
+		case err == nil:
+			in.oldStreams = nil // the new keys are in use
+		case in.oldStreams != nil:
+			if p, oldErr := decrypt(in.oldStreams, pkt, isRTCP); oldErr == nil {
+				plain, err = p, nil
+			}
 		}
 		if err != nil {
 			if rejected(&c.unauthentic) {
