@@ -622,3 +622,36 @@ func TestRefusedReofferKeepsTheOldKey(t *testing.T) {
 		t.Fatalf("with the new key: plain phone got %x", got[:12])
 	}
 }
+
+// A re-offer with a new key from the SRTP phone keeps the bridge's own sending context when its
+// key stays the same (RFC 4568 §7.1.4): the rollover counter goes on, so what the bridge sends
+// after the sequence numbers wrapped still authenticates at the phone.
+func TestReofferKeepsOurRolloverCounter(t *testing.T) {
+	b := newBridge(t)
+	soft, plain := newPhone(t, true), newPhone(t, false)
+	if err := b.Start("roc", true, false, loopback, loopback); err != nil {
+		t.Fatal(err)
+	}
+	toPlain, _ := b.Offer(context.Background(), "roc", true, soft.sdp(soft.keys[:1]))
+	fwd := mustAudio(t, toPlain)
+	toSoft, err := b.Answer(context.Background(), "roc", false, plain.sdp(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans := mustAudio(t, toSoft)
+	soft.streams, _ = sdes.NewStreams(soft.keys[0], ans.crypto[0])
+	for _, seq := range []uint16{65534, 65535, 0, 1} { // the rollover counter becomes 1
+		plain.send(fwd.rtp, packet(seq, 0, 0x30))
+		if got := soft.receive(); !bytes.Equal(got, packet(seq, 0, 0x30)) {
+			t.Fatalf("softphone got %x", got[:12])
+		}
+	}
+	newKeys, _ := sdes.NewKeys()
+	if _, err := b.Offer(context.Background(), "roc", true, soft.sdp(newKeys[:1])); err != nil {
+		t.Fatal(err)
+	}
+	plain.send(fwd.rtp, packet(2, 0, 0x31))
+	if got := soft.receive(); !bytes.Equal(got, packet(2, 0, 0x31)) {
+		t.Fatalf("after the re-offer: softphone got %x", got[:12])
+	}
+}

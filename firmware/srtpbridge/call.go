@@ -188,7 +188,7 @@ func (c *call) offer(from int, body []byte) ([]byte, error) {
 			return nil, fmt.Errorf("the offer's a=crypto suites are not %s: %w", sdes.SuiteNames(), ErrBadSDP)
 		}
 		if !in.streams.Same(local, remote) {
-			st, err := sdes.NewStreams(local, remote)
+			st, err := in.streams.Rekeyed(local, remote)
 			if err != nil {
 				return nil, fmt.Errorf("SRTP bridge: %w", err)
 			}
@@ -239,7 +239,7 @@ func (c *call) answer(from int, body []byte) ([]byte, error) {
 			return nil, fmt.Errorf("the answer accepts none of our a=crypto keys: %w", ErrBadSDP)
 		}
 		if !in.streams.Same(local, remote) {
-			if in.streams, err = sdes.NewStreams(local, remote); err != nil {
+			if in.streams, err = in.streams.Rekeyed(local, remote); err != nil {
 				return nil, fmt.Errorf("SRTP bridge: %w", err)
 			}
 		}
