@@ -127,6 +127,26 @@ func (a *anchoredCalls) onFlow(src string) map[string]int {
 	return out
 }
 
+// ofDialog reports whether an in-dialog request belongs to the anchored call of its Call-ID:
+// its tags are the call's two legs'. A call not anchored (not bridged, or crowded out) has no
+// dialog to tell from others: any request of its Call-ID is taken as its own.
+func (a *anchoredCalls) ofDialog(req *sip.Request) bool {
+	cid, from, to := req.CallID(), req.From(), req.To()
+	if cid == nil || from == nil || to == nil {
+		return false
+	}
+	ft, _ := from.Params.Get("tag")
+	tt, _ := to.Params.Get("tag")
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.calls[cid.Value()]
+	if c == nil {
+		return true
+	}
+	l0, l1 := c.legs[0].tag, c.legs[1].tag
+	return (ft == l0 && tt == l1) || (ft == l1 && tt == l0)
+}
+
 // saw follows an in-dialog request of an anchored call: the CSeq the sender reached toward the
 // other leg, and the sender's new Contact after a target refresh (RFC 3261 §12.2.2).
 func (a *anchoredCalls) saw(req *sip.Request) {

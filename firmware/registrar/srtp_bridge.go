@@ -268,6 +268,22 @@ func (r *Registrar) srtpSDP(msg sdpMessage, offer, response bool) error {
 	return nil
 }
 
+// srtpBranchAnswer passes the SDP of a bridged branch's response through the bridge; late says
+// another branch answered first. The bridge has the first answer's phone: a later 2xx (the
+// caller hangs that dialog up, RFC 3261 §16.7) must not move the media to its phone, nor carry
+// that phone's address and key to the caller. It goes without its SDP.
+func (r *Registrar) srtpBranchAnswer(up *sip.Response, late bool) {
+	if !late {
+		_ = r.srtpSDP(up, false, true)
+		return
+	}
+	if len(up.Body()) > 0 {
+		r.log.Info("SRTP bridge: a second phone answered the call; its answer goes on without SDP", "call_id", up.CallID().Value())
+		up.SetBody(nil)
+		up.RemoveHeader("Content-Type")
+	}
+}
+
 // closeSRTP ends a call's bridged media.
 func (r *Registrar) closeSRTP(callID string) {
 	if r.srtp != nil && r.srtpCalls.remove(callID) {

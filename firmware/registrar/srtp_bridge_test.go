@@ -146,6 +146,7 @@ type recordingSRTP struct {
 	expect  map[bool]netip.Addr
 	closed  []string
 	refuse  error // what Answer returns
+	answers int
 }
 
 func (f *recordingSRTP) Start(callID string, _, _ bool, _, _ netip.Addr) error {
@@ -169,6 +170,9 @@ func (f *recordingSRTP) Offer(_ context.Context, _ string, _ bool, sdp []byte) (
 }
 
 func (f *recordingSRTP) Answer(_ context.Context, _ string, _ bool, sdp []byte) ([]byte, error) {
+	f.mu.Lock()
+	f.answers++
+	f.mu.Unlock()
 	if f.refuse != nil {
 		return nil, f.refuse
 	}
@@ -296,5 +300,25 @@ func TestDeadMediaOfUnanchoredCallIsForgotten(t *testing.T) {
 	defer fake.mu.Unlock()
 	if len(fake.closed) != 1 || fake.closed[0] != "lost" {
 		t.Errorf("bridge closed %v, want the dead call", fake.closed)
+	}
+}
+
+// When two phones of a forked call answer, the bridge keeps the first: the second 2xx does not
+// reach the bridge (it would move the media to that phone) and goes on without its SDP.
+func TestSecondAnswerOfForkedCallLeavesTheBridge(t *testing.T) {
+	fake := &recordingSRTP{}
+	r, _ := startTest(t, Config{}, testAccounts, WithSRTPBridge(fake))
+	r.srtpCalls.add("fork", "caller-tag", "5003")
+	res := sip.NewResponse(200, "OK")
+	cid := sip.CallIDHeader("fork")
+	res.AppendHeader(&cid)
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res.SetBody([]byte("v=0\r\nc=IN IP4 10.0.0.8\r\nm=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj\r\n"))
+	r.srtpBranchAnswer(res, true)
+	if len(res.Body()) != 0 || strings.Contains(res.String(), "Content-Type") {
+		t.Fatalf("the second answer goes on with its SDP:\n%s", res)
+	}
+	if fake.answers != 0 {
+		t.Error("the second phone's answer was passed to the bridge")
 	}
 }
