@@ -47,13 +47,14 @@ const relearnAfter = 2 * time.Second
 // phone's. Only the phone's hosts may send: the address its SDP names and the one its signalling
 // comes from; the first packet that passes (authenticated, on an SRTP leg) locks the socket onto
 // its source address and port, as rtpengine and Asterisk's strictrtp do, so that nobody else on
-// the LAN can inject audio into the call. Before the phone's SDP, nothing is accepted.
+// the LAN can inject audio into the call; the exact address and port the SDP names always
+// passes and takes the lock over. Before the phone's SDP, nothing is accepted.
 func (l *leg) accepts(socket int, src netip.AddrPort, now time.Time) bool {
 	switch {
 	case l.remote == nil:
 		return false
-	case src == l.source[socket]:
-		return true
+	case src == l.source[socket], src == l.rtp, src == l.rtcp:
+		return true // the locked source, or exactly the address the SDP names (which takes over)
 	case l.source[socket].IsValid() && now.Sub(l.sourceAt[socket]) < relearnAfter:
 		return false
 	}
