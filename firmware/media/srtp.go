@@ -37,14 +37,6 @@ func parseCrypto(v string) (cryptoAttr, bool, error) {
 	return c, ok, nil
 }
 
-func newSRTPStreams(local, remote cryptoAttr) (*srtpStreams, error) {
-	st, err := sdes.NewStreams(local, remote)
-	if err != nil {
-		return nil, fmt.Errorf("media: %w", err)
-	}
-	return st, nil
-}
-
 // cryptoOffer is what we put into an offer: the profile and our keys, by policy.
 func (s *Session) cryptoOffer() (savp bool, attrs []cryptoAttr) {
 	switch s.cfg.SRTP {
@@ -80,10 +72,18 @@ func (s *Session) streams(local, remote cryptoAttr, encrypt bool) (*srtpStreams,
 	if !encrypt {
 		return nil, nil
 	}
-	if s.neg != nil && s.neg.srtp.Same(local, remote) {
-		return s.neg.srtp, nil
+	var cur *srtpStreams
+	if s.neg != nil {
+		cur = s.neg.srtp
 	}
-	return newSRTPStreams(local, remote)
+	if cur.Same(local, remote) {
+		return cur, nil
+	}
+	st, err := cur.Rekeyed(local, remote)
+	if err != nil {
+		return nil, fmt.Errorf("media: %w", err)
+	}
+	return st, nil
 }
 
 // answeredCrypto checks the remote's answer to our offer's keys.

@@ -27,6 +27,9 @@ func (r *Registrar) routeInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
+	// A BYE ends the anchored call only if it belongs to its dialog: another dialog of the same
+	// Call-ID (a second phone that answered a forked call) leaves it be.
+	ends := req.Method == sip.BYE && r.anchored.ofDialog(req)
 	bridged := r.crossesBridge(req.Transport(), fwd.Transport())
 	if bridged {
 		switch req.Method {
@@ -40,7 +43,9 @@ func (r *Registrar) routeInDialog(req *sip.Request, tx sip.ServerTransaction) {
 				return
 			}
 		case sip.BYE:
-			defer r.closeMedia(req.CallID().Value())
+			if ends {
+				defer r.closeMedia(req.CallID().Value())
+			}
 		}
 	} else if r.srtpBridged(req.CallID().Value()) {
 		switch req.Method {
@@ -50,13 +55,15 @@ func (r *Registrar) routeInDialog(req *sip.Request, tx sip.ServerTransaction) {
 				return
 			}
 		case sip.BYE:
-			defer r.closeMedia(req.CallID().Value())
+			if ends {
+				defer r.closeMedia(req.CallID().Value())
+			}
 		}
 	}
-	if req.Method == sip.BYE {
+	if ends {
 		r.calls.ended(req.CallID().Value(), r.clock.Now())
 		r.anchored.take(req.CallID().Value())
-	} else {
+	} else if req.Method != sip.BYE {
 		r.anchored.saw(req)
 	}
 	if req.IsAck() {

@@ -144,7 +144,7 @@ func (r *Registrar) fork(req *sip.Request, tx sip.ServerTransaction, caller, cal
 				_ = r.bridgeResponse(hadSDP, up, br.binding.Transport)
 			}
 			if br.srtp && up.StatusCode > 100 && up.StatusCode < 300 {
-				_ = r.srtpSDP(up, false, true)
+				r.srtpBranchAnswer(up, up.StatusCode >= 200 && f.answered)
 			}
 		}
 		defer func() {

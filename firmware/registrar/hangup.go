@@ -127,6 +127,26 @@ func (a *anchoredCalls) onFlow(src string) map[string]int {
 	return out
 }
 
+// ofDialog reports whether an in-dialog request belongs to the anchored call of its Call-ID:
+// its tags are the call's two legs'. A call not anchored (not bridged, or crowded out) has no
+// dialog to tell from others: any request of its Call-ID is taken as its own.
+func (a *anchoredCalls) ofDialog(req *sip.Request) bool {
+	cid, from, to := req.CallID(), req.From(), req.To()
+	if cid == nil || from == nil || to == nil {
+		return false
+	}
+	ft, _ := from.Params.Get("tag")
+	tt, _ := to.Params.Get("tag")
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.calls[cid.Value()]
+	if c == nil {
+		return true
+	}
+	l0, l1 := c.legs[0].tag, c.legs[1].tag
+	return (ft == l0 && tt == l1) || (ft == l1 && tt == l0)
+}
+
 // saw follows an in-dialog request of an anchored call: the CSeq the sender reached toward the
 // other leg, and the sender's new Contact after a target refresh (RFC 3261 §12.2.2).
 func (a *anchoredCalls) saw(req *sip.Request) {
@@ -236,7 +256,16 @@ func (r *Registrar) anchor(inv *sip.Request, ok *sip.Response, callee Binding, c
 		return
 	}
 	r.anchored.add(c)
+	for i, l := range c.legs { // a browser gone while its answer was on the way: no close to come
+		if l.ws && !r.wsOpen(l.dest) {
+			r.endCall(c.callID, i, browserGone)
+			return
+		}
+	}
 }
+
+// browserGone is why a call ends when its browser's WebSocket closed.
+const browserGone = "browser tab closed (its SIP WebSocket closed)"
 
 // byeRequest builds the BYE this proxy sends to one leg of a call it ends (RFC 3261 §15.1.1 as
 // if from the other side), with a Reason saying why (RFC 3326).
@@ -346,15 +375,20 @@ type flowWatchers struct {
 // (not after Timer B). The returned function undoes it.
 func (r *Registrar) watchRinging(req *sip.Request, branches []*branch, cancelled chan<- struct{}) (stop func()) {
 	w := &r.flowWatch
-	type key struct {
-		src string
-		id  int
-	}
-	var keys []key
-	var gone []func() // for connections already closed
+	var gone []func() // watched on a connection that closed already: its close is past
+	defer func() {
+		for _, f := range gone {
+			f()
+		}
+	}()
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.bySrc == nil {
 		w.bySrc = map[string]map[int]func(){}
+	}
+	var keys []struct {
+		src string
+		id  int
 	}
 	add := func(src string, f func()) {
 		if w.bySrc[src] == nil {
@@ -362,12 +396,13 @@ func (r *Registrar) watchRinging(req *sip.Request, branches []*branch, cancelled
 		}
 		w.next++
 		w.bySrc[src][w.next] = f
-		keys = append(keys, key{src, w.next})
-		// A connection that closed before this watch began (the browser went while its INVITE
-		// was on the way) was reported to nobody: look now. One closing meanwhile may fire twice.
-		if !r.ws.connected(src) {
+		if !r.wsOpen(src) {
 			gone = append(gone, f)
 		}
+		keys = append(keys, struct {
+			src string
+			id  int
+		}{src, w.next})
 	}
 	if isWS(req.Transport()) {
 		add(req.Source(), func() {
@@ -379,12 +414,8 @@ func (r *Registrar) watchRinging(req *sip.Request, branches []*branch, cancelled
 	}
 	for _, br := range branches {
 		if isWS(br.binding.Transport) {
-			add(br.binding.Source, sync.OnceFunc(br.terminate))
+			add(br.binding.Source, sync.OnceFunc(br.terminate)) // a close may also fire it
 		}
-	}
-	w.mu.Unlock()
-	for _, f := range gone {
-		f()
 	}
 	return func() {
 		w.mu.Lock()
@@ -396,6 +427,13 @@ func (r *Registrar) watchRinging(req *sip.Request, branches []*branch, cancelled
 			}
 		}
 	}
+}
+
+// wsOpen reports whether a WebSocket connection from src is open.
+func (r *Registrar) wsOpen(src string) bool {
+	r.ws.mu.Lock()
+	defer r.ws.mu.Unlock()
+	return r.ws.byAddr[src] != nil
 }
 
 // flowGone ends the calls of a browser whose WebSocket closed: its tab was closed, the browser
@@ -412,7 +450,7 @@ func (r *Registrar) flowGone(src string) {
 		f()
 	}
 	for id, gone := range r.anchored.onFlow(src) {
-		r.endCall(id, gone, "browser tab closed (its SIP WebSocket closed)")
+		r.endCall(id, gone, browserGone)
 	}
 }
 
@@ -425,7 +463,10 @@ func (r *Registrar) watchMedia(ctx context.Context) {
 		case rep := <-r.mediaReports:
 			c := r.anchored.peek(rep.CallID)
 			if c == nil {
+				// Nothing to hang up (no dialog kept), but its bridge is gone: forget it, so
+				// that it no longer counts against its caller (maxSRTPCallsPerCaller).
 				r.log.Debug("media report for a call not anchored", "call_id", rep.CallID, "leg", rep.Leg)
+				r.closeSRTP(rep.CallID)
 				continue
 			}
 			r.endCall(rep.CallID, -1, reportReason(c, rep))

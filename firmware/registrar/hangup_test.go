@@ -328,3 +328,44 @@ func TestReportReason(t *testing.T) {
 		}
 	}
 }
+
+// A browser whose WebSocket closed just before its ringing call was watched (it got the INVITE
+// and its tab closed at once) still cancels the call: nothing waits for a close already past.
+func TestBrowserGoneBeforeRingingIsWatched(t *testing.T) {
+	r, _ := startTest(t, DefaultConfig(), testAccounts)
+	req := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: "5001", Host: "127.0.0.1"})
+	req.SetTransport("WS")
+	req.SetSource("127.0.0.1:40999") // no WebSocket connection from there any more
+	cancelled := make(chan struct{}, 1)
+	stop := r.watchRinging(req, nil, cancelled)
+	defer stop()
+	select {
+	case <-cancelled:
+	default:
+		t.Fatal("the call of a browser already gone was not cancelled")
+	}
+}
+
+// A BYE for another dialog of the same Call-ID (a second phone of a forked call answered too,
+// and the caller hangs that one up, RFC 3261 §16.7) leaves the anchored call alone: its media
+// stays up and it is still watched.
+func TestByeOfAnotherDialogKeepsTheAnchoredCall(t *testing.T) {
+	call := startBrowserCall(t)
+	var routes string
+	rr := header(call.ok200, "Record-Route")
+	for i := len(rr) - 1; i >= 0; i-- {
+		routes += "Route: " + rr[i] + "\r\n"
+	}
+	call.bob.send(fmt.Sprintf("BYE sip:other@127.0.0.1:9 SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKbye2;rport\r\n%sMax-Forwards: 70\r\nFrom: <sip:bob@%s>;tag=bobtag\r\nTo: <sip:5001@%s>;tag=second-phone\r\nCall-ID: gone-call\r\nCSeq: 3 BYE\r\nContent-Length: 0\r\n\r\n",
+		call.bob.c.LocalAddr(), routes, call.host, call.host))
+	time.Sleep(100 * time.Millisecond) // nothing to wait for: the BYE must change nothing
+	if c := call.r.anchored.peek("gone-call"); c == nil {
+		t.Error("the answered call is no longer watched after another dialog's BYE")
+	}
+	if strings.Contains(call.bridge.log(), "close gone-call") {
+		t.Errorf("another dialog's BYE closed the call's media: %s", call.bridge.log())
+	}
+	if rec := call.callState(t); rec.State != "answered" {
+		t.Errorf("call list: %s, want answered", rec.State)
+	}
+}

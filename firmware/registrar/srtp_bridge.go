@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -18,6 +19,9 @@ import (
 type SRTPBridge interface {
 	// Start creates the call's two legs: which is SRTP, and the Pi's address each phone reaches.
 	Start(callID string, callerSRTP, calleeSRTP bool, callerIP, calleeIP netip.Addr) error
+	// Expect names the address a phone's signalling comes from (the caller's if fromCaller):
+	// besides the address its SDP names, the only one its media is taken from.
+	Expect(callID string, fromCaller bool, src netip.Addr)
 	// Offer takes the SDP offer one phone sent (the caller's if fromCaller) and returns the
 	// offer for the other.
 	Offer(ctx context.Context, callID string, fromCaller bool, sdp []byte) ([]byte, error)
@@ -146,11 +150,29 @@ func (o *srtpOffer) apply(fwd *sip.Request, b Binding) (bridged bool, err error)
 		return true, nil
 	}
 	callID := o.req.CallID().Value()
+	if tag, ok := o.r.srtpCalls.caller(callID); ok && tag != fromTag(o.req) {
+		// Another caller's call has this Call-ID: bridging this INVITE would hand it that
+		// call's media.
+		o.refused = "the Pi already bridges another call with this Call-ID"
+		o.r.log.Warn("SRTP bridge: INVITE reuses the Call-ID of another bridged call", "caller", o.caller.Extension, "src", o.req.Source(), "call_id", callID)
+		return false, errors.New(o.refused)
+	}
+	if n := o.r.srtpCalls.byCaller(o.caller.Extension); n >= maxSRTPCallsPerCaller {
+		o.refused = fmt.Sprintf("extension %s already has %d calls through the Pi's SRTP bridge, the most one extension may have", o.caller.Extension, n)
+		o.r.log.Warn("call branch refused: too many bridged calls", "caller", o.caller.Extension, "calls", n, "call_id", callID)
+		return false, errors.New(o.refused)
+	}
 	callerIP := o.r.localAddr(o.req.Source())
 	calleeIP := o.r.localAddr(b.Source)
 	if err := o.r.srtp.Start(callID, p.callerSRTP, p.calleeSRTP, callerIP, calleeIP); err != nil {
 		o.refused = "the Pi cannot bridge the media: " + err.Error()
+		o.r.log.Warn("call branch refused: the SRTP bridge cannot take the call", "caller", o.caller.Extension, "callee", o.callee.Extension, "err", err, "call_id", callID)
 		return false, err
+	}
+	for i, src := range []string{o.req.Source(), b.Source} {
+		if ap, err := netip.ParseAddrPort(src); err == nil {
+			o.r.srtp.Expect(callID, i == 0, ap.Addr())
+		}
 	}
 	out, err := o.r.srtp.Offer(o.r.context(), callID, true, o.req.Body())
 	if err != nil {
@@ -159,7 +181,7 @@ func (o *srtpOffer) apply(fwd *sip.Request, b Binding) (bridged bool, err error)
 		o.r.log.Warn("SRTP bridge refused the offer", "call_id", callID, "err", err)
 		return false, err
 	}
-	o.r.srtpCalls.add(callID, fromTag(o.req))
+	o.r.srtpCalls.add(callID, fromTag(o.req), o.caller.Extension)
 	o.body, o.plan, o.used = out, p, true
 	fwd.SetBody(out)
 	o.r.log.Info("call media bridged by the Pi", "caller", o.caller.Extension, "callee", o.callee.Extension,
@@ -232,10 +254,34 @@ func (r *Registrar) srtpSDP(msg sdpMessage, offer, response bool) error {
 	}
 	if err != nil {
 		r.log.Warn("SRTP bridge refused the SDP", "offer", offer, "from_caller", fromCaller, "call_id", callID, "err", err)
+		if response {
+			// A response goes on regardless (a 2xx must reach the caller), but not with the
+			// phone's own address and keys: the other leg may be plain UDP.
+			msg.SetBody(nil)
+			if h, ok := msg.(interface{ RemoveHeader(string) bool }); ok {
+				h.RemoveHeader("Content-Type")
+			}
+		}
 		return fmt.Errorf("SRTP bridge: %w", err)
 	}
 	msg.SetBody(out)
 	return nil
+}
+
+// srtpBranchAnswer passes the SDP of a bridged branch's response through the bridge; late says
+// another branch answered first. The bridge has the first answer's phone: a later 2xx (the
+// caller hangs that dialog up, RFC 3261 §16.7) must not move the media to its phone, nor carry
+// that phone's address and key to the caller. It goes without its SDP.
+func (r *Registrar) srtpBranchAnswer(up *sip.Response, late bool) {
+	if !late {
+		_ = r.srtpSDP(up, false, true)
+		return
+	}
+	if len(up.Body()) > 0 {
+		r.log.Info("SRTP bridge: a second phone answered the call; its answer goes on without SDP", "call_id", up.CallID().Value())
+		up.SetBody(nil)
+		up.RemoveHeader("Content-Type")
+	}
 }
 
 // closeSRTP ends a call's bridged media.
@@ -252,27 +298,34 @@ func sdpHasCrypto(body []byte) bool {
 }
 
 // srtpCallSet is the calls going through the SRTP bridge, with their caller's From tag (which
-// tells in-dialog requests from the caller from those of the callee). A call whose BYE never
-// came is forgotten when the set is full (the bridge itself releases its media after a silence).
+// tells in-dialog requests from the caller from those of the callee) and extension. A call whose
+// BYE never came is forgotten when the set is full (the bridge itself releases its media after a
+// silence).
 type srtpCallSet struct {
 	mu    sync.Mutex
-	calls map[string]string
+	calls map[string]srtpCall
 }
+
+type srtpCall struct{ callerTag, callerExt string }
 
 const maxSRTPCalls = 1024
 
-func newSRTPCallSet() *srtpCallSet { return &srtpCallSet{calls: map[string]string{}} }
+// maxSRTPCallsPerCaller bounds one extension's calls through the bridge at once: a phone, or
+// someone with its password, cannot take all of the bridge's calls (srtpbridge.Config.MaxCalls).
+const maxSRTPCallsPerCaller = 8
 
-func (s *srtpCallSet) add(callID, callerTag string) {
+func newSRTPCallSet() *srtpCallSet { return &srtpCallSet{calls: map[string]srtpCall{}} }
+
+func (s *srtpCallSet) add(callID, callerTag, callerExt string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.calls) >= maxSRTPCalls {
+	if _, ok := s.calls[callID]; !ok && len(s.calls) >= maxSRTPCalls {
 		for id := range s.calls {
 			delete(s.calls, id)
 			break
 		}
 	}
-	s.calls[callID] = callerTag
+	s.calls[callID] = srtpCall{callerTag, callerExt}
 }
 
 func (s *srtpCallSet) has(callID string) bool {
@@ -283,9 +336,29 @@ func (s *srtpCallSet) has(callID string) bool {
 }
 
 func (s *srtpCallSet) callerTag(callID string) string {
+	tag, _ := s.caller(callID)
+	return tag
+}
+
+// caller is callID's caller From tag, if the call is bridged.
+func (s *srtpCallSet) caller(callID string) (tag string, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.calls[callID]
+	c, ok := s.calls[callID]
+	return c.callerTag, ok
+}
+
+// byCaller counts the bridged calls extension ext placed.
+func (s *srtpCallSet) byCaller(ext string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.calls {
+		if c.callerExt == ext {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *srtpCallSet) remove(callID string) bool {

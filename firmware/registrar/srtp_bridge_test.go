@@ -1,11 +1,17 @@
 package registrar
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/deskphone/deskphone/firmware/accounts"
 )
@@ -130,5 +136,189 @@ func TestMandatorySRTPOverUDPIsRefusedWithWarning(t *testing.T) {
 	}
 	if calls := r.RecentCalls(); len(calls) != 1 || calls[0].Status != 488 || calls[0].State != "failed" {
 		t.Fatalf("call list %+v", calls)
+	}
+}
+
+// recordingSRTP is an SRTPBridge that records what the proxy asks of it.
+type recordingSRTP struct {
+	mu      sync.Mutex
+	started []string
+	expect  map[bool]netip.Addr
+	closed  []string
+	refuse  error // what Answer returns
+	answers int
+}
+
+func (f *recordingSRTP) Start(callID string, _, _ bool, _, _ netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.started = append(f.started, callID)
+	return nil
+}
+
+func (f *recordingSRTP) Expect(_ string, fromCaller bool, src netip.Addr) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.expect == nil {
+		f.expect = map[bool]netip.Addr{}
+	}
+	f.expect[fromCaller] = src
+}
+
+func (f *recordingSRTP) Offer(_ context.Context, _ string, _ bool, sdp []byte) ([]byte, error) {
+	return sdp, nil
+}
+
+func (f *recordingSRTP) Answer(_ context.Context, _ string, _ bool, sdp []byte) ([]byte, error) {
+	f.mu.Lock()
+	f.answers++
+	f.mu.Unlock()
+	if f.refuse != nil {
+		return nil, f.refuse
+	}
+	return sdp, nil
+}
+
+func (f *recordingSRTP) Close(callID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = append(f.closed, callID)
+}
+
+// bridgedInvite is an INVITE from a plain phone at src with Call-ID id and From tag tag.
+func bridgedInvite(id, tag, src string) *sip.Request {
+	req := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: "5001", Host: "127.0.0.1"})
+	params := sip.NewParams()
+	params.Add("tag", tag)
+	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "5003", Host: "127.0.0.1"}, Params: params})
+	cid := sip.CallIDHeader(id)
+	req.AppendHeader(&cid)
+	req.SetBody([]byte("v=0\r\nc=IN IP4 10.0.0.3\r\nm=audio 4000 RTP/AVP 0\r\n"))
+	req.SetTransport("UDP")
+	req.SetSource(src)
+	return req
+}
+
+// The bridge learns each phone's signalling address (its media may come from there), and a new
+// INVITE from another caller reusing a bridged call's Call-ID is not bridged: it would take
+// over that call's media.
+func TestSRTPBridgeLegsAndCallIDReuse(t *testing.T) {
+	fake := &recordingSRTP{}
+	r, _ := startTest(t, Config{}, testAccounts, WithSRTPBridge(fake))
+	caller := accounts.Account{Extension: "5003"}
+	callee := accounts.Account{Extension: "5001", SRTP: srtpMandatory}
+	phone := Binding{Contact: "sip:alcatel@10.0.0.1", Source: "10.0.0.1:5061", Transport: "TLS"}
+
+	o := r.newSRTPOffer(bridgedInvite("shared", "victim", "10.0.0.3:5060"), caller, callee)
+	fwd := bridgedInvite("shared", "victim", "10.0.0.3:5060")
+	if bridged, err := o.apply(fwd, phone); !bridged || err != nil {
+		t.Fatalf("apply = %v, %v; want the call bridged", bridged, err)
+	}
+	if fake.expect[true] != netip.MustParseAddr("10.0.0.3") || fake.expect[false] != netip.MustParseAddr("10.0.0.1") {
+		t.Errorf("the bridge expects media from %v, want the caller 10.0.0.3 and the callee 10.0.0.1", fake.expect)
+	}
+
+	o = r.newSRTPOffer(bridgedInvite("shared", "intruder", "10.0.0.9:5060"), caller, callee)
+	if bridged, err := o.apply(bridgedInvite("shared", "intruder", "10.0.0.9:5060"), phone); bridged || err == nil {
+		t.Fatal("a second caller's INVITE with a bridged call's Call-ID was bridged")
+	}
+	if len(fake.started) != 1 || len(fake.closed) != 0 {
+		t.Errorf("bridge started %v, closed %v; want the first call alone, untouched", fake.started, fake.closed)
+	}
+	if got := r.srtpCalls.callerTag("shared"); got != "victim" {
+		t.Errorf("the bridged call's caller is now %q, want %q", got, "victim")
+	}
+}
+
+// An answer the bridge cannot take (it accepts none of the Pi's keys, say) is not passed on as
+// the phone wrote it: the other phone would get the answerer's own address, and its SRTP key
+// over a leg that may be plain UDP. The body goes; the call is left without media.
+func TestRefusedAnswerIsNotForwardedAsIs(t *testing.T) {
+	fake := &recordingSRTP{refuse: errors.New("the answer accepts none of our a=crypto keys")}
+	r, _ := startTest(t, Config{}, testAccounts, WithSRTPBridge(fake))
+	r.srtpCalls.add("ans", "caller-tag", "5003")
+	res := sip.NewResponse(200, "OK")
+	params := sip.NewParams()
+	params.Add("tag", "caller-tag")
+	res.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "5003", Host: "127.0.0.1"}, Params: params})
+	cid := sip.CallIDHeader("ans")
+	res.AppendHeader(&cid)
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res.SetBody([]byte("v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/SAVP 0\r\na=crypto:9 AES_CM_128_HMAC_SHA1_80 inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj\r\n"))
+	if err := r.srtpSDP(res, false, true); err == nil {
+		t.Fatal("the refused answer is not an error")
+	}
+	if len(res.Body()) != 0 || strings.Contains(res.String(), "Content-Type") {
+		t.Fatalf("the refused answer goes on with its body:\n%s", res)
+	}
+}
+
+// One extension may have at most maxSRTPCallsPerCaller calls through the SRTP bridge at once,
+// so that a single phone (or stolen credentials) cannot take all of the bridge's calls; others
+// still get through, and a call ending makes room again.
+func TestSRTPBridgeCallsPerCaller(t *testing.T) {
+	fake := &recordingSRTP{}
+	r, _ := startTest(t, Config{}, testAccounts, WithSRTPBridge(fake))
+	callee := accounts.Account{Extension: "5001", SRTP: srtpMandatory}
+	phone := Binding{Contact: "sip:alcatel@10.0.0.1", Source: "10.0.0.1:5061", Transport: "TLS"}
+	call := func(ext, id string) error {
+		req := bridgedInvite(id, "t-"+id, "10.0.0.3:5060")
+		_, err := r.newSRTPOffer(req, accounts.Account{Extension: ext}, callee).apply(bridgedInvite(id, "t-"+id, "10.0.0.3:5060"), phone)
+		return err
+	}
+	for i := range maxSRTPCallsPerCaller {
+		if err := call("5003", fmt.Sprint("c", i)); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	err := call("5003", "one-too-many")
+	if err == nil || !strings.Contains(err.Error(), "5003") {
+		t.Fatalf("call %d of one extension: err = %v, want a refusal naming it", maxSRTPCallsPerCaller+1, err)
+	}
+	if err := call("5004", "other"); err != nil {
+		t.Fatalf("another extension's call: %v", err)
+	}
+	r.closeSRTP("c0")
+	if err := call("5003", "after"); err != nil {
+		t.Fatalf("a call after one ended: %v", err)
+	}
+}
+
+// A bridged call the registrar kept no dialog of (so it cannot hang it up) is forgotten when
+// its bridge reports the media dead: it no longer counts against its caller.
+func TestDeadMediaOfUnanchoredCallIsForgotten(t *testing.T) {
+	fake := &recordingSRTP{}
+	reports := make(chan MediaReport)
+	r, _ := startTest(t, Config{}, testAccounts, WithSRTPBridge(fake), WithMediaReports(reports))
+	r.srtpCalls.add("lost", "tag", "5003")
+	reports <- MediaReport{CallID: "lost", Silent: time.Minute}
+	reports <- MediaReport{CallID: "sync"} // the first is handled once the second is taken
+	if r.srtpCalls.has("lost") || r.srtpCalls.byCaller("5003") != 0 {
+		t.Fatal("the dead call still counts as bridged")
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if len(fake.closed) != 1 || fake.closed[0] != "lost" {
+		t.Errorf("bridge closed %v, want the dead call", fake.closed)
+	}
+}
+
+// When two phones of a forked call answer, the bridge keeps the first: the second 2xx does not
+// reach the bridge (it would move the media to that phone) and goes on without its SDP.
+func TestSecondAnswerOfForkedCallLeavesTheBridge(t *testing.T) {
+	fake := &recordingSRTP{}
+	r, _ := startTest(t, Config{}, testAccounts, WithSRTPBridge(fake))
+	r.srtpCalls.add("fork", "caller-tag", "5003")
+	res := sip.NewResponse(200, "OK")
+	cid := sip.CallIDHeader("fork")
+	res.AppendHeader(&cid)
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res.SetBody([]byte("v=0\r\nc=IN IP4 10.0.0.8\r\nm=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj\r\n"))
+	r.srtpBranchAnswer(res, true)
+	if len(res.Body()) != 0 || strings.Contains(res.String(), "Content-Type") {
+		t.Fatalf("the second answer goes on with its SDP:\n%s", res)
+	}
+	if fake.answers != 0 {
+		t.Error("the second phone's answer was passed to the bridge")
 	}
 }

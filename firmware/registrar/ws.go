@@ -57,13 +57,6 @@ func (l *wsListener) request(src string) {
 	}
 }
 
-// connected reports whether the WebSocket connection from src is still open.
-func (l *wsListener) connected(src string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.byAddr[src] != nil
-}
-
 func (l *wsListener) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.conns:

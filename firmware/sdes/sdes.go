@@ -178,6 +178,20 @@ func NewStreams(local, remote Crypto) (*Streams, error) {
 	return &Streams{Local: local, Remote: remote, tx: tx, rx: rx, buf: make([]byte, MaxPacket)}, nil
 }
 
+// Rekeyed returns the streams for new keys after a re-offer (st may be nil): a direction whose
+// key stays the same keeps its context, rollover counter included, as RFC 4568 §7.1.4 requires
+// (a fresh one would restart at 0 and what it sends would fail at a peer past a wrap).
+func (st *Streams) Rekeyed(local, remote Crypto) (*Streams, error) {
+	n, err := NewStreams(local, remote)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil && st.Local.String() == local.String() {
+		n.tx = st.tx
+	}
+	return n, nil
+}
+
 // Same reports whether st already uses these keys (a re-INVITE keeping them keeps the rollover
 // counters and replay windows).
 func (st *Streams) Same(local, remote Crypto) bool {

@@ -64,3 +64,41 @@ func TestStreamsBothWays(t *testing.T) {
 		}
 	}
 }
+
+// After a re-offer changing only the remote's key, what we send goes on in the same context: a
+// peer that kept its own (its rollover counter at 1 after a sequence wrap) still authenticates
+// it. A changed local key starts afresh.
+func TestRekeyedKeepsTheSendingContext(t *testing.T) {
+	ours, _ := NewKeys()
+	theirs, _ := NewKeys()
+	st, err := NewStreams(ours[0], theirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, _ := NewStreams(theirs[0], ours[0])
+	send := func(st *Streams, seq uint16) error {
+		pkt, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, SSRC: 7}, Payload: []byte{1, 2, 3}}).Marshal()
+		enc, err := st.EncryptRTP(nil, pkt, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = peer.DecryptRTP(enc)
+		return err
+	}
+	for _, seq := range []uint16{65534, 65535, 0} {
+		if err := send(st, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newTheirs, _ := NewKeys()
+	re, err := st.Rekeyed(ours[0], newTheirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := send(re, 1); err != nil {
+		t.Fatalf("after a rekey of the remote's key: %v", err)
+	}
+	if fresh, _ := re.Rekeyed(ours[1], newTheirs[0]); fresh.tx == re.tx {
+		t.Error("a new local key kept the old sending context")
+	}
+}

@@ -22,6 +22,10 @@ type Config struct {
 	// MediaTimeout ends an answered call when neither phone sent a packet for this long: its
 	// BYE was lost (default 2 minutes; phones send RTCP every few seconds even on hold).
 	MediaTimeout time.Duration
+	// MaxCalls bounds the calls bridged at once (default 32): each takes four ports, four
+	// goroutines and some CPU, and an authenticated phone could otherwise place calls until
+	// the Pi runs out. Start fails with ErrFull beyond it.
+	MaxCalls int
 	// OnMediaDead, if set, hears of each answered call whose media the bridge released for
 	// silence: leg is "caller" or "callee" (the phone that went silent) or "" (both), silent
 	// how long. The proxy hangs the call up. Called from Run; it must not block long.
@@ -29,9 +33,9 @@ type Config struct {
 	Log         *slog.Logger
 }
 
-// DefaultConfig: kernel-picked ports, 3 minutes to answer, 2 minutes of silence.
+// DefaultConfig: kernel-picked ports, 3 minutes to answer, 2 minutes of silence, 32 calls.
 func DefaultConfig() Config {
-	return Config{SetupTimeout: 3 * time.Minute, MediaTimeout: 2 * time.Minute}
+	return Config{SetupTimeout: 3 * time.Minute, MediaTimeout: 2 * time.Minute, MaxCalls: 32}
 }
 
 // Bridge relays the media of calls between SRTP and plain RTP legs. Its methods are safe for
@@ -56,6 +60,9 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.MediaTimeout <= 0 {
 		cfg.MediaTimeout = d.MediaTimeout
 	}
+	if cfg.MaxCalls <= 0 {
+		cfg.MaxCalls = d.MaxCalls
+	}
 	if cfg.RTPPortMin != 0 || cfg.RTPPortMax != 0 {
 		if cfg.RTPPortMin < 1024 || cfg.RTPPortMax > 65535 || cfg.RTPPortMax < (cfg.RTPPortMin&^1)+3 {
 			return nil, fmt.Errorf("SRTP bridge: RTP port range %d–%d is not usable (1024–65535, at least 4 ports)", cfg.RTPPortMin, cfg.RTPPortMax)
@@ -68,6 +75,21 @@ func New(cfg Config) (*Bridge, error) {
 }
 
 var errClosed = errors.New("SRTP bridge: stopped")
+
+// ErrFull: the bridge already relays Config.MaxCalls calls.
+var ErrFull = errors.New("the Pi already bridges as many calls as it takes")
+
+// full reports whether a call callID cannot be added; b.mu is held.
+func (b *Bridge) full(callID string) bool {
+	_, again := b.calls[callID]
+	return !again && len(b.calls) >= b.cfg.MaxCalls
+}
+
+// fullError is ErrFull with the figure, logged once per refusal.
+func (b *Bridge) fullError(callID string) error {
+	b.log.Warn("SRTP bridge: call refused, too many calls", "call_id", callID, "max_calls", b.cfg.MaxCalls)
+	return fmt.Errorf("%w (%d)", ErrFull, b.cfg.MaxCalls)
+}
 
 // Run ends calls left unanswered past SetupTimeout or silent past MediaTimeout, and every call
 // when ctx ends. Start fails once Run has returned.
@@ -129,15 +151,25 @@ func (b *Bridge) Has(callID string) bool {
 	return ok
 }
 
+// ErrCallIDInUse: Start for the Call-ID of a call bridged and answered already (a new INVITE
+// reusing it must not take over that call's media).
+var ErrCallIDInUse = errors.New("Call-ID in use")
+
 // Start creates a call's two legs: which of them is SRTP, and the Pi's address each phone
 // sends its media to. A call of the same Call-ID not yet answered is replaced (an INVITE sent
-// again); an answered one is kept.
+// again); an answered one is kept and Start fails with ErrCallIDInUse.
 func (b *Bridge) Start(callID string, callerSRTP, calleeSRTP bool, callerIP, calleeIP netip.Addr) error {
 	if callID == "" {
 		return errors.New("SRTP bridge: call without Call-ID")
 	}
 	if !callerIP.IsValid() || !calleeIP.IsValid() {
 		return errors.New("SRTP bridge: no local address for the media")
+	}
+	b.mu.Lock()
+	full := b.full(callID)
+	b.mu.Unlock()
+	if full {
+		return b.fullError(callID)
 	}
 	var legs [2]*leg
 	for i, spec := range []struct {
@@ -160,11 +192,16 @@ func (b *Bridge) Start(callID string, callerSRTP, calleeSRTP bool, callerIP, cal
 		c.close()
 		return errClosed
 	}
+	if b.full(callID) {
+		b.mu.Unlock()
+		c.close()
+		return b.fullError(callID)
+	}
 	old, exists := b.calls[callID]
 	if exists && old.isAnswered() {
 		b.mu.Unlock()
 		c.close()
-		return nil
+		return fmt.Errorf("SRTP bridge: call %q is already bridged and answered: %w", callID, ErrCallIDInUse)
 	}
 	b.calls[callID] = c
 	b.mu.Unlock()
@@ -175,6 +212,19 @@ func (b *Bridge) Start(callID string, callerSRTP, calleeSRTP bool, callerIP, cal
 	b.log.Info("SRTP bridge: call started", "call_id", callID, "caller_srtp", callerSRTP, "callee_srtp", calleeSRTP,
 		"caller_port", legs[0].port, "callee_port", legs[1].port)
 	return nil
+}
+
+// Expect names the address a phone's signalling comes from (the caller's if fromCaller): its
+// media may come from there as well as from the address its SDP names (a phone whose SDP names
+// another of its addresses than the one it sends from). Packets from any other host are dropped.
+func (b *Bridge) Expect(callID string, fromCaller bool, src netip.Addr) {
+	c, err := b.get(callID)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.legs[side(fromCaller)].peer = src.Unmap()
 }
 
 func (b *Bridge) get(callID string) (*call, error) {
@@ -217,7 +267,8 @@ func (b *Bridge) Close(callID string) {
 	b.mu.Unlock()
 	if ok {
 		c.close()
-		b.log.Info("SRTP bridge: call closed", "call_id", callID, "relayed", c.relayed.Load(), "rejected", c.rejected.Load())
+		b.log.Info("SRTP bridge: call closed", "call_id", callID, "relayed", c.relayed.Load(),
+			"foreign", c.foreign.Load(), "unauthentic", c.unauthentic.Load())
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
@@ -362,4 +363,295 @@ func TestSilentCallIsReleased(t *testing.T) {
 	}
 	b.Close("talking")
 	b.Close("held")
+}
+
+// A host on the LAN that sends to the plain leg's port before the phone does (it can guess the
+// bridge's ports) must not get its audio to the other phone, nor lock the real phone out; nor
+// may another socket of the phone's own host once the phone's stream is locked. The media keeps
+// going to the address the phone's SDP names.
+func TestThirdPartyRTPIsNotRelayed(t *testing.T) {
+	b := newBridge(t)
+	soft, plain := newPhone(t, true), newPhone(t, false)
+	if err := b.Start("inj", true, false, loopback, loopback); err != nil {
+		t.Fatal(err)
+	}
+	b.Expect("inj", true, loopback)
+	b.Expect("inj", false, loopback)
+	toPlain, err := b.Offer(context.Background(), "inj", true, soft.sdp(soft.keys[:1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd := mustAudio(t, toPlain)
+	toSoft, err := b.Answer(context.Background(), "inj", false, plain.sdp(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans := mustAudio(t, toSoft)
+	soft.streams, _ = sdes.NewStreams(soft.keys[0], ans.crypto[0])
+
+	// Another host (127.0.0.2 stands for one) sends first.
+	other, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
+	if err != nil {
+		t.Skipf("no second loopback address: %v", err)
+	}
+	defer other.Close()
+	for seq := uint16(1); seq <= 5; seq++ {
+		if _, err := other.WriteToUDPAddrPort(packet(seq, 0, 0x66), fwd.rtp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noPacket := func(p *phone, who string) {
+		t.Helper()
+		_ = p.rtp.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := p.rtp.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			if p.streams != nil {
+				out, err := p.streams.DecryptRTP(buf[:n])
+				if err != nil {
+					t.Fatalf("%s got a packet failing SRTP", who)
+				}
+				if out[len(out)-1] == 0x66 {
+					t.Fatalf("%s got the injected packet", who)
+				}
+			}
+		}
+	}
+	noPacket(soft, "the softphone")
+	// The real phone's audio still goes through, and the softphone's still reaches it.
+	for seq := uint16(1); seq <= 3; seq++ {
+		plain.send(fwd.rtp, packet(seq, 0, 0x11))
+		if got := soft.receive(); !bytes.Equal(got, packet(seq, 0, 0x11)) {
+			t.Fatalf("softphone got %x, want the plain phone's packet %d", got[:12], seq)
+		}
+		soft.send(ans.rtp, packet(seq, 0, 0x22))
+		if got := plain.receive(); !bytes.Equal(got, packet(seq, 0, 0x22)) {
+			t.Fatalf("plain phone got %x", got[:12])
+		}
+	}
+	// Now locked onto the phone's socket: another socket, even on the phone's host, is dropped.
+	same, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer same.Close()
+	for _, c := range []*net.UDPConn{other, same} {
+		if _, err := c.WriteToUDPAddrPort(packet(50, 0, 0x66), fwd.rtp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noPacket(soft, "the softphone")
+	c, _ := b.get("inj")
+	if n := c.foreign.Load(); n < 7 {
+		t.Errorf("%d packets counted as rejected, want the 7 injected", n)
+	}
+}
+
+// A new call reusing the Call-ID of an answered bridged call (a collision, or someone who saw
+// it) is refused and leaves the call as it is: its offer does not redirect the media.
+func TestStartRefusesAnAnsweredCallsID(t *testing.T) {
+	b := newBridge(t)
+	soft, plain := newPhone(t, true), newPhone(t, false)
+	if err := b.Start("dup", true, false, loopback, loopback); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Offer(context.Background(), "dup", true, soft.sdp(soft.keys)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Answer(context.Background(), "dup", false, plain.sdp(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start("dup", true, false, loopback, loopback); err == nil {
+		t.Fatal("a second call with an answered call's Call-ID was started")
+	}
+	if !b.Has("dup") {
+		t.Fatal("the answered call was dropped")
+	}
+}
+
+// The bridge takes at most MaxCalls calls: the next is refused with ErrFull (the proxy answers
+// 488 and says why), and a call closing makes room again. A call sent again (same Call-ID, not
+// answered) replaces itself and does not count twice.
+func TestMaxCalls(t *testing.T) {
+	b, err := New(Config{MaxCalls: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b", "b"} {
+		if err := b.Start(id, true, false, loopback, loopback); err != nil {
+			t.Fatalf("call %s: %v", id, err)
+		}
+	}
+	defer b.Close("a")
+	defer b.Close("b")
+	if err := b.Start("c", true, false, loopback, loopback); !errors.Is(err, ErrFull) {
+		t.Fatalf("third call: err = %v, want ErrFull", err)
+	}
+	if b.Calls() != 2 {
+		t.Fatalf("%d calls, want 2", b.Calls())
+	}
+	b.Close("a")
+	if err := b.Start("c", true, false, loopback, loopback); err != nil {
+		t.Fatalf("a call after one closed: %v", err)
+	}
+	b.Close("c")
+}
+
+// logLines is a slog handler that keeps each record's message and attributes as a line.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logLines) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logLines) WithGroup(string) slog.Handler            { return l }
+func (l *logLines) Handle(_ context.Context, r slog.Record) error {
+	line := r.Message
+	r.Attrs(func(a slog.Attr) bool { line += " " + a.String(); return true })
+	l.mu.Lock()
+	l.lines = append(l.lines, line)
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *logLines) count(substr string) (n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.lines {
+		if strings.Contains(s, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+// A softphone sending with a key the bridge does not know (a wrong key) gets one clear log line,
+// not one per packet; so does a LAN host sending from elsewhere; each kind is counted and the
+// counts are logged when the call closes.
+func TestRejectedPacketsAreCountedAndLoggedOnce(t *testing.T) {
+	logs := &logLines{}
+	b, err := New(Config{Log: slog.New(logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	soft, plain := newPhone(t, true), newPhone(t, false)
+	if err := b.Start("k", true, false, loopback, loopback); err != nil {
+		t.Fatal(err)
+	}
+	toPlain, _ := b.Offer(context.Background(), "k", true, soft.sdp(soft.keys[:1]))
+	toSoft, err := b.Answer(context.Background(), "k", false, plain.sdp(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, fwd := mustAudio(t, toSoft), mustAudio(t, toPlain)
+	wrong, _ := sdes.NewKeys()
+	soft.streams, _ = sdes.NewStreams(wrong[0], ans.crypto[0]) // sends with a key it never offered
+	other, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
+	if err != nil {
+		t.Skipf("no second loopback address: %v", err)
+	}
+	defer other.Close()
+	for seq := uint16(1); seq <= 50; seq++ {
+		soft.send(ans.rtp, packet(seq, 0, 0x55))
+		_, _ = other.WriteToUDPAddrPort(packet(seq, 0, 0x66), fwd.rtp)
+	}
+	c, _ := b.get("k")
+	deadline := time.Now().Add(2 * time.Second)
+	for c.unauthentic.Load()+c.foreign.Load() < 100 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Close("k")
+	if n := logs.count("fail SRTP authentication"); n != 1 {
+		t.Errorf("%d log lines about SRTP authentication for 50 bad packets, want 1:\n%s", n, strings.Join(logs.lines, "\n"))
+	}
+	if n := logs.count("unexpected source"); n != 1 {
+		t.Errorf("%d log lines about the foreign source for 50 packets, want 1:\n%s", n, strings.Join(logs.lines, "\n"))
+	}
+	if logs.count("unauthentic=50") != 1 || logs.count("foreign=50") != 1 {
+		t.Errorf("the call's end does not count 50 unauthentic and 50 foreign packets:\n%s", strings.Join(logs.lines, "\n"))
+	}
+}
+
+// A re-INVITE from the SRTP phone with a new key that the other phone refuses (491, 488…)
+// leaves the phone sending with its old key: its audio must still get through. Once it sends
+// with the new key (the re-INVITE went through), that one is used.
+func TestRefusedReofferKeepsTheOldKey(t *testing.T) {
+	b := newBridge(t)
+	soft, plain := newPhone(t, true), newPhone(t, false)
+	if err := b.Start("re", true, false, loopback, loopback); err != nil {
+		t.Fatal(err)
+	}
+	toPlain, err := b.Offer(context.Background(), "re", true, soft.sdp(soft.keys[:1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd := mustAudio(t, toPlain)
+	toSoft, err := b.Answer(context.Background(), "re", false, plain.sdp(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans := mustAudio(t, toSoft)
+	soft.streams, _ = sdes.NewStreams(soft.keys[0], ans.crypto[0])
+	soft.send(ans.rtp, packet(1, 0, 0x10))
+	if got := plain.receive(); !bytes.Equal(got, packet(1, 0, 0x10)) {
+		t.Fatalf("plain phone got %x", got[:12])
+	}
+	newKeys, _ := sdes.NewKeys()
+	if _, err := b.Offer(context.Background(), "re", true, soft.sdp(newKeys[:1])); err != nil {
+		t.Fatal(err)
+	}
+	// The plain phone refuses the re-INVITE: no answer reaches the bridge.
+	for seq := uint16(2); seq <= 4; seq++ {
+		soft.send(ans.rtp, packet(seq, 0, 0x20))
+		if got := plain.receive(); !bytes.Equal(got, packet(seq, 0, 0x20)) {
+			t.Fatalf("after a refused re-offer: plain phone got %x", got[:12])
+		}
+		plain.send(fwd.rtp, packet(seq, 0, 0x30))
+		if got := soft.receive(); !bytes.Equal(got, packet(seq, 0, 0x30)) {
+			t.Fatalf("after a refused re-offer: softphone got %x", got[:12])
+		}
+	}
+	// A phone whose re-INVITE went through sends with its new key.
+	soft.streams, _ = sdes.NewStreams(newKeys[0], ans.crypto[0])
+	soft.send(ans.rtp, packet(5, 0, 0x40))
+	if got := plain.receive(); !bytes.Equal(got, packet(5, 0, 0x40)) {
+		t.Fatalf("with the new key: plain phone got %x", got[:12])
+	}
+}
+
+// A re-offer with a new key from the SRTP phone keeps the bridge's own sending context when its
+// key stays the same (RFC 4568 §7.1.4): the rollover counter goes on, so what the bridge sends
+// after the sequence numbers wrapped still authenticates at the phone.
+func TestReofferKeepsOurRolloverCounter(t *testing.T) {
+	b := newBridge(t)
+	soft, plain := newPhone(t, true), newPhone(t, false)
+	if err := b.Start("roc", true, false, loopback, loopback); err != nil {
+		t.Fatal(err)
+	}
+	toPlain, _ := b.Offer(context.Background(), "roc", true, soft.sdp(soft.keys[:1]))
+	fwd := mustAudio(t, toPlain)
+	toSoft, err := b.Answer(context.Background(), "roc", false, plain.sdp(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans := mustAudio(t, toSoft)
+	soft.streams, _ = sdes.NewStreams(soft.keys[0], ans.crypto[0])
+	for _, seq := range []uint16{65534, 65535, 0, 1} { // the rollover counter becomes 1
+		plain.send(fwd.rtp, packet(seq, 0, 0x30))
+		if got := soft.receive(); !bytes.Equal(got, packet(seq, 0, 0x30)) {
+			t.Fatalf("softphone got %x", got[:12])
+		}
+	}
+	newKeys, _ := sdes.NewKeys()
+	if _, err := b.Offer(context.Background(), "roc", true, soft.sdp(newKeys[:1])); err != nil {
+		t.Fatal(err)
+	}
+	plain.send(fwd.rtp, packet(2, 0, 0x31))
+	if got := soft.receive(); !bytes.Equal(got, packet(2, 0, 0x31)) {
+		t.Fatalf("after the re-offer: softphone got %x", got[:12])
+	}
 }

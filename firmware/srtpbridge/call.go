@@ -23,29 +23,57 @@ type leg struct {
 	rtcpConn *net.UDPConn
 
 	// Guarded by call.mu:
-	remote     *audio         // the phone's latest SDP
-	rtp, rtcp  netip.AddrPort // where the phone receives
-	ours       []sdes.Crypto  // the keys we offer this phone (SRTP leg)
-	offered    []sdes.Crypto  // the keys of our pending offer to it
-	streams    *sdes.Streams  // nil until keys are agreed (SRTP leg), always nil on a plain one
-	encBuf     []byte         // what we send to this phone, encrypted
+	remote    *audio         // the phone's latest SDP
+	rtp, rtcp netip.AddrPort // where the phone receives
+	ours      []sdes.Crypto  // the keys we offer this phone (SRTP leg)
+	offered   []sdes.Crypto  // the keys of our pending offer to it
+	streams   *sdes.Streams  // nil until keys are agreed (SRTP leg), always nil on a plain one
+	// The keys before the phone's last re-offer changed them: until its packets pass with the
+	// new ones, what it sends is also tried with these (a re-INVITE refused by the other phone
+	// leaves it sending with its old key).
+	oldStreams *sdes.Streams
+	encBuf     []byte // what we send to this phone, encrypted
 	lastPacket time.Time
-	source     netip.Addr // the address its first good packet came from
+	peer       netip.Addr        // where the phone's signalling comes from (Bridge.Expect)
+	source     [2]netip.AddrPort // the RTP and RTCP sockets' locked source: the phone's own
+	sourceAt   [2]time.Time      // the last packet from it
 }
 
-// accepts reports whether a packet from src may be this phone's: it comes from the address its
-// SDP names, or from the one its first packet came from (a phone behind NAT, or one that names
-// another of its addresses than the one it sends from). Before the phone's SDP, nothing is.
-func (l *leg) accepts(src netip.Addr) bool {
+// relearnAfter is how long a locked source must be silent before another socket of the phone's
+// host may take its place (a phone that reopened its socket without a new SDP).
+const relearnAfter = 2 * time.Second
+
+// accepts reports whether a packet arriving on our socket (1: the RTCP one) from src may be this
+// phone's. Only the phone's hosts may send: the address its SDP names and the one its signalling
+// comes from; the first packet that passes (authenticated, on an SRTP leg) locks the socket onto
+// its source address and port, as rtpengine and Asterisk's strictrtp do, so that nobody else on
+// the LAN can inject audio into the call; the exact address and port the SDP names always
+// passes and takes the lock over. Before the phone's SDP, nothing is accepted.
+func (l *leg) accepts(socket int, src netip.AddrPort, now time.Time) bool {
 	switch {
 	case l.remote == nil:
 		return false
-	case src == l.rtp.Addr():
-		return true
-	case l.source.IsValid():
-		return src == l.source
+	case src == l.source[socket], src == l.rtp, src == l.rtcp:
+		return true // the locked source, or exactly the address the SDP names (which takes over)
+	case l.source[socket].IsValid() && now.Sub(l.sourceAt[socket]) < relearnAfter:
+		return false
 	}
-	return true
+	ip := src.Addr()
+	return ip == l.rtp.Addr() || ip == l.rtcp.Addr() || (l.peer.IsValid() && ip == l.peer)
+}
+
+// heard notes a good packet from src on socket: the socket locks onto it.
+func (l *leg) heard(socket int, src netip.AddrPort, now time.Time) {
+	l.lastPacket = now
+	l.source[socket], l.sourceAt[socket] = src, now
+}
+
+// setRemote takes the phone's new SDP; a new address unlocks the sources.
+func (l *leg) setRemote(a *audio) {
+	if a.rtp != l.rtp || a.rtcp != l.rtcp {
+		l.source = [2]netip.AddrPort{}
+	}
+	l.remote, l.rtp, l.rtcp = a, a.rtp, a.rtcp
 }
 
 func (l *leg) closeSockets() {
@@ -69,8 +97,16 @@ type call struct {
 	lastSide   int
 	closedOnce sync.Once
 
-	relayed  atomic.Uint64 // packets forwarded
-	rejected atomic.Uint64 // packets that failed SRTP authentication or came from elsewhere
+	relayed     atomic.Uint64 // packets forwarded
+	foreign     atomic.Uint64 // packets from a host that is not the leg's phone, or another socket
+	unauthentic atomic.Uint64 // packets failing SRTP: a wrong key, tampered, replayed
+}
+
+// rejected counts a packet dropped by kind (foreign or unauthentic) and reports whether to log
+// it: the first of each kind, then every 10000th, so that a flood never floods the log.
+func rejected(n *atomic.Uint64) bool {
+	v := n.Add(1)
+	return v == 1 || v%10000 == 0
 }
 
 func newCall(id string, legs [2]*leg, log *slog.Logger) *call {
@@ -124,7 +160,7 @@ func (c *call) stale(now time.Time, setup, media time.Duration) staleness {
 			since = l.lastPacket
 		}
 		if now.Sub(since) > media {
-			return staleness{why: "no media", leg: [2]string{"caller", "callee"}[i], silent: now.Sub(since)}
+			return staleness{why: "no media", leg: legName(i), silent: now.Sub(since)}
 		}
 	}
 	return staleness{}
@@ -153,9 +189,14 @@ func (c *call) offer(from int, body []byte) ([]byte, error) {
 			return nil, fmt.Errorf("the offer's a=crypto suites are not %s: %w", sdes.SuiteNames(), ErrBadSDP)
 		}
 		if !in.streams.Same(local, remote) {
-			if in.streams, err = sdes.NewStreams(local, remote); err != nil {
+			st, err := in.streams.Rekeyed(local, remote)
+			if err != nil {
 				return nil, fmt.Errorf("SRTP bridge: %w", err)
 			}
+			if in.streams != nil && in.oldStreams == nil {
+				in.oldStreams = in.streams
+			}
+			in.streams = st
 		}
 	}
 	var keys []sdes.Crypto
@@ -171,7 +212,7 @@ func (c *call) offer(from int, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	in.remote, in.rtp, in.rtcp = a, a.rtp, a.rtcp
+	in.setRemote(a)
 	out.offered = keys
 	c.lastIn = nil
 	return res, nil
@@ -199,7 +240,7 @@ func (c *call) answer(from int, body []byte) ([]byte, error) {
 			return nil, fmt.Errorf("the answer accepts none of our a=crypto keys: %w", ErrBadSDP)
 		}
 		if !in.streams.Same(local, remote) {
-			if in.streams, err = sdes.NewStreams(local, remote); err != nil {
+			if in.streams, err = in.streams.Rekeyed(local, remote); err != nil {
 				return nil, fmt.Errorf("SRTP bridge: %w", err)
 			}
 		}
@@ -212,7 +253,7 @@ func (c *call) answer(from int, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	in.remote, in.rtp, in.rtcp = a, a.rtp, a.rtcp
+	in.setRemote(a)
 	if !c.answered {
 		c.answeredAt = time.Now()
 	}
@@ -220,6 +261,17 @@ func (c *call) answer(from int, body []byte) ([]byte, error) {
 	c.lastIn, c.lastOut, c.lastSide = bytes.Clone(body), res, from
 	return res, nil
 }
+
+// decrypt authenticates and decrypts an SRTP or SRTCP packet with st.
+func decrypt(st *sdes.Streams, pkt []byte, rtcp bool) ([]byte, error) {
+	if rtcp {
+		return st.DecryptRTCP(pkt)
+	}
+	return st.DecryptRTP(pkt)
+}
+
+// legName is "caller" for legs[0], "callee" for legs[1].
+func legName(i int) string { return [2]string{"caller", "callee"}[i] }
 
 // start runs the four relays: each socket's packets go to the other leg.
 func (c *call) start() {
@@ -265,9 +317,15 @@ func (c *call) forward(from int, pkt []byte, src netip.AddrPort, rtcpPort bool) 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	in, out := c.legs[from], c.legs[1-from]
-	if !in.accepts(src.Addr().Unmap()) {
-		if c.rejected.Add(1) <= 3 {
-			c.log.Info("SRTP bridge: packet from an unexpected source", "src", src.String(), "leg", from, "sdp", in.rtp.String())
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	socket, now := 0, time.Now()
+	if rtcpPort {
+		socket = 1
+	}
+	if !in.accepts(socket, src, now) {
+		if rejected(&c.foreign) {
+			c.log.Warn("SRTP bridge: packets from an unexpected source dropped (not the phone of this leg)", "src", src.String(),
+				"leg", legName(from), "sdp", in.rtp.String(), "locked", in.source[socket].String(), "count", c.foreign.Load())
 		}
 		return
 	}
@@ -277,22 +335,24 @@ func (c *call) forward(from int, pkt []byte, src netip.AddrPort, rtcpPort bool) 
 			return
 		}
 		var err error
-		if isRTCP {
-			plain, err = in.streams.DecryptRTCP(pkt)
-		} else {
-			plain, err = in.streams.DecryptRTP(pkt)
+		plain, err = decrypt(in.streams, pkt, isRTCP)
+		switch {
+		case err == nil:
+			in.oldStreams = nil // the new keys are in use
+		case in.oldStreams != nil:
+			if p, oldErr := decrypt(in.oldStreams, pkt, isRTCP); oldErr == nil {
+				plain, err = p, nil
+			}
 		}
 		if err != nil {
-			if c.rejected.Add(1) <= 3 {
-				c.log.Info("SRTP bridge: packet rejected", "src", src.String(), "rtcp", isRTCP, "err", err)
+			if rejected(&c.unauthentic) {
+				c.log.Warn("SRTP bridge: packets fail SRTP authentication and are dropped (a wrong key, or replayed or forged packets)",
+					"src", src.String(), "leg", legName(from), "rtcp", isRTCP, "err", err, "count", c.unauthentic.Load())
 			}
 			return
 		}
 	}
-	in.lastPacket = time.Now()
-	if !in.source.IsValid() {
-		in.source = src.Addr().Unmap()
-	}
+	in.heard(socket, src, now)
 	dst, conn := out.rtp, out.rtpConn
 	if isRTCP {
 		dst, conn = out.rtcp, out.rtcpConn

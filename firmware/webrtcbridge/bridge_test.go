@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
+
 	"github.com/deskphone/deskphone/test/tone"
 )
 
@@ -328,4 +330,49 @@ func TestSilentSide(t *testing.T) {
 			t.Errorf("%s: silent side %q, want %q", x.name, got, x.want)
 		}
 	}
+}
+
+// Once the phone's RTP source is locked, another socket sending to the bridge's RTP port (a
+// process on the phone's host, or a LAN host spoofing its address) neither reaches the browser
+// nor draws the browser's audio to itself.
+func TestPhoneSourceStaysLocked(t *testing.T) {
+	br := startBridge(t)
+	b := newBrowser(t, 126)
+	ph := newPhone(t, 101)
+	ctx := context.Background()
+	plainOffer, err := br.Offer(ctx, "lock", "tagB", "", true, b.offer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := parseAudio(plainOffer)
+	answer, err := br.Answer(ctx, "lock", "tagB", "tagP", false, ph.sdp("8", 101, "sendrecv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.accept(t, answer)
+	b.waitConnected(t)
+	exchange(t, b, ph, d.addr, ptPCMA, 101)
+
+	intruder, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer intruder.Close()
+	before, _, _ := b.got.snapshot()
+	pkt, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: ptPCMA, SequenceNumber: 9, SSRC: 99}, Payload: make([]byte, 160)}).Marshal()
+	if _, err := intruder.WriteToUDPAddrPort(pkt, d.addr); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	sendCtx, cancel := context.WithCancel(ctx)
+	send(sendCtx, b.writer(), ptPCMA, 1000, -1, 10)
+	cancel()
+	_ = intruder.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _, err := intruder.ReadFromUDP(make([]byte, 1500)); err == nil {
+		t.Fatalf("the browser's audio went to another socket (%d bytes): the phone's source was taken over", n)
+	}
+	if after, _, _ := b.got.snapshot(); len(after) != len(before) {
+		t.Errorf("the browser got %d samples from another socket", len(after)-len(before))
+	}
+	br.Close("lock")
 }

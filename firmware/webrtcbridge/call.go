@@ -38,8 +38,9 @@ type call struct {
 	session uint64
 	created time.Time
 
-	relay   atomic.Pointer[relayState]
-	latched atomic.Pointer[netip.AddrPort] // where the phone's RTP really comes from
+	relay     atomic.Pointer[relayState]
+	latched   atomic.Pointer[netip.AddrPort] // where the phone's RTP really comes from
+	latchedAt atomic.Int64                   // its last packet (Unix ns)
 
 	// What the bridge watches to end calls whose media died (Unix ns; 0: never).
 	answeredAt   atomic.Int64
@@ -422,6 +423,10 @@ func (c *call) drainRTCP(s *webrtc.RTPSender) {
 	}()
 }
 
+// relearnAfter is how long the phone's locked RTP source must be silent before another socket
+// of its host may replace it.
+const relearnAfter = 2 * time.Second
+
 // fromPhone relays the phone's RTP to the browser, keeping payload types except the
 // telephone-event one, which is mapped to the browser's, and keeping the browser's stream one
 // continuous sequence (see renumber).
@@ -441,10 +446,18 @@ func (c *call) fromPhone() {
 		if st == nil || !st.dst.IsValid() || src.Addr().Unmap() != st.dst.Addr() {
 			continue // not from the phone the SDP names
 		}
+		now := time.Now().UnixNano()
 		if l := c.latched.Load(); l == nil || *l != src {
+			// The first packet locks the phone's source; the address its SDP names takes over
+			// at once, another socket of its host only once the locked one has been silent (a
+			// phone that reopened its socket).
+			if l != nil && src != st.dst && time.Duration(now-c.latchedAt.Load()) < relearnAfter {
+				continue
+			}
 			c.latched.Store(&src)
 		}
-		c.heardPhone.Store(time.Now().UnixNano())
+		c.latchedAt.Store(now)
+		c.heardPhone.Store(now)
 		var p rtp.Packet
 		if p.Unmarshal(buf[:n]) != nil {
 			continue
