@@ -42,14 +42,23 @@ type sdpMessage interface {
 	ContentType() *sip.ContentTypeHeader
 }
 
+// sdpBody is msg's body if it is an SDP one (no Content-Type counts as SDP).
+func sdpBody(msg sdpMessage) ([]byte, bool) {
+	body := msg.Body()
+	if len(body) == 0 {
+		return nil, false
+	}
+	if ct := msg.ContentType(); ct != nil && !strings.Contains(strings.ToLower(ct.Value()), "application/sdp") {
+		return nil, false
+	}
+	return body, true
+}
+
 // bridgeSDP replaces msg's SDP body (if it has one) by what the bridge makes of it, as an offer
 // or an answer; fromBrowser says which side it comes from.
 func (r *Registrar) bridgeSDP(msg sdpMessage, offer, fromBrowser bool) error {
-	body := msg.Body()
-	if len(body) == 0 {
-		return nil
-	}
-	if ct := msg.ContentType(); ct != nil && !strings.Contains(strings.ToLower(ct.Value()), "application/sdp") {
+	body, ok := sdpBody(msg)
+	if !ok {
 		return nil
 	}
 	callID := msg.CallID().Value()

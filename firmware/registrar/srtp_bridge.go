@@ -202,18 +202,7 @@ func (r *Registrar) localAddr(src string) netip.Addr {
 func (r *Registrar) refuseMedia(tx sip.ServerTransaction, req *sip.Request, why string) {
 	r.log.Info("call refused: media encryption", "why", why, "call_id", req.CallID().Value())
 	r.calls.failed(req.CallID().Value(), 488, why)
-	text := strings.Map(func(c rune) rune { // a quoted-string (RFC 3261 §25.1): no quote, backslash or control
-		switch {
-		case c == '"':
-			return '\''
-		case c == '\\':
-			return '/'
-		case c < 0x20 || c == 0x7f:
-			return ' '
-		}
-		return c
-	}, why)
-	w := "399 " + r.cfg.ServerName + ` "` + text + `"`
+	w := "399 " + r.cfg.ServerName + ` "` + quotedText(why) + `"`
 	r.reply(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", w))
 }
 
@@ -233,11 +222,8 @@ func (r *Registrar) srtpBridged(callID string) bool {
 // srtpSDP passes a bridged call's SDP body through the SRTP bridge, as an offer or an answer.
 // response says msg is a response: its sender is the other side of its From.
 func (r *Registrar) srtpSDP(msg sdpMessage, offer, response bool) error {
-	body := msg.Body()
-	if len(body) == 0 {
-		return nil
-	}
-	if ct := msg.ContentType(); ct != nil && !strings.Contains(strings.ToLower(ct.Value()), "application/sdp") {
+	body, ok := sdpBody(msg)
+	if !ok {
 		return nil
 	}
 	callID := msg.CallID().Value()
