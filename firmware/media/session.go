@@ -8,12 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	mrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/deskphone/deskphone/firmware/rtpport"
 	"github.com/deskphone/deskphone/firmware/sdes"
 )
 
@@ -189,29 +189,26 @@ func NewSession(cfg Config, log *slog.Logger) (*Session, error) {
 // bindPair binds RTP on an even port and RTCP on the next port (RFC 3550 §11), trying ports
 // from a random start within the range.
 func bindPair(ip netip.Addr, lo, hi int) (*rtpSocket, *net.UDPConn, error) {
-	if lo <= 0 || hi > 65535 || hi <= lo {
-		return nil, nil, fmt.Errorf("media: RTP port range %d-%d is invalid", lo, hi)
+	ports, err := rtpport.NewRange(lo, hi)
+	if err != nil {
+		return nil, nil, fmt.Errorf("media: %w", err)
 	}
-	first := (lo + 1) &^ 1
-	n := (hi - first + 1) / 2 // even ports p with p+1 <= hi
-	if n <= 0 {
-		return nil, nil, fmt.Errorf("media: RTP port range %d-%d has no even/odd port pair", lo, hi)
-	}
-	start := mrand.IntN(n)
-	for i := 0; i < min(n, 256); i++ {
-		p := first + 2*((start+i)%n)
-		a, err := listenRTP(ip, p)
-		if err != nil {
-			continue
+	var a *rtpSocket
+	var b *net.UDPConn
+	_, err = ports.Pair(256, func(p int) bool {
+		if a, err = listenRTP(ip, p); err != nil {
+			return false
 		}
-		b, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(p+1))))
-		if err != nil {
+		if b, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(p+1)))); err != nil {
 			a.close()
-			continue
+			return false
 		}
-		return a, b, nil
+		return true
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("media: %w on %s", err, ip)
 	}
-	return nil, nil, fmt.Errorf("media: no free RTP/RTCP port pair in %d-%d on %s", lo, hi, ip)
+	return a, b, nil
 }
 
 // LocalPort returns the bound RTP port (RTCP is LocalPort()+1).

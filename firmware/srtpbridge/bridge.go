@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/deskphone/deskphone/firmware/rtpport"
 )
 
 // Config is the bridge's ports and timeouts.
@@ -44,10 +46,11 @@ type Bridge struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
-	calls    map[string]*call
-	nextPort int
-	closed   bool
+	ports *rtpport.Range // nil: ports the kernel picks
+
+	mu     sync.Mutex
+	calls  map[string]*call
+	closed bool
 }
 
 // New checks cfg (zero fields take DefaultConfig's values) and returns a bridge; Run must be
@@ -63,15 +66,17 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.MaxCalls <= 0 {
 		cfg.MaxCalls = d.MaxCalls
 	}
+	var ports *rtpport.Range
 	if cfg.RTPPortMin != 0 || cfg.RTPPortMax != 0 {
-		if cfg.RTPPortMin < 1024 || cfg.RTPPortMax > 65535 || cfg.RTPPortMax < (cfg.RTPPortMin&^1)+3 {
+		var err error
+		if ports, err = rtpport.NewRange(cfg.RTPPortMin, cfg.RTPPortMax); err != nil || cfg.RTPPortMin < 1024 || cfg.RTPPortMax < (cfg.RTPPortMin&^1)+3 {
 			return nil, fmt.Errorf("SRTP bridge: RTP port range %d–%d is not usable (1024–65535, at least 4 ports)", cfg.RTPPortMin, cfg.RTPPortMax)
 		}
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Bridge{cfg: cfg, log: cfg.Log, calls: map[string]*call{}, nextPort: cfg.RTPPortMin &^ 1}, nil
+	return &Bridge{cfg: cfg, log: cfg.Log, ports: ports, calls: map[string]*call{}}, nil
 }
 
 var errClosed = errors.New("SRTP bridge: stopped")
@@ -290,7 +295,7 @@ func (b *Bridge) bindPair(ip netip.Addr) (*net.UDPConn, *net.UDPConn, error) {
 	listen := func(p int) (*net.UDPConn, error) {
 		return net.ListenUDP(network, &net.UDPAddr{Port: p})
 	}
-	if b.cfg.RTPPortMin == 0 {
+	if b.ports == nil {
 		for range 32 {
 			r, err := listen(0)
 			if err != nil {
@@ -306,28 +311,9 @@ func (b *Bridge) bindPair(ip netip.Addr) (*net.UDPConn, *net.UDPConn, error) {
 		}
 		return nil, nil, errors.New("SRTP bridge: found no free even/odd RTP port pair")
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	lo, hi := b.cfg.RTPPortMin&^1, b.cfg.RTPPortMax
-	if lo < b.cfg.RTPPortMin {
-		lo += 2
+	rtp, rtcp, err := b.ports.UDP(network, netip.Addr{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("SRTP bridge: %w", err)
 	}
-	for tries := 0; tries <= (hi-lo)/2; tries++ {
-		p := b.nextPort
-		if p < lo || p+1 > hi {
-			p = lo
-		}
-		b.nextPort = p + 2
-		r, err := listen(p)
-		if err != nil {
-			continue
-		}
-		c, err := listen(p + 1)
-		if err != nil {
-			r.Close()
-			continue
-		}
-		return r, c, nil
-	}
-	return nil, nil, fmt.Errorf("SRTP bridge: no free RTP port pair in %d–%d", b.cfg.RTPPortMin, b.cfg.RTPPortMax)
+	return rtp, rtcp, nil
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deskphone/deskphone/firmware/rtpport"
 	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
@@ -49,10 +50,11 @@ type Bridge struct {
 	conn net.PacketConn
 	mux  ice.UDPMux
 
-	mu       sync.Mutex
-	calls    map[string]*call
-	nextPort int
-	closed   bool
+	ports *rtpport.Range
+
+	mu     sync.Mutex
+	calls  map[string]*call
+	closed bool
 
 	failed chan deadCall // calls whose browser connection failed, for Run
 }
@@ -71,7 +73,8 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.RTPPortMin == 0 && cfg.RTPPortMax == 0 {
 		cfg.RTPPortMin, cfg.RTPPortMax = 16384, 32767
 	}
-	if cfg.RTPPortMin < 1024 || cfg.RTPPortMax > 65534 || cfg.RTPPortMax < cfg.RTPPortMin+1 {
+	ports, err := rtpport.NewRange(cfg.RTPPortMin, cfg.RTPPortMax)
+	if err != nil || cfg.RTPPortMin < 1024 || cfg.RTPPortMax > 65534 {
 		return nil, fmt.Errorf("webrtc bridge: RTP port range %d–%d is not usable", cfg.RTPPortMin, cfg.RTPPortMax)
 	}
 	if cfg.SetupTimeout <= 0 {
@@ -106,14 +109,14 @@ func New(cfg Config) (*Bridge, error) {
 
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(newMediaEngine()), webrtc.WithSettingEngine(se))
 	return &Bridge{
-		cfg:      cfg,
-		log:      cfg.Log,
-		api:      api,
-		conn:     conn,
-		mux:      mux,
-		calls:    make(map[string]*call),
-		nextPort: cfg.RTPPortMin &^ 1,
-		failed:   make(chan deadCall, 16),
+		cfg:    cfg,
+		log:    cfg.Log,
+		api:    api,
+		conn:   conn,
+		mux:    mux,
+		calls:  make(map[string]*call),
+		ports:  ports,
+		failed: make(chan deadCall, 16),
 	}, nil
 }
 
@@ -349,30 +352,11 @@ func (b *Bridge) newCall(callID, fromTag, toTag string) (*call, error) {
 
 // bindPair binds an even RTP port and the RTCP port after it, going round the range.
 func (b *Bridge) bindPair() (*net.UDPConn, *net.UDPConn, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	lo, hi := b.cfg.RTPPortMin&^1, b.cfg.RTPPortMax
-	if lo < b.cfg.RTPPortMin {
-		lo += 2
+	rtp, rtcp, err := b.ports.UDP("udp", b.cfg.IP)
+	if err != nil {
+		return nil, nil, fmt.Errorf("webrtc bridge: %w", err)
 	}
-	for tries := 0; tries <= (hi-lo)/2; tries++ {
-		p := b.nextPort
-		if p < lo || p+1 > hi {
-			p = lo
-		}
-		b.nextPort = p + 2
-		r, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(b.cfg.IP, uint16(p))))
-		if err != nil {
-			continue
-		}
-		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(b.cfg.IP, uint16(p+1))))
-		if err != nil {
-			r.Close()
-			continue
-		}
-		return r, c, nil
-	}
-	return nil, nil, fmt.Errorf("webrtc bridge: no free RTP port pair in %d–%d", b.cfg.RTPPortMin, b.cfg.RTPPortMax)
+	return rtp, rtcp, nil
 }
 
 // slogWriter turns pion's log lines into slog records.
