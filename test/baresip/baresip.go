@@ -34,7 +34,7 @@ type Config struct {
 	Account  string    // its accounts line, e.g. <sip:5003@host:port>;auth_user=...;answermode=manual
 	Output   io.Writer // also gets what baresip prints (optional)
 	Extra    string    // more config lines (e.g. "sip_cafile …\nmodule srtp.so\n")
-	Modules  []string  // more application modules to load, e.g. "mwi.so"
+	Modules  []string  // more modules to load, e.g. "mwi.so" (before the others)
 }
 
 // Phone is a running baresip process.
@@ -59,6 +59,16 @@ func Start(t testing.TB, c Config) *Phone {
 	}
 	dir := t.TempDir()
 	p := &Phone{Dir: dir, log: &logBuffer{}, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	// Extra modules load first. baresip 1.0's mwi module walks its subscriptions 1 ms after it
+	// starts and re-subscribes each, appending to the list it walks: if the account registered
+	// within that millisecond (account.so sends the REGISTER as it loads, and the built-in
+	// registrar answers in well under a millisecond) it loops for ever, sending thousands of
+	// SUBSCRIBEs a second. Loaded before the codecs and sound modules, its millisecond is over
+	// before the REGISTER goes out.
+	var extra string
+	for _, m := range c.Modules {
+		extra += "module " + m + "\n"
+	}
 	cfg := fmt.Sprintf(`poll_method epoll
 sip_listen %s:%d
 audio_player alsa,null
@@ -68,7 +78,7 @@ ausrc_srate 48000
 ausrc_channels 2
 rtp_ports %d-%d
 module_path /usr/lib/baresip/modules
-module g711.so
+%smodule g711.so
 module ausine.so
 module alsa.so
 module sndfile.so
@@ -77,10 +87,7 @@ module_app menu.so
 module_app ctrl_tcp.so
 ctrl_tcp_listen 127.0.0.1:%d
 snd_path %s
-%s`, c.ListenIP, c.SIPPort, c.ToneHz, c.RTPMin, c.RTPMax, c.CtrlPort, dir, c.Extra)
-	for _, m := range c.Modules {
-		cfg += "module_app " + m + "\n"
-	}
+%s`, c.ListenIP, c.SIPPort, c.ToneHz, c.RTPMin, c.RTPMax, extra, c.CtrlPort, dir, c.Extra)
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
