@@ -21,6 +21,39 @@ import (
 	"github.com/deskphone/deskphone/provisioning"
 )
 
+// firstRegistrationWait bounds how long the parts that the phone's registration does not need
+// wait for it at start.
+const firstRegistrationWait = 2 * time.Second
+
+// awaitFirstRegistration returns once registered is closed (at once for nil), after at most
+// firstRegistrationWait, or when ctx ends.
+func awaitFirstRegistration(ctx context.Context, registered <-chan struct{}) {
+	if registered == nil {
+		return
+	}
+	t := time.NewTimer(firstRegistrationWait)
+	defer t.Stop()
+	select {
+	case <-registered:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// registersToBuiltIn reports whether the Pi's own phone registers to the built-in registrar.
+func registersToBuiltIn(f *config.File) bool {
+	if !f.Phone.Enabled || !f.Registrar.Enabled {
+		return false
+	}
+	if f.Phone.Registrar == "" {
+		return true
+	}
+	host, port, err := net.SplitHostPort(f.Phone.Registrar)
+	_, ownPort, _ := net.SplitHostPort(f.Registrar.Listen)
+	ip := net.ParseIP(host)
+	return err == nil && port == ownPort && (host == "localhost" || ip != nil && ip.IsLoopback())
+}
+
 // startComponents starts each enabled part of the appliance in g, in dependency order: the
 // registrar (listening before the phone registers to it), the phone and its web API, the Alcatel
 // provisioning mounted on that API, the time server the Alcatels use, the buttons and LEDs, and
@@ -29,6 +62,24 @@ import (
 func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, boot *boottime.Timeline, log *slog.Logger) (*web.Server, error) {
 	var bindings func() any
 	var sipBans web.BanList
+	// Until the Pi's own phone has registered to the built-in registrar (at most
+	// firstRegistrationWait), only what that registration needs starts; the browser media bridge
+	// and the web pages follow. On a busy single core, as under QEMU, they would slow it down.
+	firstReg := make(chan struct{})
+	var firstRegistration sync.Once
+	registered := func() {
+		firstRegistration.Do(func() {
+			close(firstReg)
+			boot.Mark("registered")
+			if boot != nil {
+				log.Info("boot timeline", "phases", boot.Summary())
+			}
+		})
+	}
+	var deferred <-chan struct{} // nil: nothing to wait for
+	if registersToBuiltIn(f) {
+		deferred = firstReg
+	}
 	vm, err := newVoicemail(f, dir, log)
 	if err != nil {
 		return nil, err
@@ -53,13 +104,18 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 			}
 		}
 		if f.Web.HTTPSListen != "" {
-			bridge, err := newMediaBridge(f, log, func(callID, leg string, silent time.Duration, cause string) {
-				report(registrar.MediaReport{CallID: callID, Leg: leg, Silent: silent, Cause: cause})
+			bridge := newLateBridge()
+			g.Go(func() error {
+				awaitFirstRegistration(ctx, deferred)
+				b, err := newMediaBridge(f, log, func(callID, leg string, silent time.Duration, cause string) {
+					report(registrar.MediaReport{CallID: callID, Leg: leg, Silent: silent, Cause: cause})
+				})
+				bridge.set(b, err)
+				if err != nil {
+					return err
+				}
+				return b.Run(ctx)
 			})
-			if err != nil {
-				return nil, err
-			}
-			g.Go(func() error { return bridge.Run(ctx) })
 			opts = append(opts, registrar.WithMediaBridge(bridge))
 		}
 		if f.Registrar.SRTPBridge {
@@ -103,16 +159,7 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 		}
 	}
 
-	var firstRegistration sync.Once
-	registered := func() {
-		firstRegistration.Do(func() {
-			boot.Mark("registered")
-			if boot != nil {
-				log.Info("boot timeline", "phases", boot.Summary())
-			}
-		})
-	}
-	ph, err := newPhone(ctx, g, f, ca, registered, log)
+	ph, err := newPhone(ctx, g, f, ca, registered, deferred, log)
 	if err != nil {
 		return nil, err
 	}

@@ -170,6 +170,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "/boot/deskphone.toml", "config file; when it does not exist the built-in defaults are used")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	dataReady := fs.String("data-ready", "", "start using data_dir only once this file exists (the card's init creates it once the data partition is mounted, so the service starts meanwhile)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -199,7 +200,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	sip.SIPDebug = true
 	sip.SIPDebugTracer(trace)
 	svcCtx, restart := context.WithCancelCause(ctx)
-	svc := service{configPath: *path, restart: func() { restart(errRestart) }, logs: tail, trace: trace}
+	svc := service{configPath: *path, restart: func() { restart(errRestart) }, logs: tail, trace: trace, dataReady: *dataReady}
 	if err := runService(svcCtx, f, svc, log); err != nil && svcCtx.Err() == nil {
 		log.Error("deskphone stopped", "err", err)
 		return 1
@@ -229,4 +230,5 @@ type service struct {
 	restart    func()
 	logs       *web.LogTail
 	trace      *web.SIPTrace
+	dataReady  string // a file that appears once data_dir can be used ("": at once)
 }

@@ -38,7 +38,7 @@ type Phone struct {
 // Everything is started in g and stops when ctx ends. The web port is bound before it returns, so
 // a taken port is reported at once. registered is called each time the registrar answers the
 // phone's REGISTER.
-func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, ca *certs.Authority, registered func(), log *slog.Logger) (*Phone, error) {
+func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, ca *certs.Authority, registered func(), webAfter <-chan struct{}, log *slog.Logger) (*Phone, error) {
 	if !f.Phone.Enabled {
 		srv, err := newWeb(f, ca, nil, nil, log)
 		if err != nil {
@@ -113,6 +113,7 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, ca *certs.
 	})
 	g.Go(func() error { return ua.Run(ctx) })
 
+	awaitFirstRegistration(ctx, webAfter) // the pages start once the phone has registered
 	srv, err := newWeb(f, ca, ph, calls, log)
 	if err != nil {
 		closeDev()

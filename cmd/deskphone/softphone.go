@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -44,6 +45,57 @@ func newMediaBridge(f *config.File, log *slog.Logger, dead func(callID, leg stri
 	}
 	log.Info("browser calls: WebRTC media on UDP", "ice", b.ICEAddr().String(), "rtp_ports", fmt.Sprintf("%d-%d", lo, lo+bridgeRTPPorts-1))
 	return b, nil
+}
+
+// lateBridge is the browser media bridge, made once the phone has registered at start: a call
+// that needs it before then waits for it.
+type lateBridge struct {
+	ready chan struct{}
+	b     *webrtcbridge.Bridge
+	err   error
+}
+
+func newLateBridge() *lateBridge { return &lateBridge{ready: make(chan struct{})} }
+
+func (l *lateBridge) set(b *webrtcbridge.Bridge, err error) {
+	l.b, l.err = b, err
+	close(l.ready)
+}
+
+func (l *lateBridge) get(ctx context.Context) (*webrtcbridge.Bridge, error) {
+	select {
+	case <-l.ready:
+		return l.b, l.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (l *lateBridge) Offer(ctx context.Context, callID, fromTag, toTag string, fromBrowser bool, sdp []byte) ([]byte, error) {
+	b, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return b.Offer(ctx, callID, fromTag, toTag, fromBrowser, sdp)
+}
+
+func (l *lateBridge) Answer(ctx context.Context, callID, fromTag, toTag string, fromBrowser bool, sdp []byte) ([]byte, error) {
+	b, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return b.Answer(ctx, callID, fromTag, toTag, fromBrowser, sdp)
+}
+
+// Close ends a call's media; before the bridge exists no call has any.
+func (l *lateBridge) Close(callID string) {
+	select {
+	case <-l.ready:
+		if l.b != nil {
+			l.b.Close(callID)
+		}
+	default:
+	}
 }
 
 func bridgeIP(listen string) (netip.Addr, error) {

@@ -34,6 +34,9 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 func runService(ctx context.Context, f *config.File, svc service, log *slog.Logger) error {
 	boot := boottime.Open(boottime.InitRecord, log.With("component", "boot"))
 	boot.Mark("service")
+	if err := awaitFile(ctx, svc.dataReady, log); err != nil {
+		return err
+	}
 	dir, warns, err := accounts.Open(filepath.Join(f.DataDir, "accounts.json"), configAccounts(f))
 	if err != nil {
 		return err
@@ -81,6 +84,29 @@ func runService(ctx context.Context, f *config.File, svc service, log *slog.Logg
 		})
 	}
 	return g.Wait()
+}
+
+// awaitFile returns once path exists (at once for ""): at boot the service starts while the init
+// still mounts the data partition, and waits here before it reads or writes anything there.
+func awaitFile(ctx context.Context, path string, log *slog.Logger) error {
+	if path == "" {
+		return nil
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	warn := time.After(30 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-warn:
+			log.Warn("still waiting for the data partition", "ready_file", path)
+		case <-t.C:
+		}
+	}
 }
 
 // configAccounts turns [[registrar.accounts]] into directory entries.

@@ -134,25 +134,27 @@ func (s *store) load(now time.Time) (int, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return 0, fmt.Errorf("read bindings journal %s: %w", s.journalPath, err)
 	}
-	if len(j) > 0 {
-		s.needFull = true // fold the journal in and start a clean one (its tail may be torn)
-	}
-	for len(j) > 0 {
-		line := j
-		if i := bytes.IndexByte(j, '\n'); i >= 0 {
-			line, j = j[:i], j[i+1:]
-		} else {
-			j = nil
-		}
+	// The journal is kept and appended to, as it is after a power cut: folding it into the
+	// bindings file now would hold up the first REGISTERs behind two fsyncs. Only a torn last
+	// record (a crash during its write; its REGISTER was not answered) is cut off first, so
+	// that the next record starts on a line of its own.
+	s.journalSize = int64(len(j))
+	for good := 0; len(j) > 0; {
+		line, rest, whole := bytes.Cut(j, []byte{'\n'})
 		var rec journalRecord
-		if err := json.Unmarshal(line, &rec); err != nil || rec.AOR == "" {
-			// Only the last record can be torn, by a crash during its write; its REGISTER was
-			// not answered.
-			if len(bytes.TrimSpace(j)) > 0 {
+		if err := json.Unmarshal(line, &rec); err != nil || rec.AOR == "" || !whole {
+			if len(bytes.TrimSpace(rest)) > 0 {
 				s.log.Warn("bindings journal is damaged; later changes are lost", "path", s.journalPath, "err", err)
+				s.needFull = true // rewrite the bindings file and start a clean journal
+			} else if err := os.Truncate(s.journalPath, int64(good)); err != nil {
+				s.needFull = true
+			} else {
+				s.journalSize = int64(good)
 			}
 			break
 		}
+		good += len(line) + 1
+		j = rest
 		if rec.Seq <= f.Seq {
 			continue // already in the bindings file
 		}

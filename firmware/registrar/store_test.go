@@ -60,3 +60,73 @@ func TestStoreJournalReplay(t *testing.T) {
 		t.Fatalf("a torn record changed b: %+v", got)
 	}
 }
+
+// After a power cut the journal is kept, not folded into the bindings file before the first
+// REGISTER is answered: a torn last record is cut off, and the changes saved after the restart
+// are appended and found by the next start.
+func TestStoreKeepsJournalAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	exp := now.Add(time.Hour)
+	log := slog.New(slog.DiscardHandler)
+	run := func(s *store) (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { s.run(ctx); close(done) }()
+		return func() { cancel(); <-done }
+	}
+
+	l := newLocation()
+	s := newStore(dir, l, log)
+	stop := run(s)
+	storeSet(t, s, l, "a", "sip:a@1", exp)
+	storeSet(t, s, l, "b", "sip:b@1", exp)
+	// A power cut during the next record's write: the files as they are now, with a torn line at
+	// the end of the journal (stopping the store folds the journal; the power cut does not).
+	powerCut := func(s *store, stop func(), torn string) {
+		t.Helper()
+		j, err := os.ReadFile(s.journalPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(s.path)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		stop()
+		os.Remove(s.path)
+		if b != nil {
+			os.WriteFile(s.path, b, 0o600)
+		}
+		if err := os.WriteFile(s.journalPath, append(j, torn...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	powerCut(s, stop, `{"seq":99,"aor":"a","bind`)
+
+	l2 := newLocation()
+	s2 := newStore(dir, l2, log)
+	if n, err := s2.load(now); err != nil || n != 2 {
+		t.Fatalf("load after the power cut: %d bindings, %v; want 2", n, err)
+	}
+	if s2.needFull {
+		t.Fatal("an intact journal is folded into the bindings file before the first REGISTER")
+	}
+	stop2 := run(s2)
+	storeSet(t, s2, l2, "a", "sip:a@2", exp)
+	if _, err := os.Stat(s2.path); err == nil {
+		t.Fatal("the bindings file was written at start")
+	}
+	powerCut(s2, stop2, "")
+
+	l3 := newLocation()
+	if n, err := newStore(dir, l3, log).load(now); err != nil || n != 2 {
+		t.Fatalf("load: %d bindings, %v; want 2", n, err)
+	}
+	if got := l3.get("a"); len(got) != 1 || got[0].Contact != "sip:a@2" {
+		t.Fatalf("the change saved after the restart is lost: %+v", got)
+	}
+	if got := l3.get("b"); len(got) != 1 || got[0].Contact != "sip:b@1" {
+		t.Fatalf("b: %+v", got)
+	}
+}
