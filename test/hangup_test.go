@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -13,22 +10,6 @@ import (
 // Calls whose far end vanishes without a BYE (a browser killed mid-call, a softphone killed)
 // are hung up: by the proxy for the calls the Pi bridges, by the Pi's own phone after its RTP
 // timeout. The survivor gets a BYE, and the call lists say why.
-
-// registrarCalls fetches GET /api/v1/registrar/calls (newest first).
-func (e *phoneEnv) registrarCalls(t *testing.T) []proxiedCall {
-	t.Helper()
-	res, err := http.Get(e.api + "registrar/calls")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	var calls []proxiedCall
-	if res.StatusCode != 200 || json.Unmarshal(b, &calls) != nil {
-		t.Fatalf("GET registrar/calls: %d %s", res.StatusCode, b)
-	}
-	return calls
-}
 
 // A browser calls baresip (UDP, plain RTP through the WebRTC bridge) and is killed mid-call:
 // baresip gets a BYE from the Pi within seconds, and the call list says the tab closed.
@@ -49,7 +30,7 @@ func TestBrowserKilledMidCallHangsUpBaresip(t *testing.T) {
 	if closed["param"] != "Connection reset by peer" {
 		t.Errorf("baresip closed the call with %q, want on a BYE (Connection reset by peer)", closed["param"])
 	}
-	calls := e.registrarCalls(t)
+	calls := registrarCalls(t, e.api)
 	if len(calls) == 0 || calls[0].State != "ended" || !strings.Contains(calls[0].Reason, "browser tab closed") {
 		t.Fatalf("call list %+v, want the call ended because the browser tab closed", calls)
 	}
@@ -72,7 +53,7 @@ func TestBrowserKilledWhileRingingCancels(t *testing.T) {
 	b.WaitEvent(t, "CALL_CLOSED", n, 10*time.Second)
 	t.Logf("baresip stopped ringing %s after the browser was killed", time.Since(killed).Round(time.Millisecond))
 	waitFor(t, "the call list to show the call failed", 5*time.Second, func() bool {
-		calls := e.registrarCalls(t)
+		calls := registrarCalls(t, e.api)
 		return len(calls) > 0 && calls[0].State == "failed"
 	})
 }

@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -18,39 +15,24 @@ import (
 
 // proxiedCall is one entry of GET /api/v1/registrar/calls.
 type proxiedCall struct {
-	Caller, Callee                   string
-	CallerTransport, CalleeTransport string
-	CallerMedia, CalleeMedia         string
-	Bridge, State, Reason            string
-	Status                           int
-	Protection                       string
+	Caller          string `json:"caller"`
+	Callee          string `json:"callee"`
+	CallerTransport string `json:"caller_transport"`
+	CalleeTransport string `json:"callee_transport"`
+	CallerMedia     string `json:"caller_media"`
+	CalleeMedia     string `json:"callee_media"`
+	Bridge          string `json:"bridge"`
+	State           string `json:"state"`
+	Reason          string `json:"reason"`
+	Status          int    `json:"status"`
+	Protection      string `json:"protection"`
 }
 
-func (c *proxiedCall) UnmarshalJSON(b []byte) error {
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
-	}
-	s := func(k string) string { v, _ := m[k].(string); return v }
-	st, _ := m["status"].(float64)
-	*c = proxiedCall{Caller: s("caller"), Callee: s("callee"), CallerTransport: s("caller_transport"), CalleeTransport: s("callee_transport"),
-		CallerMedia: s("caller_media"), CalleeMedia: s("callee_media"), Bridge: s("bridge"), State: s("state"), Reason: s("reason"),
-		Status: int(st), Protection: s("protection")}
-	return nil
-}
-
-func (e *regEnv) proxiedCalls(t *testing.T) []proxiedCall {
+// registrarCalls fetches GET registrar/calls from the API at api (newest first).
+func registrarCalls(t *testing.T, api string) []proxiedCall {
 	t.Helper()
-	res, err := http.Get(e.API + "registrar/calls")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
 	var calls []proxiedCall
-	if res.StatusCode != 200 || json.Unmarshal(b, &calls) != nil {
-		t.Fatalf("GET registrar/calls: %d %s", res.StatusCode, b)
-	}
+	getJSON(t, api+"registrar/calls", &calls)
 	return calls
 }
 
@@ -87,7 +69,7 @@ func requireBridgedWire(t *testing.T, e *tlsRegEnv, capt *capture, srtpPhone, pl
 
 func requireBridgedRecord(t *testing.T, e *regEnv, caller, callee, callerTP, calleeTP, callerMedia, calleeMedia string) {
 	t.Helper()
-	calls := e.proxiedCalls(t)
+	calls := registrarCalls(t, e.API)
 	if len(calls) == 0 {
 		t.Fatal("the registrar's call list is empty")
 	}
@@ -165,7 +147,7 @@ func TestSRTPBridgeRefusals(t *testing.T) {
 		if strings.Contains(out, "established") || !strings.Contains(out, "488") {
 			t.Fatalf("call to %s: want 488, softphone says:\n%s", c.ext, lastLines(out, 30))
 		}
-		calls := e.proxiedCalls(t)
+		calls := registrarCalls(t, e.API)
 		if len(calls) == 0 || calls[0].Callee != c.ext || calls[0].Status != 488 || !strings.Contains(calls[0].Reason, c.why) {
 			t.Fatalf("call to %s: the call list says %+v, want 488 because %q", c.ext, calls, c.why)
 		}

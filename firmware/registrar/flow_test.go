@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/deskphone/deskphone/firmware/accounts"
 )
 
 // fakeBridge stands in for the WebRTC media bridge: it marks the SDP it passes on and records
@@ -93,45 +90,9 @@ func body(msg string) string {
 // facing the browser names the WebSocket port and its flow, and the BYE reaches the browser over
 // its connection although its binding is gone by then.
 func TestBrowserCallRoutedByFlow(t *testing.T) {
-	accts := mapAccounts{"alcatel": testAccounts["alcatel"], "bob": accounts.Account{Extension: "5003", Username: "bob", Password: "bob-secret-2"}}
-	bridge := &fakeBridge{}
-	r, _ := startTest(t, DefaultConfig(), accts, WithMediaBridge(bridge))
-	site := &wsSite{r: r}
-	site.srv = newWSServer(t, r)
-	browser, err := site.dial(t, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res := browser.register("tab", "b1", "alcatel-secret-1", 600); !strings.HasPrefix(res, "SIP/2.0 200") {
-		t.Fatalf("browser REGISTER: %q", res)
-	}
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	bob := &udpUA{t: t, c: c, r: r}
-	host := r.Addr().String()
-	sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
-	invite := func(cseq int, auth string) string {
-		return fmt.Sprintf("INVITE sip:5001@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKinv%d;rport\r\nMax-Forwards: 70\r\nFrom: <sip:bob@%s>;tag=bobtag\r\nTo: <sip:5001@%s>\r\nCall-ID: flow-call\r\nCSeq: %d INVITE\r\nContact: <sip:bob@%s>\r\n%sContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
-			host, c.LocalAddr(), cseq, host, host, cseq, c.LocalAddr(), auth, len(sdp), sdp)
-	}
-	bob.send(invite(1, ""))
-	res := bob.read()
-	m := regexp.MustCompile(`nonce="([^"]+)"`).FindStringSubmatch(res)
-	if m == nil {
-		t.Fatalf("INVITE: %q, want a 407 challenge", res)
-	}
-	bob.send("ACK sip:5001@" + host + " SIP/2.0\r\nVia: SIP/2.0/UDP " + c.LocalAddr().String() + ";branch=z9hG4bKinv1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:bob@" + host + ">;tag=bobtag\r\nTo: " + header(res, "To")[0] + "\r\nCall-ID: flow-call\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n")
-	cred := credentials{Username: "bob", Realm: "deskphone", Nonce: m[1], URI: "sip:5001@" + host, QOP: "auth", NC: "00000001", Cnonce: "abc"}
-	resp := expectedResponse(cred, ha1("bob", "deskphone", "bob-secret-2"), "INVITE")
-	bob.send(invite(2, fmt.Sprintf("Proxy-Authorization: Digest username=\"bob\", realm=\"deskphone\", nonce=\"%s\", uri=\"sip:5001@%s\", response=\"%s\", qop=auth, nc=00000001, cnonce=\"abc\", algorithm=MD5\r\n", m[1], host, resp)))
-
-	in, ok := browser.next(3 * time.Second)
-	if !ok || !strings.HasPrefix(in, "INVITE ") {
-		t.Fatalf("the browser got %q, want the INVITE", in)
-	}
+	call := ringBrowser(t)
+	r, bridge, browser, site, bob, host, in := call.r, call.bridge, call.browser, call.site, call.bob, call.host, call.invite
+	c := bob.c
 	if !strings.Contains(body(in), "bridged offer from browser=false") {
 		t.Errorf("the browser's offer did not come from the bridge:\n%s", in)
 	}
@@ -150,7 +111,7 @@ func TestBrowserCallRoutedByFlow(t *testing.T) {
 	for _, v := range rr {
 		rrs += "Record-Route: " + v + "\r\n"
 	}
-	browser.send(fmt.Sprintf("SIP/2.0 200 OK\r\n%s%sFrom: %s\r\nTo: %s;tag=browsertag\r\nCall-ID: flow-call\r\nCSeq: 2 INVITE\r\nContact: <sip:tab@xtab.invalid;transport=ws;ob>\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
+	browser.send(fmt.Sprintf("SIP/2.0 200 OK\r\n%s%sFrom: %s\r\nTo: %s;tag=browsertag\r\nCall-ID: gone-call\r\nCSeq: 2 INVITE\r\nContact: <sip:tab@xtab.invalid;transport=ws;ob>\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
 		vias, rrs, header(in, "From")[0], header(in, "To")[0], len(answer), answer))
 	ok200 := bob.read()
 	if !strings.HasPrefix(ok200, "SIP/2.0 200") || !strings.Contains(body(ok200), "bridged answer from browser=true") {
@@ -163,7 +124,7 @@ func TestBrowserCallRoutedByFlow(t *testing.T) {
 	for i := len(rrBob) - 1; i >= 0; i-- {
 		routes += "Route: " + rrBob[i] + "\r\n"
 	}
-	bob.send(fmt.Sprintf("BYE sip:tab@xtab.invalid;transport=ws;ob SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKbye;rport\r\n%sMax-Forwards: 70\r\nFrom: <sip:bob@%s>;tag=bobtag\r\nTo: %s\r\nCall-ID: flow-call\r\nCSeq: 3 BYE\r\nContent-Length: 0\r\n\r\n",
+	bob.send(fmt.Sprintf("BYE sip:tab@xtab.invalid;transport=ws;ob SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKbye;rport\r\n%sMax-Forwards: 70\r\nFrom: <sip:bob@%s>;tag=bobtag\r\nTo: %s\r\nCall-ID: gone-call\r\nCSeq: 3 BYE\r\nContent-Length: 0\r\n\r\n",
 		c.LocalAddr(), routes, host, header(ok200, "To")[0]))
 	bye, ok := browser.next(3 * time.Second)
 	if !ok || !strings.HasPrefix(bye, "BYE ") {
@@ -176,12 +137,12 @@ func TestBrowserCallRoutedByFlow(t *testing.T) {
 	for _, v := range header(bye, "Via") {
 		byeVias += "Via: " + v + "\r\n"
 	}
-	browser.send(fmt.Sprintf("SIP/2.0 200 OK\r\n%sFrom: %s\r\nTo: %s\r\nCall-ID: flow-call\r\nCSeq: 3 BYE\r\nContent-Length: 0\r\n\r\n", byeVias, header(bye, "From")[0], header(bye, "To")[0]))
+	browser.send(fmt.Sprintf("SIP/2.0 200 OK\r\n%sFrom: %s\r\nTo: %s\r\nCall-ID: gone-call\r\nCSeq: 3 BYE\r\nContent-Length: 0\r\n\r\n", byeVias, header(bye, "From")[0], header(bye, "To")[0]))
 	if res := bob.read(); !strings.HasPrefix(res, "SIP/2.0 200") {
 		t.Errorf("BYE: bob got %q", res)
 	}
 	// The media is closed once the BYE's answer is on its way back: give it a moment.
-	for deadline := time.Now().Add(2 * time.Second); !strings.HasSuffix(bridge.log(), "close flow-call"); {
+	for deadline := time.Now().Add(2 * time.Second); !strings.HasSuffix(bridge.log(), "close gone-call"); {
 		if time.Now().After(deadline) {
 			t.Fatalf("the BYE did not end the bridged media: %s", bridge.log())
 		}

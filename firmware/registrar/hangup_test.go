@@ -20,6 +20,7 @@ type browserCall struct {
 	r       *Registrar
 	bridge  *fakeBridge
 	browser *wsPeer
+	site    *wsSite
 	bob     *udpUA
 	host    string
 	ok200   string
@@ -88,7 +89,7 @@ func ringBrowser(t *testing.T, opts ...Option) *browserCall {
 	if !ok || !strings.HasPrefix(in, "INVITE ") {
 		t.Fatalf("the browser got %q, want the INVITE", in)
 	}
-	return &browserCall{r: r, bridge: bridge, browser: browser, bob: bob, host: host, invite: in}
+	return &browserCall{r: r, bridge: bridge, browser: browser, site: site, bob: bob, host: host, invite: in}
 }
 
 func (b *browserCall) callState(t *testing.T) CallRecord {
