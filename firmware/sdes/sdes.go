@@ -8,6 +8,7 @@
 package sdes
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -69,6 +70,11 @@ type Crypto struct {
 	Tag   int
 	Suite Suite
 	Key   []byte // master key || master salt, KeyLen bytes
+}
+
+// equal reports whether c and o are the same key: tag, suite and key bytes.
+func (c Crypto) equal(o Crypto) bool {
+	return c.Tag == o.Tag && c.Suite.Name == o.Suite.Name && bytes.Equal(c.Key, o.Key)
 }
 
 // String is the attribute's value: "<tag> <suite> inline:<base64 key and salt>".
@@ -162,6 +168,9 @@ type Streams struct {
 	Local, Remote Crypto
 	tx, rx        *srtp.Context
 	buf           []byte
+	// Headers the contexts parse into, kept here so that no packet allocates one.
+	txRTP, rxRTP rtp.Header
+	rxRTCP       rtcp.Header
 }
 
 // NewStreams makes the contexts for our key and the remote's.
@@ -186,8 +195,11 @@ func (st *Streams) Rekeyed(local, remote Crypto) (*Streams, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st != nil && st.Local.String() == local.String() {
+	if st != nil && st.Local.equal(local) {
 		n.tx = st.tx
+	}
+	if st != nil && st.Remote.equal(remote) {
+		n.rx = st.rx
 	}
 	return n, nil
 }
@@ -195,19 +207,21 @@ func (st *Streams) Rekeyed(local, remote Crypto) (*Streams, error) {
 // Same reports whether st already uses these keys (a re-INVITE keeping them keeps the rollover
 // counters and replay windows).
 func (st *Streams) Same(local, remote Crypto) bool {
-	return st != nil && st.Local.String() == local.String() && st.Remote.String() == remote.String()
+	return st != nil && st.Local.equal(local) && st.Remote.equal(remote)
 }
 
 // EncryptRTP protects an RTP packet into dst (h may be nil: the packet is parsed).
 func (st *Streams) EncryptRTP(dst, packet []byte, h *rtp.Header) ([]byte, error) {
+	if h == nil {
+		h = &st.txRTP // pion parses the packet into it either way
+	}
 	return st.tx.EncryptRTP(dst, packet, h)
 }
 
 // DecryptRTP authenticates and decrypts an SRTP packet; the result lives in st's buffer until
 // the next Decrypt call.
 func (st *Streams) DecryptRTP(packet []byte) ([]byte, error) {
-	var h rtp.Header
-	return st.rx.DecryptRTP(st.buf, packet, &h)
+	return st.rx.DecryptRTP(st.buf, packet, &st.rxRTP)
 }
 
 // EncryptRTCP protects an RTCP packet (SRTCP, always with the 80-bit tag: RFC 4568 §6.2.1).
@@ -217,6 +231,5 @@ func (st *Streams) EncryptRTCP(dst, packet []byte) ([]byte, error) {
 
 // DecryptRTCP authenticates and decrypts an SRTCP packet into st's buffer.
 func (st *Streams) DecryptRTCP(packet []byte) ([]byte, error) {
-	var h rtcp.Header
-	return st.rx.DecryptRTCP(st.buf, packet, &h)
+	return st.rx.DecryptRTCP(st.buf, packet, &st.rxRTCP)
 }

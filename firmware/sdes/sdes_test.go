@@ -102,3 +102,36 @@ func TestRekeyedKeepsTheSendingContext(t *testing.T) {
 		t.Error("a new local key kept the old sending context")
 	}
 }
+
+// The mirror image: a re-offer that changes only our key keeps the receiving context, so the
+// far end's packets past a sequence wrap still decrypt (and its replay window stays).
+func TestRekeyedKeepsTheReceivingContext(t *testing.T) {
+	ours, _ := NewKeys()
+	theirs, _ := NewKeys()
+	st, err := NewStreams(ours[0], theirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, _ := NewStreams(theirs[0], ours[0])
+	receive := func(st *Streams, seq uint16) error {
+		pkt, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, SSRC: 9}, Payload: []byte{1, 2, 3}}).Marshal()
+		enc, err := peer.EncryptRTP(nil, pkt, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = st.DecryptRTP(enc)
+		return err
+	}
+	for _, seq := range []uint16{65534, 65535, 0} {
+		if err := receive(st, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	re, err := st.Rekeyed(ours[1], theirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := receive(re, 1); err != nil {
+		t.Fatalf("after a rekey of our own key: %v", err)
+	}
+}
