@@ -214,3 +214,19 @@ func TestRTPTimeout(t *testing.T) {
 		t.Errorf("default rtp_timeout %s, want 60s", d)
 	}
 }
+
+// The SRTP bridge's port range must hold two even/odd pairs (one per leg of a call).
+func TestSRTPBridgePortRange(t *testing.T) {
+	for _, c := range []struct {
+		min, max int
+		bad      bool
+	}{{0, 0, false}, {20000, 20003, false}, {1025, 1029, false}, {1025, 1028, true}, {1000, 1010, true}, {20000, 20002, true}} {
+		_, err := Parse("f.toml", []byte(fmt.Sprintf("[registrar]\nsrtp_bridge_port_min = %d\nsrtp_bridge_port_max = %d\n", c.min, c.max)))
+		switch {
+		case c.bad && (err == nil || !strings.Contains(err.Error(), "registrar.srtp_bridge_port_min")):
+			t.Errorf("%d–%d: %v, want a registrar.srtp_bridge_port_min problem", c.min, c.max, err)
+		case !c.bad && err != nil:
+			t.Errorf("%d–%d: %v", c.min, c.max, err)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/media"
 	"github.com/deskphone/deskphone/firmware/registrar"
+	"github.com/deskphone/deskphone/firmware/rtpport"
 	"github.com/deskphone/deskphone/firmware/srtpbridge"
 )
 
@@ -159,8 +160,8 @@ func (r Registrar) validate(c *checker) {
 		}
 	}
 	if r.SRTPBridgePortMin != 0 || r.SRTPBridgePortMax != 0 {
-		if r.SRTPBridgePortMin < 1024 || r.SRTPBridgePortMax > 65535 || r.SRTPBridgePortMax < (r.SRTPBridgePortMin&^1)+3 {
-			c.bad("registrar.srtp_bridge_port_min", "the SRTP bridge's ports must lie within 1024–65535 with at least 4 of them (both 0: ports the kernel picks)")
+		if p, err := rtpport.NewRange(r.SRTPBridgePortMin, r.SRTPBridgePortMax); err != nil || r.SRTPBridgePortMin < 1024 || p.Pairs() < 2 {
+			c.bad("registrar.srtp_bridge_port_min", "the SRTP bridge's ports must lie within 1024–65535 and hold at least two even/odd pairs (a call takes one per leg; both 0: ports the kernel picks)")
 		}
 	}
 	seen := map[string]string{} // extension or user name → the account that has it

@@ -35,6 +35,9 @@ func NewRange(min, max int) (*Range, error) {
 	return &Range{min: min, max: max, first: first, pairs: pairs, next: rand.IntN(pairs)}, nil
 }
 
+// Pairs is the number of port pairs in the range.
+func (r *Range) Pairs() int { return r.pairs }
+
 // Pair calls bind with even ports p (RTP on p, RTCP on p+1), from where the last pair ended and
 // round the range at most once (or limit times, if limit > 0), until bind reports it bound both.
 // It returns the port bind took.

@@ -69,8 +69,8 @@ func New(cfg Config) (*Bridge, error) {
 	var ports *rtpport.Range
 	if cfg.RTPPortMin != 0 || cfg.RTPPortMax != 0 {
 		var err error
-		if ports, err = rtpport.NewRange(cfg.RTPPortMin, cfg.RTPPortMax); err != nil || cfg.RTPPortMin < 1024 || cfg.RTPPortMax < (cfg.RTPPortMin&^1)+3 {
-			return nil, fmt.Errorf("SRTP bridge: RTP port range %d–%d is not usable (1024–65535, at least 4 ports)", cfg.RTPPortMin, cfg.RTPPortMax)
+		if ports, err = rtpport.NewRange(cfg.RTPPortMin, cfg.RTPPortMax); err != nil || cfg.RTPPortMin < 1024 || ports.Pairs() < 2 {
+			return nil, fmt.Errorf("SRTP bridge: RTP port range %d–%d is not usable (1024–65535, at least two even/odd port pairs: a call takes one per leg)", cfg.RTPPortMin, cfg.RTPPortMax)
 		}
 	}
 	if cfg.Log == nil {
