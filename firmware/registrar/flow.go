@@ -27,11 +27,11 @@ func (r *Registrar) flowToken(src string) string {
 }
 
 func (r *Registrar) flowMAC(src string) string {
-	m := hmac.New(sha256.New, []byte(r.secret))
-	m.Write([]byte("flow:"))
-	m.Write([]byte(src))
-	return hex.EncodeToString(m.Sum(nil)[:8])
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(r.routeMAC.sum(sum[:0], flowLabel, src)[:8])
 }
+
+var flowLabel = []byte("flow:")
 
 // flowSource is the connection address a flow token names, if this registrar signed it.
 func (r *Registrar) flowSource(tok string) (string, bool) {

@@ -374,6 +374,9 @@ type flowWatchers struct {
 // cancels it (as its CANCEL would) and that a browser callee doing so ends its branch at once
 // (not after Timer B). The returned function undoes it.
 func (r *Registrar) watchRinging(req *sip.Request, branches []*branch, cancelled chan<- struct{}) (stop func()) {
+	if !isWS(req.Transport()) && !slices.ContainsFunc(branches, func(br *branch) bool { return isWS(br.binding.Transport) }) {
+		return func() {} // no browser in the call: nothing to watch
+	}
 	w := &r.flowWatch
 	var gone []func() // watched on a connection that closed already: its close is past
 	defer func() {

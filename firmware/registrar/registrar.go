@@ -427,18 +427,19 @@ func (noConns) registered(string, time.Duration) {}
 
 // streamConns is the listener whose connections carry transport (TCP, TLS or a WebSocket).
 func (r *Registrar) streamConns(transport string) connListener {
-	if isWS(transport) {
+	tcp, tls := strings.EqualFold(transport, "TCP"), strings.EqualFold(transport, "TLS")
+	switch {
+	case isWS(transport):
 		return r.ws
+	case !tcp && !tls:
+		return noConns{} // UDP: no lock on every datagram
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	switch strings.ToUpper(transport) {
-	case "TCP":
+	if tcp {
 		return r.tcp // nil-safe: its methods do nothing before Run
-	case "TLS":
-		return r.tls
 	}
-	return noConns{}
+	return r.tls
 }
 
 func (r *Registrar) context() context.Context {
