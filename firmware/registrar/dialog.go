@@ -30,34 +30,16 @@ func (r *Registrar) routeInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	// A BYE ends the anchored call only if it belongs to its dialog: another dialog of the same
 	// Call-ID (a second phone that answered a forked call) leaves it be.
 	ends := req.Method == sip.BYE && r.anchored.ofDialog(req)
-	bridged := r.crossesBridge(req.Transport(), fwd.Transport())
-	if bridged {
-		switch req.Method {
-		case sip.ACK: // the answer to a late offer
-			if r.bridgeSDP(fwd, false, isWS(req.Transport())) != nil {
-				return
-			}
-		case sip.INVITE, sip.UPDATE:
-			if r.bridgeSDP(fwd, true, isWS(req.Transport())) != nil {
+	media := r.dialogMedia(req, fwd)
+	if media != nil {
+		if err := media.request(fwd); err != nil {
+			if !req.IsAck() { // an ACK has no answer: its late answer is dropped
 				r.reply(tx, req, 488, "Not Acceptable Here")
-				return
 			}
-		case sip.BYE:
-			if ends {
-				defer r.closeMedia(req.CallID().Value())
-			}
+			return
 		}
-	} else if r.srtpBridged(req.CallID().Value()) {
-		switch req.Method {
-		case sip.INVITE, sip.UPDATE:
-			if r.srtpSDP(fwd, true, false) != nil {
-				r.reply(tx, req, 488, "Not Acceptable Here")
-				return
-			}
-		case sip.BYE:
-			if ends {
-				defer r.closeMedia(req.CallID().Value())
-			}
+		if ends {
+			defer r.closeMedia(req.CallID().Value())
 		}
 	}
 	if ends {
@@ -72,7 +54,7 @@ func (r *Registrar) routeInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
-	r.relay(req, tx, fwd, bridged)
+	r.relay(req, tx, fwd, media)
 }
 
 func (r *Registrar) inDialogCopy(req *sip.Request) (*sip.Request, int) {
@@ -147,7 +129,7 @@ func (r *Registrar) resolveHop(u sip.Uri) (dest, transport string, ok bool) {
 }
 
 // relay forwards one request statefully and returns its responses (non-forking).
-func (r *Registrar) relay(req *sip.Request, tx sip.ServerTransaction, fwd *sip.Request, bridged bool) {
+func (r *Registrar) relay(req *sip.Request, tx sip.ServerTransaction, fwd *sip.Request, media dialogMedia) {
 	ctx := r.context()
 	ctxTx, err := r.client.TransactionRequest(ctx, fwd, asBuilt)
 	if err != nil {
@@ -166,10 +148,8 @@ func (r *Registrar) relay(req *sip.Request, tx sip.ServerTransaction, fwd *sip.R
 				continue
 			}
 			if up, ok := upstream(res); ok {
-				if bridged && (fwd.IsInvite() || fwd.Method == sip.UPDATE) {
-					_ = r.bridgeResponse(len(fwd.Body()) > 0, up, fwd.Transport())
-				} else if (fwd.IsInvite() || fwd.Method == sip.UPDATE) && up.StatusCode < 300 && r.srtpBridged(up.CallID().Value()) {
-					_ = r.srtpSDP(up, false, true)
+				if media != nil && (fwd.IsInvite() || fwd.Method == sip.UPDATE) {
+					media.response(fwd, up)
 				}
 				_ = tx.Respond(up)
 			}

@@ -146,3 +146,58 @@ func (o *bridgedOffer) apply(fwd *sip.Request, toBrowser bool) error {
 	fwd.SetBody(o.body)
 	return nil
 }
+
+// dialogMedia passes the SDP of a bridged call's in-dialog requests, and of their answers,
+// through the bridge that carries the call's media; nil for calls no bridge carries.
+type dialogMedia interface {
+	// request rewrites the forwarded request's SDP; an error refuses it (488).
+	request(fwd *sip.Request) error
+	// response rewrites the SDP of an answer to a forwarded INVITE or UPDATE.
+	response(fwd *sip.Request, up *sip.Response)
+}
+
+// dialogMedia is the bridge of the call req belongs to, forwarded as fwd: the WebRTC bridge
+// when exactly one side is a browser, else the SRTP bridge if it carries the call.
+func (r *Registrar) dialogMedia(req, fwd *sip.Request) dialogMedia {
+	switch {
+	case r.crossesBridge(req.Transport(), fwd.Transport()):
+		return webrtcMedia{r}
+	case r.srtpBridged(req.CallID().Value()):
+		return srtpMedia{r}
+	}
+	return nil
+}
+
+// webrtcMedia is the WebRTC bridge's side of in-dialog requests: offers in re-INVITEs and
+// UPDATEs, and the answer in the ACK of a late offer.
+type webrtcMedia struct{ r *Registrar }
+
+func (m webrtcMedia) request(fwd *sip.Request) error {
+	switch fwd.Method {
+	case sip.ACK: // exactly one side is a browser: the request comes from it if fwd goes elsewhere
+		return m.r.bridgeSDP(fwd, false, !isWS(fwd.Transport()))
+	case sip.INVITE, sip.UPDATE:
+		return m.r.bridgeSDP(fwd, true, !isWS(fwd.Transport()))
+	}
+	return nil
+}
+
+func (m webrtcMedia) response(fwd *sip.Request, up *sip.Response) {
+	_ = m.r.bridgeResponse(len(fwd.Body()) > 0, up, fwd.Transport())
+}
+
+// srtpMedia is the SRTP bridge's side of in-dialog requests: offers in re-INVITEs and UPDATEs.
+type srtpMedia struct{ r *Registrar }
+
+func (m srtpMedia) request(fwd *sip.Request) error {
+	if fwd.Method == sip.INVITE || fwd.Method == sip.UPDATE {
+		return m.r.srtpSDP(fwd, true, false)
+	}
+	return nil
+}
+
+func (m srtpMedia) response(_ *sip.Request, up *sip.Response) {
+	if up.StatusCode < 300 && m.r.srtpBridged(up.CallID().Value()) { // the call may have ended meanwhile
+		_ = m.r.srtpSDP(up, false, true)
+	}
+}

@@ -76,16 +76,19 @@ func (r *Registrar) toEndpoint(req *sip.Request, tx sip.ServerTransaction, u sip
 	dest := net.JoinHostPort(u.Host, strconv.Itoa(u.Port))
 	fwd := r.forwardCopy(req, u, dest, "UDP", req.IsInvite() || req.Method == sip.SUBSCRIBE)
 	// A browser's call reaches the voicemail's plain RTP through the media bridge.
-	bridged := req.IsInvite() && r.crossesBridge(req.Transport(), fwd.Transport())
-	if bridged && r.bridgeSDP(fwd, true, true) != nil {
+	var media dialogMedia
+	if req.IsInvite() {
+		media = r.dialogMedia(req, fwd)
+	}
+	if _, browser := media.(webrtcMedia); browser && r.bridgeSDP(fwd, true, true) != nil {
 		r.reply(tx, req, 488, "Not Acceptable Here")
 		return
 	}
 	if async {
-		r.workers.Go(func() { r.relay(req, tx, fwd, bridged) })
+		r.workers.Go(func() { r.relay(req, tx, fwd, media) })
 		return
 	}
-	r.relay(req, tx, fwd, bridged)
+	r.relay(req, tx, fwd, media)
 }
 
 // onVoicemailRequest takes what belongs to the voicemail: *97 calls, message-summary
