@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -279,8 +280,7 @@ func (r *Registrar) closeSRTP(callID string) {
 
 // sdpHasCrypto reports whether an SDP body offers SRTP with SDES: RTP/SAVP or an a=crypto line.
 func sdpHasCrypto(body []byte) bool {
-	s := string(body)
-	return strings.Contains(s, "RTP/SAVP ") || strings.Contains(s, "a=crypto:")
+	return bytes.Contains(body, []byte("RTP/SAVP ")) || bytes.Contains(body, []byte("a=crypto:"))
 }
 
 // srtpCallSet is the calls going through the SRTP bridge, with their caller's From tag (which
