@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,13 +15,14 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// The UDP fast path: REGISTERs that come over UDP are parsed, checked and answered by a few
-// long-lived workers, outside sipgo's transaction layer (no goroutine, server transaction or
-// timers per request), as Kamailio answers REGISTER statelessly. Everything else a REGISTER goes
-// through is the same as over TCP: the read filter's bans, flood count and screening before
-// parsing, admit's checks, digest authentication with nonce-count replay protection, and the
-// 200 OK only once the bindings are on disk (sent by the store's writer, so no worker waits
-// for a disk write).
+// The UDP fast path: REGISTERs that come over UDP are parsed, checked and answered in the UDP
+// read loop's own goroutine, outside sipgo's transaction layer (no goroutine, server transaction
+// or timers per request, and no hand-off to another goroutine, whose wake-ups cost more than a
+// 401), as Kamailio answers REGISTER statelessly. Everything else a REGISTER goes through is the
+// same as over TCP: the read filter's bans, flood count and screening before parsing, admit's
+// checks, digest authentication with nonce-count replay protection, and the 200 OK only once
+// the bindings are on disk (sent by the store's writer, so the read loop never waits for a disk
+// write). While a REGISTER is handled, the next datagrams wait in the socket's buffer.
 //
 // A server transaction's one remaining job, answering a retransmitted request with the same
 // response (RFC 3261 §17.2.2), is done by answers: the final response to every REGISTER is kept
@@ -31,20 +31,12 @@ import (
 // nor a second binding, and a phone that missed a 401 gets the same challenge, not another one.
 // A request with credentials outlives its kept answer in its nonce record (see answersMax).
 
-// fastPath owns the workers and the retransmission memory of the UDP fast path.
+// fastPath holds the socket and the retransmission memory of the UDP fast path.
 type fastPath struct {
-	ctx     context.Context // Run's: the workers stop with it
+	ctx     context.Context // Run's: the fast path stops taking REGISTERs with it
 	r       *Registrar
 	conn    *sip.UDPConnection // the listening socket; its WriteTo feeds the SIP trace
-	jobs    chan fastJob
 	answers *answers
-	bufs    sync.Pool // *[]byte copies of datagrams
-	workers int
-}
-
-type fastJob struct {
-	data *[]byte
-	from *net.UDPAddr
 }
 
 func newFastPath(ctx context.Context, r *Registrar, udp net.PacketConn) *fastPath {
@@ -52,11 +44,8 @@ func newFastPath(ctx context.Context, r *Registrar, udp net.PacketConn) *fastPat
 		ctx:     ctx,
 		r:       r,
 		conn:    &sip.UDPConnection{PacketConn: udp, PacketAddr: udp.LocalAddr().String(), Listener: true},
-		jobs:    make(chan fastJob, 256),
 		answers: newAnswers(answersMax, 64*sip.T1),
-		workers: max(2, runtime.GOMAXPROCS(0)),
 	}
-	f.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	return f
 }
 
@@ -70,41 +59,22 @@ const answersMax = 16384
 // isRegister reports whether a datagram is a REGISTER request (methods are case-sensitive).
 func isRegister(data []byte) bool { return bytes.HasPrefix(data, []byte("REGISTER ")) }
 
-// take queues a screened UDP REGISTER for the workers; it reports false when it did not (the
-// service is stopping, or from is not a UDP address), and then sipgo handles the datagram.
+// take handles a screened UDP REGISTER in the read loop's goroutine; it reports false when it
+// did not (from is not a UDP address), and then sipgo handles the datagram. data is the read
+// loop's buffer: the parser copies what it keeps.
 func (f *fastPath) take(data []byte, from net.Addr) bool {
 	ua, ok := from.(*net.UDPAddr)
-	if !ok {
+	if !ok || f.ctx.Err() != nil {
 		return false
 	}
-	b := f.bufs.Get().(*[]byte)
-	*b = append((*b)[:0], data...) // the read loop reuses data for the next datagram
-	select {
-	case f.jobs <- fastJob{data: b, from: ua}:
-		return true
-	case <-f.ctx.Done():
-		f.bufs.Put(b)
-		return false
-	}
+	f.handle(data, ua)
+	return true
 }
 
-// work handles queued REGISTERs until Run ends.
-func (f *fastPath) work() {
-	for {
-		select {
-		case <-f.ctx.Done():
-			return
-		case j := <-f.jobs:
-			f.handle(j)
-		}
-	}
-}
-
-func (f *fastPath) handle(j fastJob) {
-	msg, err := f.r.parser.ParseSIP(*j.data)
-	f.bufs.Put(j.data)
+func (f *fastPath) handle(data []byte, from *net.UDPAddr) {
+	msg, err := f.r.parser.ParseSIP(data)
 	if err != nil {
-		f.r.log.Debug("unparsable request dropped", "src", j.from.String(), "err", err) // as sipgo does
+		f.r.log.Debug("unparsable request dropped", "src", from.String(), "err", err) // as sipgo does
 		return
 	}
 	req, ok := msg.(*sip.Request)
@@ -112,8 +82,8 @@ func (f *fastPath) handle(j fastJob) {
 		return
 	}
 	req.SetTransport("UDP")
-	req.SetSource(j.from.String())
-	tx := &udpAnswer{f: f, to: j.from}
+	req.SetSource(from.String())
+	tx := &udpAnswer{f: f, to: from}
 	defer f.r.recoverRequest(req, tx)
 	if !f.r.admit(req, tx) {
 		return
@@ -121,7 +91,7 @@ func (f *fastPath) handle(j fastJob) {
 	key := transactionKey(req)
 	if prev, again := f.answers.begin(key, f.r.clock.Now()); again {
 		if prev != nil {
-			f.write(prev, j.from)
+			f.write(prev, from)
 		}
 		return
 	}

@@ -303,7 +303,7 @@ func FuzzFastPath(f *testing.F) {
 		}
 		fp := newFastPath(context.Background(), r, sink)
 		data := []byte("REGISTER " + rest)
-		fp.handle(fastJob{data: &data, from: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5999}})
+		fp.handle(data, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5999})
 		if n := len(r.Bindings()); n != 0 {
 			t.Fatalf("%d bindings from a REGISTER without valid credentials", n)
 		}
