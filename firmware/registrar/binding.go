@@ -137,19 +137,93 @@ func applyRegister(cur []Binding, u registerUpdate, aor, ext string, maxContacts
 // contactKey is the comparison form of a Contact URI (RFC 3261 §19.1.4, simplified): scheme,
 // user and host are case-insensitive, URI parameters other than transport are ignored.
 func contactKey(uri string) string {
-	u := uri
-	if i := strings.IndexAny(u, ";?>"); i >= 0 {
-		rest := strings.ToLower(u[i:])
-		u = u[:i]
-		if t := strings.Index(rest, "transport="); t >= 0 {
-			tr := rest[t+len("transport="):]
-			if j := strings.IndexAny(tr, ";?>"); j >= 0 {
-				tr = tr[:j]
-			}
-			u += ";transport=" + tr
+	u := strings.TrimPrefix(uri, "<")
+	i := indexParamStart(u)
+	if i < 0 {
+		return lowerASCII(u)
+	}
+	head, rest := u[:i], u[i:]
+	t := indexFold(rest, "transport=")
+	if t < 0 {
+		return lowerASCII(head)
+	}
+	tr := rest[t+len("transport="):]
+	if j := indexParamStart(tr); j >= 0 {
+		tr = tr[:j]
+	}
+	const sep = ";transport="
+	if !hasUpper(head) && !hasUpper(tr) && strings.HasPrefix(rest, sep) && len(rest) >= len(sep)+len(tr) && rest[len(sep):len(sep)+len(tr)] == tr {
+		return u[:i+len(sep)+len(tr)] // already in comparison form: no copy
+	}
+	var b strings.Builder
+	b.Grow(len(head) + len(sep) + len(tr))
+	writeLower(&b, head)
+	b.WriteString(sep)
+	writeLower(&b, tr)
+	return b.String()
+}
+
+// indexParamStart is the index of the first ';', '?' or '>' in s, or -1.
+func indexParamStart(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == ';' || c == '?' || c == '>' {
+			return i
 		}
 	}
-	return strings.ToLower(strings.TrimPrefix(u, "<"))
+	return -1
+}
+
+// indexFold is strings.Index(strings.ToLower(s), sub) for a lower-case ASCII sub.
+func indexFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		j := 0
+		for ; j < len(sub); j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != sub[j] {
+				break
+			}
+		}
+		if j == len(sub) {
+			return i
+		}
+	}
+	return -1
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' || c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+// lowerASCII is strings.ToLower, without a copy when s has no upper-case letter.
+func lowerASCII(s string) string {
+	if !hasUpper(s) {
+		return s
+	}
+	return strings.ToLower(s)
+}
+
+func writeLower(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			b.WriteString(strings.ToLower(s)) // non-ASCII letters: Unicode's lower case
+			return
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
 }
 
 // location is the in-memory location service: account username → bindings.

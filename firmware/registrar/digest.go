@@ -192,6 +192,7 @@ func expectedResponse(c credentials, ha1, method string) string {
 // challenge is the WWW-Authenticate / Proxy-Authenticate value (RFC 2617 §3.2.1).
 func challenge(realm, nonce, opaque string, stale bool) string {
 	var b strings.Builder
+	b.Grow(len(realm) + len(nonce) + len(opaque) + 80)
 	b.WriteString(`Digest realm="`)
 	b.WriteString(realm)
 	b.WriteString(`", nonce="`)

@@ -3,8 +3,6 @@ package registrar
 import (
 	"bytes"
 	"context"
-	"hash/fnv"
-	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -13,6 +11,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/deskphone/deskphone/firmware/sipcheck"
 )
 
 // The UDP fast path: REGISTERs that come over UDP are parsed, checked and answered in the UDP
@@ -109,11 +109,31 @@ func transactionKey(req *sip.Request) string {
 	return req.Source() + "\x00" + branch + "\x00" + req.CallID().Value() + "\x00" + strconv.FormatUint(uint64(req.CSeq().SeqNo), 10)
 }
 
-// transactionHash is a hash of transactionKey, which nonce records keep.
+// transactionHash is a hash of transactionKey (FNV-1a), which nonce records keep.
 func transactionHash(req *sip.Request) uint64 {
-	h := fnv.New64a()
-	io.WriteString(h, transactionKey(req))
-	return h.Sum64() | 1 // never 0, which stands for no transaction
+	branch := ""
+	if v := req.Via(); v != nil {
+		branch = v.Params.GetOr("branch", "")
+	}
+	var seq [20]byte
+	h := fnv1a(fnvOffset, req.Source())
+	h = fnv1a(h, "\x00")
+	h = fnv1a(h, branch)
+	h = fnv1a(h, "\x00")
+	h = fnv1a(h, req.CallID().Value())
+	h = fnv1a(h, "\x00")
+	h = fnv1a(h, string(strconv.AppendUint(seq[:0], uint64(req.CSeq().SeqNo), 10)))
+	return h | 1 // never 0, which stands for no transaction
+}
+
+const fnvOffset = 14695981039346656037
+
+func fnv1a(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 func (f *fastPath) write(data []byte, to *net.UDPAddr) {
@@ -181,9 +201,10 @@ func (a *udpAnswer) respondTo(req *sip.Request, code int, reason, server string,
 	w.WriteString("\r\n")
 	for i, v := range vias {
 		if i == 0 {
-			v = topVia(v, req.Source())
+			writeTopVia(w, v, req.Source())
+		} else {
+			sipcheck.WriteHeader(w, v)
 		}
-		v.StringWrite(w)
 		w.WriteString("\r\n")
 	}
 	from.StringWrite(w)
@@ -201,7 +222,7 @@ func (a *udpAnswer) respondTo(req *sip.Request, code int, reason, server string,
 	w.WriteString(server)
 	w.WriteString("\r\n")
 	for _, h := range hdrs {
-		h.StringWrite(w)
+		sipcheck.WriteHeader(w, h)
 		w.WriteString("\r\n")
 	}
 	w.WriteString("\r\n")
@@ -210,33 +231,32 @@ func (a *udpAnswer) respondTo(req *sip.Request, code int, reason, server string,
 	return true
 }
 
-// topVia is the request's top Via as a response carries it: rport filled in when asked for (RFC
-// 3581 §4), received when the sent-by is not the source address (RFC 3261 §18.2.1), as
-// sipgo's NewResponseFromRequest and sipcheck.Response write it.
-func topVia(v *sip.ViaHeader, source string) *sip.ViaHeader {
+// writeTopVia writes the request's top Via as a response carries it: rport filled in when asked
+// for (RFC 3581 §4), received when the sent-by is not the source address (RFC 3261 §18.2.1), as
+// sipgo's NewResponseFromRequest and sipcheck.Response write it (without a copy of the Via).
+func writeTopVia(w *bytes.Buffer, v *sip.ViaHeader, source string) {
 	host, port, err := net.SplitHostPort(source)
 	if err != nil {
-		return v
+		sipcheck.WriteHeader(w, v)
+		return
+	}
+	var buf [64]byte
+	src := append(buf[:0], host...)
+	if ap, err := netip.ParseAddrPort(source); err == nil {
+		src = ap.Addr().Unmap().AppendTo(buf[:0])
 	}
 	rport, asked := v.Params.Get("rport")
-	_, hasReceived := v.Params.Get("received")
-	src := host
-	if ap, err := netip.ParseAddrPort(source); err == nil {
-		src = ap.Addr().Unmap().String()
-	}
+	hasReceived := v.Params.Has("received")
+	sameHost := strings.Trim(v.Host, "[]") == string(src)
 	fill := asked && rport == ""
-	if !fill && (hasReceived || strings.Trim(v.Host, "[]") == src) {
-		return v
+	switch {
+	case fill:
+		sipcheck.WriteViaWith(w, v, sip.HeaderKV{K: "rport", V: port}, sip.HeaderKV{K: "received", V: host})
+	case !hasReceived && !sameHost:
+		sipcheck.WriteViaWith(w, v, sip.HeaderKV{K: "received", V: string(src)})
+	default:
+		sipcheck.WriteHeader(w, v)
 	}
-	v = v.Clone()
-	if fill {
-		v.Params.Add("rport", port)
-		v.Params.Add("received", host)
-	}
-	if !v.Params.Has("received") && strings.Trim(v.Host, "[]") != src {
-		v.Params.Add("received", src)
-	}
-	return v
 }
 
 // answers keeps the final responses of recent requests for their retransmissions: at most max,

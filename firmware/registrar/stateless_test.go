@@ -3,6 +3,8 @@ package registrar
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -373,5 +375,20 @@ func TestDirectResponseSameAsBuilt(t *testing.T) {
 		if built != direct {
 			t.Errorf("%s: written directly\n%s\nwant\n%s", name, direct, built)
 		}
+	}
+}
+
+// transactionHash is FNV-1a of transactionKey, without building it.
+func TestTransactionHashOfKey(t *testing.T) {
+	msg, err := sip.NewParser().ParseSIP([]byte("REGISTER sip:10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKa;rport\r\nFrom: <sip:bob@10.0.0.1>;tag=1\r\nTo: <sip:bob@10.0.0.1>\r\nCall-ID: c1\r\nCSeq: 4711 REGISTER\r\nContent-Length: 0\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := msg.(*sip.Request)
+	req.SetSource("192.168.1.20:5060")
+	h := fnv.New64a()
+	io.WriteString(h, transactionKey(req))
+	if got, want := transactionHash(req), h.Sum64()|1; got != want {
+		t.Errorf("transactionHash = %x, want %x", got, want)
 	}
 }

@@ -4,6 +4,7 @@
 package sipcheck
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"iter"
@@ -77,15 +78,8 @@ func counted(name string) int {
 	return -1
 }
 
-// valueWriter is a reused buffer for header values (sip.Header.StringWrite).
-type valueWriter struct{ b []byte }
-
-func (w *valueWriter) WriteString(s string) (int, error) {
-	w.b = append(w.b, s...)
-	return len(s), nil
-}
-
-var valueWriters = sync.Pool{New: func() any { return &valueWriter{b: make([]byte, 0, 512)} }}
+// valueWriters are reused buffers for header values (WriteHeader).
+var valueWriters = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 512)) }}
 
 // Request checks req and returns a *Error saying how to refuse it, or nil.
 // It covers the RFC 4475 §3.1.2 and §3.3 cases sipgo accepts: wrong SIP version (505), unknown
@@ -108,7 +102,7 @@ func Request(req *sip.Request, lim Limits) *Error {
 		return bad(400, "Bad Request-URI", "request-URI without host")
 	}
 	var counts [len(countedHeaders)]int
-	w := valueWriters.Get().(*valueWriter)
+	w := valueWriters.Get().(*bytes.Buffer)
 	defer valueWriters.Put(w)
 	for _, h := range req.Headers() {
 		name := h.Name()
@@ -117,9 +111,9 @@ func Request(req *sip.Request, lim Limits) *Error {
 		}
 		// The value as sipgo writes it, into a reused buffer: Value() builds a new string for
 		// every typed header.
-		w.b = w.b[:0]
-		h.StringWrite(w)
-		v := w.b[min(len(name)+2, len(w.b)):]
+		w.Reset()
+		WriteHeader(w, h)
+		v := w.Bytes()[min(len(name)+2, w.Len()):]
 		if len(v) > lim.MaxHeaderBytes {
 			return bad(400, "Header Too Long", "%s is %d bytes", name, len(v))
 		}
