@@ -170,23 +170,40 @@ func parseCredentials(s string) (credentials, error) {
 	return c, nil
 }
 
-func md5hex(s string) string {
-	h := md5.Sum([]byte(s))
-	return hex.EncodeToString(h[:])
+// hexDigest is an MD5 digest in lower-case hex, as digest authentication writes them.
+type hexDigest [2 * md5.Size]byte
+
+// md5Hex is the hexDigest of the parts one after the other (no allocation for a short input).
+func md5Hex(parts ...string) hexDigest {
+	var buf [256]byte
+	b := buf[:0]
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	sum := md5.Sum(b)
+	var h hexDigest
+	hex.Encode(h[:], sum[:])
+	return h
 }
 
 // ha1 is H(username:realm:password), RFC 2617 §3.2.2.2.
 func ha1(user, realm, password string) string {
-	return md5hex(user + ":" + realm + ":" + password)
+	h := md5Hex(user, ":", realm, ":", password)
+	return string(h[:])
 }
 
 // expectedResponse is the request-digest of RFC 2617 §3.2.2.1 for method.
 func expectedResponse(c credentials, ha1, method string) string {
-	ha2 := md5hex(method + ":" + c.URI)
+	h := responseHex(c, ha1, method)
+	return string(h[:])
+}
+
+func responseHex(c credentials, ha1, method string) hexDigest {
+	ha2 := md5Hex(method, ":", c.URI)
 	if c.QOP == "auth" {
-		return md5hex(ha1 + ":" + c.Nonce + ":" + c.NC + ":" + c.Cnonce + ":auth:" + ha2)
+		return md5Hex(ha1, ":", c.Nonce, ":", c.NC, ":", c.Cnonce, ":auth:", string(ha2[:]))
 	}
-	return md5hex(ha1 + ":" + c.Nonce + ":" + ha2)
+	return md5Hex(ha1, ":", c.Nonce, ":", string(ha2[:]))
 }
 
 // challenge is the WWW-Authenticate / Proxy-Authenticate value (RFC 2617 §3.2.1).

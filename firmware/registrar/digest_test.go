@@ -94,3 +94,15 @@ func TestMACsReuse(t *testing.T) {
 		}
 	}
 }
+
+// Checking a digest allocates nothing: it runs for every authenticated request.
+func TestCheckDigestNoAllocation(t *testing.T) {
+	c := credentials{Username: "alcatel", Realm: "deskphone", Nonce: "abcdefghijklmnopqrstuvwxyz0123456789", URI: "sip:10.0.0.1",
+		Response: "00000000000000000000000000000000", QOP: "auth", NC: "00000001", Cnonce: "xyz"}
+	if n := testing.AllocsPerRun(100, func() {
+		h1 := md5Hex(c.Username, ":", c.Realm, ":", "secret")
+		checkDigest(c, string(h1[:]), "REGISTER")
+	}); n != 0 {
+		t.Errorf("%v allocations per digest check", n)
+	}
+}

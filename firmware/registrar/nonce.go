@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"hash"
-	"io"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -61,20 +60,28 @@ func newNonces(lifetime time.Duration, max int) *nonces {
 // schedule, on every challenge and every answer.
 type macs struct{ pool sync.Pool }
 
+// macState is a keyed state and a buffer for the string it hashes (io.WriteString would copy
+// it: the HMAC has no WriteString).
+type macState struct {
+	h   hash.Hash
+	buf []byte
+}
+
 func newMACs(key []byte) *macs {
 	m := &macs{}
-	m.pool.New = func() any { return hmac.New(sha256.New, key) }
+	m.pool.New = func() any { return &macState{h: hmac.New(sha256.New, key)} }
 	return m
 }
 
 // sum appends the MAC of a followed by b to dst.
 func (m *macs) sum(dst, a []byte, b string) []byte {
-	h := m.pool.Get().(hash.Hash)
-	h.Reset()
-	h.Write(a)
-	io.WriteString(h, b)
-	dst = h.Sum(dst)
-	m.pool.Put(h)
+	st := m.pool.Get().(*macState)
+	st.h.Reset()
+	st.h.Write(a)
+	st.buf = append(st.buf[:0], b...)
+	st.h.Write(st.buf)
+	dst = st.h.Sum(dst)
+	m.pool.Put(st)
 	return dst
 }
 

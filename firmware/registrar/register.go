@@ -156,7 +156,7 @@ func (r *Registrar) parseRegister(req *sip.Request) (registerUpdate, int, string
 		if scheme != "sip" && scheme != "sips" || c.Address.Host == "" {
 			return u, 400, "Bad Contact", nil
 		}
-		uri := c.Address.String()
+		uri := sipcheck.URIString(&c.Address)
 		if sipcheck.Text(uri) != nil || len(uri) > 512 {
 			return u, 400, "Bad Contact", nil
 		}

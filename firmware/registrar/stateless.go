@@ -207,9 +207,9 @@ func (a *udpAnswer) respondTo(req *sip.Request, code int, reason, server string,
 		}
 		w.WriteString("\r\n")
 	}
-	from.StringWrite(w)
+	sipcheck.WriteHeader(w, from)
 	w.WriteString("\r\n")
-	to.StringWrite(w)
+	sipcheck.WriteHeader(w, to)
 	if !to.Params.Has("tag") {
 		w.WriteString(";tag=")
 		w.WriteString(randomToken(12))

@@ -68,3 +68,40 @@ func TestWriteViaWithAsAdd(t *testing.T) {
 		}
 	}
 }
+
+// From, To and Contact headers and URIs are written as sipgo writes them.
+func TestWriteNameAddrAsSipgo(t *testing.T) {
+	p := sip.NewParser()
+	for _, hdrs := range []string{
+		"From: <sip:bob@10.0.0.1>;tag=1\r\nTo: <sip:bob@10.0.0.1>\r\nContact: <sip:bob@10.0.0.9:5060;transport=UDP>;expires=3600",
+		"From: \"Bob B\" <sips:bob:pw@[2001:db8::1]:5061;user=phone;lr?Subject=x&Priority=urgent>;tag=a b\r\nTo: sip:alice@example.com;tag=x\r\nContact: *",
+		"From: <tel:+4912345;phone-context=x>;tag=1\r\nTo: <urn:service:sos>\r\nContact: \"A\" <sip:a@b;ob>;+sip.instance=\"<urn:uuid:1>\";reg-id=1",
+		"From: <sip:%61lice@h;maddr=[::1]>;tag=1\r\nTo: <sip:h>\r\nContact: <sip:u@10.0.0.1:65000;x=\"q r\">, <sip:v@10.0.0.2>",
+	} {
+		msg, err := p.ParseSIP([]byte("OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bKx\r\n" + hdrs + "\r\nContent-Length: 0\r\n\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range msg.(*sip.Request).Headers() {
+			var want strings.Builder
+			h.StringWrite(&want)
+			var got bytes.Buffer
+			WriteHeader(&got, h)
+			if got.String() != want.String() {
+				t.Errorf("%s written as %q, want %q", h.Name(), got.String(), want.String())
+			}
+			var addr *sip.Uri
+			switch h := h.(type) {
+			case *sip.FromHeader:
+				addr = &h.Address
+			case *sip.ToHeader:
+				addr = &h.Address
+			case *sip.ContactHeader:
+				addr = &h.Address
+			}
+			if addr != nil && !addr.Wildcard && URIString(addr) != addr.String() {
+				t.Errorf("URI written as %q, want %q", URIString(addr), addr.String())
+			}
+		}
+	}
+}
