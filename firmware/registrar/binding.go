@@ -22,6 +22,16 @@ type Binding struct {
 	UserAgent  string    `json:"user_agent,omitempty"`
 	Reachable  bool      `json:"reachable"`
 	Instance   string    `json:"instance,omitempty"` // the Contact's +sip.instance (RFC 5626)
+
+	key string // contactKey(Contact) when set by a REGISTER; "" for one read back from disk
+}
+
+// contactKey is contactKey(b.Contact), kept from the REGISTER that set it.
+func (b *Binding) contactKey() string {
+	if b.key != "" {
+		return b.key
+	}
+	return contactKey(b.Contact)
 }
 
 // BindingStatus is one binding as the status API shows it.
@@ -87,7 +97,7 @@ func applyRegister(cur []Binding, u registerUpdate, aor, ext string, maxContacts
 	for _, c := range u.Contacts {
 		idx := -1
 		for i, b := range next {
-			if contactKey(b.Contact) == c.Key {
+			if b.contactKey() == c.Key {
 				idx = i
 				break
 			}
@@ -107,14 +117,14 @@ func applyRegister(cur []Binding, u registerUpdate, aor, ext string, maxContacts
 			if b.Source != u.Source || b.Transport != u.Transport || b.Contact != c.URI {
 				changed = true
 			}
-			b.Contact, b.Source, b.Transport = c.URI, u.Source, u.Transport
+			b.Contact, b.key, b.Source, b.Transport = c.URI, c.Key, u.Source, u.Transport
 			b.CallID, b.CSeq, b.UserAgent = u.CallID, u.CSeq, u.UserAgent
 			b.Expires = now.Add(c.Expires)
 			b.Reachable, b.Instance = true, c.Instance
 			continue
 		}
 		next = append(next, Binding{
-			AOR: aor, Extension: ext, Contact: c.URI, Source: u.Source, Transport: u.Transport,
+			AOR: aor, Extension: ext, Contact: c.URI, key: c.Key, Source: u.Source, Transport: u.Transport,
 			CallID: u.CallID, CSeq: u.CSeq, Expires: now.Add(c.Expires), Registered: now,
 			UserAgent: u.UserAgent, Reachable: true, Instance: c.Instance,
 		})
@@ -242,8 +252,8 @@ func newLocation() *location {
 // setLocked stores the account's bindings, which were old, and keeps the contact index in step.
 func (l *location) setLocked(aor string, old, next []Binding) {
 	l.dirty[aor] = true
-	for _, b := range old {
-		if k := contactKey(b.Contact); l.byContact[k] == aor {
+	for i := range old {
+		if k := old[i].contactKey(); l.byContact[k] == aor {
 			delete(l.byContact, k)
 		}
 	}
@@ -252,8 +262,8 @@ func (l *location) setLocked(aor string, old, next []Binding) {
 		return
 	}
 	l.byAOR[aor] = next
-	for _, b := range next {
-		l.byContact[contactKey(b.Contact)] = aor
+	for i := range next {
+		l.byContact[next[i].contactKey()] = aor
 	}
 }
 
@@ -402,7 +412,7 @@ func (l *location) findByContact(uri string) (Binding, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	for _, b := range l.byAOR[l.byContact[k]] {
-		if contactKey(b.Contact) == k {
+		if b.contactKey() == k {
 			return b, true
 		}
 	}

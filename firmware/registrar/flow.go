@@ -131,7 +131,7 @@ func replaceInstances(cur []Binding, u registerUpdate) []Binding {
 	for _, b := range cur {
 		stale := false
 		for _, c := range u.Contacts {
-			if c.Instance != "" && b.Instance == c.Instance && contactKey(b.Contact) != c.Key {
+			if c.Instance != "" && b.Instance == c.Instance && b.contactKey() != c.Key {
 				stale = true
 			}
 		}

@@ -266,9 +266,8 @@ func (g *guard) readFilter(maxSize int, tooBig func(data []byte, from net.Addr, 
 var scannerAgents = []string{"friendly-scanner", "sipvicious", "sipcli", "vaxsipuseragent", "sundayddr", "pplsip", "iwar", "sip-scan"}
 
 func isScanner(userAgent string) bool {
-	ua := strings.ToLower(userAgent)
 	for _, s := range scannerAgents {
-		if strings.Contains(ua, s) {
+		if indexFold(userAgent, s) >= 0 {
 			return true
 		}
 	}

@@ -3,6 +3,8 @@ package registrar
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"net"
 	"net/netip"
 	"strconv"
@@ -211,8 +213,10 @@ func (a *udpAnswer) respondTo(req *sip.Request, code int, reason, server string,
 	w.WriteString("\r\n")
 	sipcheck.WriteHeader(w, to)
 	if !to.Params.Has("tag") {
+		var tag [12]byte // randomToken(12), written in place
+		_, _ = rand.Read(tag[:])
 		w.WriteString(";tag=")
-		w.WriteString(randomToken(12))
+		w.Write(base64.RawURLEncoding.AppendEncode(w.AvailableBuffer(), tag[:]))
 	}
 	w.WriteString("\r\n")
 	callID.StringWrite(w)

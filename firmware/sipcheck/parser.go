@@ -1,6 +1,7 @@
 package sipcheck
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 
@@ -60,15 +61,28 @@ func parseError(h sip.Header) string {
 	if typed(h) {
 		return ""
 	}
-	name := strings.ToLower(h.Name())
-	parse, ok := sip.DefaultHeadersParser()[name]
+	var buf [32]byte
+	name := appendLower(buf[:0], h.Name())
+	parse, ok := sip.DefaultHeadersParser()[string(name)] // no copy for a map index
 	if !ok {
 		return ""
 	}
-	if _, err := strict(parse, []byte(name), h.Value()); err != nil && err.Error() != errComma {
+	if _, err := strict(parse, bytes.Clone(name), h.Value()); err != nil && err.Error() != errComma {
 		return err.Error()
 	}
 	return ""
+}
+
+// appendLower appends s lower-cased (ASCII letters; header names are tokens) to b.
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 // strict is sipgo's parse plus the rule sipgo does not apply: an unquoted display name is
