@@ -136,8 +136,10 @@ func tidy(h sip.Header) {
 		h.ProtocolVersion = strings.TrimSpace(h.ProtocolVersion)
 		h.Transport = strings.TrimSpace(h.Transport)
 		h.Host = strings.TrimSpace(h.Host)
-		if f := strings.Fields(h.Host); h.Transport == "" && len(f) == 2 {
-			h.Transport, h.Host = f[0], f[1] // "SIP/2.0/ UDP host": sipgo takes "UDP host" for the host
+		if h.Transport == "" {
+			if f := strings.Fields(h.Host); len(f) == 2 {
+				h.Transport, h.Host = f[0], f[1] // "SIP/2.0/ UDP host": sipgo takes "UDP host" for the host
+			}
 		}
 		h.Params = tidyParams(h.Params)
 	}

@@ -10,7 +10,9 @@
 # Go process that counts them).
 #
 # The REGISTER run is SIPp at full rate with 200 registrations in flight over 1,000 accounts;
-# every failed registration (a second 401, stale=true or not, a timeout) is counted.
+# every failed registration (a second 401, stale=true or not, a timeout) is counted. SIPp's socket
+# buffers are 4 MiB (-buff_size): its default of 64 KiB overflowed with a burst of responses
+# (200 phones share its one socket), and the lost ones waited for its 500 ms retransmission.
 #
 # Knobs (environment): DESKPHONE (binary, default build/deskphone), BENCH_USERS (1000),
 # BENCH_REGISTERS (10000), BENCH_REGISTER_CONCURRENCY (200), BENCH_CALLS (4000),
@@ -159,7 +161,7 @@ run_sipp() {
 	local start end
 	start=$(date +%s.%N)
 	(cd "$dir" && sipp "$target" -nostdin -i 127.0.0.1 -p "$(freeport)" -r 100000 -l "${LIMIT:-$CONC}" -m "$count" \
-		-timeout 120s -trace_stat -stf stat.csv -fd 60 "$@" > sipp.out 2>&1) || true
+		-timeout 120s -trace_stat -stf stat.csv -fd 60 -buff_size 4194304 "$@" > sipp.out 2>&1) || true
 	end=$(date +%s.%N)
 	python3 - "$dir/stat.csv" "$start" "$end" <<'PY'
 import sys

@@ -235,7 +235,7 @@ func sipp(dir, target string, args ...string) error {
 	if err != nil {
 		return err
 	}
-	full := append([]string{target, "-nostdin", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-r", "100000", "-timeout", "120s", "-timeout_error"}, args...)
+	full := append([]string{target, "-nostdin", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-r", "100000", "-timeout", "120s", "-timeout_error", "-buff_size", "4194304"}, args...)
 	cmd := exec.Command("sipp", full...)
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
