@@ -36,13 +36,27 @@ func newVoicemail(f *config.File, dir *accounts.Directory, log *slog.Logger) (*v
 
 // printPINs shows each account's mailbox PIN on the console, as the passwords are.
 func printPINs(vm *voicemail.Server, dir *accounts.Directory, log *slog.Logger) {
-	for _, a := range dir.All() {
-		pin, err := vm.Store().PIN(a.Extension)
-		if err != nil {
-			log.Warn("no voicemail PIN", "extension", a.Extension, "err", err)
-			continue
+	all := dir.All()
+	exts := make([]string, 0, len(all))
+	for _, a := range all {
+		exts = append(exts, a.Extension)
+	}
+	pins, err := vm.Store().PINs(exts)
+	if err != nil { // one unusable extension: each on its own, as before
+		pins = map[string]string{}
+		for _, a := range all {
+			pin, err := vm.Store().PIN(a.Extension)
+			if err != nil {
+				log.Warn("no voicemail PIN", "extension", a.Extension, "err", err)
+				continue
+			}
+			pins[a.Extension] = pin
 		}
-		log.Info("mailbox: dial *97", "extension", a.Extension, "username", a.Username, "pin", pin)
+	}
+	for _, a := range all {
+		if pin, ok := pins[a.Extension]; ok {
+			log.Info("mailbox: dial *97", "extension", a.Extension, "username", a.Username, "pin", pin)
+		}
 	}
 }
 

@@ -230,7 +230,9 @@ func (r *Registrar) Run(ctx context.Context) error {
 	r.mu.Lock()
 	r.tcp, r.tls = tl, tlsTL
 	r.mu.Unlock()
-	r.fast.Store(newFastPath(ctx, r, udp))
+	fast := newFastPath(ctx, r, udp)
+	wg.Go(fast.work)
+	r.fast.Store(fast)
 	wg.Go(func() { errc <- r.srv.ServeUDP(udp) })
 	wg.Go(func() { errc <- r.srv.ServeTCP(tl) })
 	if tlsTL != nil {

@@ -142,26 +142,55 @@ func (s *Store) changed(ext string) {
 
 // PIN returns the mailbox PIN of ext, generating (and keeping) a random 6-digit one the first time.
 func (s *Store) PIN(ext string) (string, error) {
-	if !validExt(ext) {
-		return "", fmt.Errorf("mailbox name %q is not usable", ext)
+	pins, err := s.PINs([]string{ext})
+	if err != nil {
+		return "", err
+	}
+	return pins[ext], nil
+}
+
+// PINs is PIN for several mailboxes, with one write of the PIN file for all the new ones (at a
+// first start with many accounts, one write per account rewrote the whole file each time).
+func (s *Store) PINs(exts []string) (map[string]string, error) {
+	for _, ext := range exts {
+		if !validExt(ext) {
+			return nil, fmt.Errorf("mailbox name %q is not usable", ext)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p, ok := s.pins[ext]; ok {
-		return p, nil
+	out := make(map[string]string, len(exts))
+	var added []string
+	for _, ext := range exts {
+		if p, ok := s.pins[ext]; ok {
+			out[ext] = p
+			continue
+		}
+		n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+		if err != nil {
+			s.forget(added)
+			return nil, fmt.Errorf("generate a PIN: %w", err)
+		}
+		pin := fmt.Sprintf("%06d", n.Int64())
+		s.pins[ext], out[ext] = pin, pin
+		added = append(added, ext)
 	}
-	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
-	if err != nil {
-		return "", fmt.Errorf("generate a PIN: %w", err)
+	if len(added) == 0 {
+		return out, nil
 	}
-	pin := fmt.Sprintf("%06d", n.Int64())
-	s.pins[ext] = pin
 	b, _ := json.MarshalIndent(s.pins, "", "  ")
 	if err := atomicfile.Write(filepath.Join(s.dir, "pins.json"), b, 0o600); err != nil {
-		delete(s.pins, ext)
-		return "", fmt.Errorf("save voicemail PIN: %w", err)
+		s.forget(added)
+		return nil, fmt.Errorf("save voicemail PIN: %w", err)
 	}
-	return pin, nil
+	return out, nil
+}
+
+// forget drops PINs generated but not saved.
+func (s *Store) forget(exts []string) {
+	for _, ext := range exts {
+		delete(s.pins, ext)
+	}
 }
 
 func (s *Store) boxDir(ext string) (string, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -159,6 +160,24 @@ func TestStoreOperations(t *testing.T) {
 	}
 	if info, _ := os.Stat(filepath.Join(dir, "pins.json")); info.Mode().Perm() != 0o600 {
 		t.Fatalf("pins.json mode %v", info.Mode())
+	}
+	// Many at once (a first start): the known ones kept, the new ones saved together.
+	exts := []string{"5002", "5003"}
+	for i := 0; i < 200; i++ {
+		exts = append(exts, strconv.Itoa(6000+i))
+	}
+	pins, err := s2.PINs(exts)
+	if err != nil || len(pins) != len(exts) || pins["5002"] != pin || pins["5003"] != other {
+		t.Fatalf("PINs: %d of %d, 5002 %q (want %q), 5003 %q (want %q), %v", len(pins), len(exts), pins["5002"], pin, pins["5003"], other, err)
+	}
+	s3, _ := OpenStore(dir, 1<<20, nil)
+	for _, ext := range exts {
+		if again, _ := s3.PIN(ext); again != pins[ext] || len(again) != 6 {
+			t.Fatalf("PIN of %s after a restart %q, want %q", ext, again, pins[ext])
+		}
+	}
+	if _, err := s3.PINs([]string{"5004", "../x"}); err == nil {
+		t.Fatal("PINs accepted an unusable mailbox name")
 	}
 }
 
