@@ -230,9 +230,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 	r.mu.Lock()
 	r.tcp, r.tls = tl, tlsTL
 	r.mu.Unlock()
-	fast := newFastPath(ctx, r, udp)
-	wg.Go(fast.work)
-	r.fast.Store(fast)
+	r.fast.Store(newFastPath(ctx, r, udp))
 	wg.Go(func() { errc <- r.srv.ServeUDP(udp) })
 	wg.Go(func() { errc <- r.srv.ServeTCP(tl) })
 	if tlsTL != nil {
