@@ -16,14 +16,7 @@ func (r *Registrar) routeInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	fwd, status := r.inDialogCopy(req)
 	if status != 0 {
 		if !req.IsAck() {
-			switch status {
-			case 481:
-				r.reply(tx, req, 481, "Call/Transaction Does Not Exist")
-			case 483:
-				r.reply(tx, req, 483, "Too Many Hops")
-			default:
-				r.reply(tx, req, 403, "Forbidden")
-			}
+			r.refuseInDialog(tx, req, status)
 		}
 		return
 	}
@@ -55,6 +48,18 @@ func (r *Registrar) routeInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	r.relay(req, tx, fwd, media)
+}
+
+// refuseInDialog answers an in-dialog request inDialogCopy refused with status.
+func (r *Registrar) refuseInDialog(tx responder, req *sip.Request, status int) {
+	switch status {
+	case 481:
+		r.answer(tx, req, 481, "Call/Transaction Does Not Exist")
+	case 483:
+		r.answer(tx, req, 483, "Too Many Hops")
+	default:
+		r.answer(tx, req, 403, "Forbidden")
+	}
 }
 
 func (r *Registrar) inDialogCopy(req *sip.Request) (*sip.Request, int) {

@@ -79,6 +79,8 @@ type Registrar struct {
 	anchored     anchoredCalls      // bridged answered calls
 	flowWatch    flowWatchers       // ringing calls through a WebSocket
 	mediaReports <-chan MediaReport // the bridges' reports of dead media (nil: none)
+
+	sipgoTxs sipgoTxs // the UDP server transactions sipgo holds, left to it by the call fast path (fastcall.go)
 }
 
 // New checks cfg (zero fields take DefaultConfig's values) and builds a registrar.

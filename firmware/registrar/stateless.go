@@ -310,6 +310,14 @@ func (a *answers) begin(key string, now time.Time) ([]byte, bool) {
 	return nil, false
 }
 
+// has reports whether key was seen within ttl.
+func (a *answers) has(key string, now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e, ok := a.m[key]
+	return ok && now.Sub(e.at) < a.ttl
+}
+
 // finish records the final response sent for key.
 func (a *answers) finish(key string, data []byte) {
 	a.mu.Lock()
