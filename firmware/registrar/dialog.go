@@ -13,6 +13,12 @@ import (
 // routeInDialog relays a request inside a dialog this proxy record-routed (RFC 3261 §16.4,
 // §16.12): the top Route must be ours and carry this Call-ID's token.
 func (r *Registrar) routeInDialog(req *sip.Request, tx sip.ServerTransaction) {
+	r.forwardInDialog(req, tx, func(fwd *sip.Request, media dialogMedia) { r.relay(req, tx, fwd, media) })
+}
+
+// forwardInDialog is routeInDialog with the relaying of a request other than ACK left to relay:
+// statefully (relay) or statelessly (the UDP fast path, fastcall.go).
+func (r *Registrar) forwardInDialog(req *sip.Request, tx responder, relay func(fwd *sip.Request, media dialogMedia)) {
 	fwd, status := r.inDialogCopy(req)
 	if status != 0 {
 		if !req.IsAck() {
@@ -27,7 +33,7 @@ func (r *Registrar) routeInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	if media != nil {
 		if err := media.request(fwd); err != nil {
 			if !req.IsAck() { // an ACK has no answer: its late answer is dropped
-				r.reply(tx, req, 488, "Not Acceptable Here")
+				r.answer(tx, req, 488, "Not Acceptable Here")
 			}
 			return
 		}
@@ -47,7 +53,7 @@ func (r *Registrar) routeInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
-	r.relay(req, tx, fwd, media)
+	relay(fwd, media)
 }
 
 // refuseInDialog answers an in-dialog request inDialogCopy refused with status.
@@ -78,8 +84,17 @@ func (r *Registrar) inDialogCopy(req *sip.Request) (*sip.Request, int) {
 		return nil, 403
 	}
 	r.markReceived(req)
-	// Next hop: the next Route entry that is not ours (a double Record-Route leaves two of ours,
-	// RFC 5658), else the Request-URI (the remote target). forwardCopy drops ours from the copy.
+	dest, transport, ok := r.inDialogHop(req)
+	if !ok {
+		return nil, 403
+	}
+	return r.forwardCopy(req, req.Recipient, dest, transport, false), 0
+}
+
+// inDialogHop is where an in-dialog request goes: the next Route entry that is not ours (a
+// double Record-Route leaves two of ours, RFC 5658), else the Request-URI (the remote target),
+// or the WebSocket flow a Route entry names. forwardCopy drops ours from the copy.
+func (r *Registrar) inDialogHop(req *sip.Request) (dest, transport string, ok bool) {
 	next := req.Recipient
 	top := true
 	for h := range sipcheck.Headers(req.Headers(), "Route") {
@@ -94,14 +109,10 @@ func (r *Registrar) inDialogCopy(req *sip.Request) (*sip.Request, int) {
 		next = nr.Address
 		break
 	}
-	dest, transport, ok := "", "WSS", false
-	if dest, ok = r.flowHop(req); !ok {
-		dest, transport, ok = r.resolveHop(next)
+	if dest, ok = r.flowHop(req); ok {
+		return dest, "WSS", true
 	}
-	if !ok {
-		return nil, 403
-	}
-	return r.forwardCopy(req, req.Recipient, dest, transport, false), 0
+	return r.resolveHop(next)
 }
 
 // resolveHop finds where to send a request for u: a registered contact goes to the address it

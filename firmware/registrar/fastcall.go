@@ -3,9 +3,9 @@ package registrar
 import (
 	"bytes"
 	"encoding/hex"
-	"hash/fnv"
-	"io"
+	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,9 +49,28 @@ var (
 	responseLine = []byte("SIP/2.0 ")
 )
 
-// takeCall handles a screened UDP datagram on the call fast path if it can; false leaves it to
-// sipgo, which parses it again (only for the messages that need it: rare in a call's life).
-// It runs in sipgo's read loop.
+// callJob is a parsed call message for a call worker: a request from a UDP address, or a
+// response to a request relayed statelessly.
+type callJob struct {
+	req  *sip.Request
+	res  *sip.Response
+	from *net.UDPAddr
+}
+
+// newCallQueues makes one queue per call worker. The messages of one call go to one worker, in
+// the order they came: an ACK is not overtaken by the BYE sent right after it.
+func newCallQueues(workers int) []chan callJob {
+	qs := make([]chan callJob, workers)
+	for i := range qs {
+		qs[i] = make(chan callJob, 256)
+	}
+	return qs
+}
+
+// takeCall queues a screened UDP datagram for the call workers if the fast path handles it; false
+// leaves it to sipgo, which parses it again (only for the messages that need it: rare in a call's
+// life). It runs in sipgo's read loop, so it decides from what the datagram says and
+// leaves the work to the workers.
 func (f *fastPath) takeCall(data []byte, from net.Addr) bool {
 	switch {
 	case bytes.HasPrefix(data, responseLine):
@@ -76,126 +95,170 @@ func (f *fastPath) takeCall(data []byte, from net.Addr) bool {
 	}
 	msg.SetTransport("UDP")
 	msg.SetSource(ua.String())
-	switch m := msg.(type) {
-	case *sip.Response:
-		return f.relayResponse(m)
-	case *sip.Request:
-		if m.Via() == nil || m.CallID() == nil || m.CSeq() == nil || m.To() == nil {
-			return false // sipgo's path refuses it (400)
+	if m, ok := msg.(*sip.Response); ok {
+		top := m.Via()
+		if top == nil || m.CallID() == nil || !strings.HasPrefix(top.Params.GetOr("branch", ""), statelessBranchPrefix) {
+			return false
 		}
-		switch m.Method {
-		case sip.INVITE:
-			return f.challengeInvite(m, ua)
-		case sip.ACK, sip.BYE:
-			return f.inDialog(m, ua)
+		return f.queueCall(callJob{res: m})
+	}
+	req, ok := msg.(*sip.Request)
+	if !ok || req.Via() == nil || req.CallID() == nil || req.CSeq() == nil || req.To() == nil {
+		return false // sipgo's path refuses it (400)
+	}
+	switch req.Method {
+	case sip.INVITE:
+		if req.To().Params.Has("tag") || sipcheck.Header(req.Headers(), "Proxy-Authorization") != nil {
+			return false // in a dialog (routeInDialog), or credentials after all
+		}
+	case sip.ACK:
+		if f.answers.has(transactionKey(req), f.r.clock.Now()) {
+			return true // the ACK of an answer the fast path sent: absorbed, as its transaction would
+		}
+		if f.r.sipgoTxs.holds(req, sip.INVITE) {
+			return false // the ACK of a non-2xx response sipgo sent: it stops its retransmissions
+		}
+	case sip.BYE:
+		if req.Route() == nil || !req.To().Params.Has("tag") || f.r.sipgoTxs.holds(req, sip.BYE) || !f.r.statelessHop(req) {
+			return false
+		}
+	default:
+		return false
+	}
+	return f.queueCall(callJob{req: req, from: ua})
+}
+
+// queueCall hands j to the worker of its Call-ID; false when the service is stopping.
+func (f *fastPath) queueCall(j callJob) bool {
+	var callID string
+	if j.req != nil {
+		callID = j.req.CallID().Value()
+	} else {
+		callID = j.res.CallID().Value()
+	}
+	select {
+	case f.calls[fnvString(fnvOffset, callID)%uint64(len(f.calls))] <- j:
+		return true
+	case <-f.ctx.Done():
+		return false
+	}
+}
+
+// workCalls handles the call messages of queue i until Run ends.
+func (f *fastPath) workCalls(i int) {
+	for {
+		select {
+		case <-f.ctx.Done():
+			return
+		case j := <-f.calls[i]:
+			if j.res != nil {
+				f.relayResponse(j.res)
+				continue
+			}
+			switch j.req.Method {
+			case sip.INVITE:
+				f.challengeInvite(j.req, j.from)
+			default:
+				f.inDialog(j.req, j.from)
+			}
 		}
 	}
-	return false
 }
 
 // challengeInvite answers an INVITE without credentials with a 407, as onInvite would
 // (authorize finds no credentials for our realm and challenges; Max-Forwards 0 gets 483 first).
-func (f *fastPath) challengeInvite(req *sip.Request, from *net.UDPAddr) bool {
-	if req.To().Params.Has("tag") || sipcheck.Header(req.Headers(), "Proxy-Authorization") != nil {
-		return false // in a dialog (routeInDialog), or credentials after all
-	}
+func (f *fastPath) challengeInvite(req *sip.Request, from *net.UDPAddr) {
 	tx := &udpAnswer{f: f, to: from}
 	defer f.r.recoverRequest(req, tx)
 	if !f.r.admit(req, tx) {
-		return true
+		return
 	}
 	key := transactionKey(req)
 	if prev, again := f.answers.begin(key, f.r.clock.Now()); again {
 		if prev != nil {
 			f.write(prev, from)
 		}
-		return true
+		return
 	}
 	tx.key = key
 	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
 		f.r.answer(tx, req, 483, "Too Many Hops")
-		return true
+		return
 	}
 	f.r.challenge(req, tx, true, false)
-	return true
 }
 
-// inDialog takes an ACK or BYE: the ACK of an answer the fast path sent is absorbed (a server
-// transaction would), an ACK with no route set is dropped (onAck), and one with a route set or
-// a BYE is relayed statelessly when relayStateless can.
-func (f *fastPath) inDialog(req *sip.Request, from *net.UDPAddr) bool {
-	ack := req.IsAck()
-	if ack && f.answers.has(transactionKey(req), f.r.clock.Now()) {
-		return true
-	}
-	hasRoute := req.Route() != nil
-	if !ack && (!hasRoute || !req.To().Params.Has("tag")) {
-		return false // sipgo's path answers it (481, 405…)
-	}
-	method := req.Method
-	if ack {
-		method = sip.INVITE // an ACK for a non-2xx belongs to its INVITE's transaction
-	}
-	if f.r.sipgoTxs.holds(req, method) {
-		return false
-	}
+// inDialog relays an ACK (as onAck: along the route set, or dropped without one) or a BYE of a
+// plain call, statelessly (RFC 3261 §16.11), through the same steps as routeInDialog.
+func (f *fastPath) inDialog(req *sip.Request, from *net.UDPAddr) {
 	tx := &udpAnswer{f: f, to: from}
 	defer f.r.recoverRequest(req, tx)
 	if !f.r.admit(req, tx) {
-		return true
+		return
 	}
-	if !hasRoute {
-		return true // an ACK outside any dialog we route: nothing to do (onAck)
+	if req.IsAck() {
+		if req.Route() != nil {
+			f.r.forwardInDialog(req, tx, nil) // an ACK has no transaction anyway
+		}
+		return
 	}
-	return f.r.relayStateless(req, tx)
+	// The same transaction's retransmissions leave with the same branch, so the next hop
+	// answers them as retransmissions (RFC 3261 §16.11); and once its final response came back,
+	// a retransmission gets that response again from here, as from a server transaction (a
+	// phone may not answer a BYE again for a call it ended).
+	branch := f.r.statelessBranch(req)
+	if prev, again := f.answers.begin(branch, f.r.clock.Now()); again && prev != nil {
+		f.write(prev, from)
+		return
+	}
+	f.r.forwardInDialog(req, tx, func(fwd *sip.Request, _ dialogMedia) {
+		fwd.Via().Params.Add("branch", branch)
+		if err := f.r.client.WriteRequest(fwd, asBuilt); err != nil {
+			f.r.log.Info("in-dialog request failed: next hop unreachable", "method", string(req.Method), "dst", fwd.Destination(), "err", err)
+			f.r.answer(tx, req, 503, "Service Unavailable")
+		}
+	})
 }
 
-// relayResponse relays a response to a request relayed statelessly, by its Via.
-func (f *fastPath) relayResponse(res *sip.Response) bool {
-	top := res.Via()
-	if top == nil || !strings.HasPrefix(top.Params.GetOr("branch", ""), statelessBranchPrefix) {
-		return false
-	}
+// relayResponse relays a response to a request relayed statelessly, by its Via. A final one
+// without a body going to a UDP phone is kept for the request's retransmissions (inDialog).
+func (f *fastPath) relayResponse(res *sip.Response) {
 	defer func() {
 		if p := recover(); p != nil {
-			f.r.log.Error("response relaying failed; the response is dropped and the service continues", "panic", p, "src", res.Source())
+			f.r.log.Error("response relaying failed; the response is dropped and the service continues", "panic", fmt.Sprint(p), "src", res.Source())
 		}
 	}()
-	f.r.strayResponse(res)
-	return true
+	if res.StatusCode < 200 || len(res.Body()) > 0 {
+		f.r.strayResponse(res)
+		return
+	}
+	out, ok := upstream(res)
+	if !ok {
+		return
+	}
+	dst, err := netip.ParseAddrPort(out.Destination())
+	if err != nil || out.Transport() != "UDP" {
+		f.r.strayResponse(res)
+		return
+	}
+	buf := responseBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	out.StringWrite(buf)
+	f.answers.finish(res.Via().Params.GetOr("branch", ""), bytes.Clone(buf.Bytes()))
+	f.write(buf.Bytes(), net.UDPAddrFromAddrPort(dst))
+	responseBufs.Put(buf)
 }
 
-// relayStateless relays an ACK or BYE of a dialog between UDP phones whose media the Pi does not
-// anchor, without a transaction (RFC 3261 §16.11), doing what routeInDialog does for them. It
-// reports false, having sent nothing, for a request that must take routeInDialog's stateful path.
-func (r *Registrar) relayStateless(req *sip.Request, tx responder) bool {
+// statelessHop reports whether an in-dialog request may be relayed statelessly: its call is
+// not one whose media the Pi bridges (hangup.go follows those dialogs through the stateful
+// relay), and it goes to a UDP phone.
+func (r *Registrar) statelessHop(req *sip.Request) bool {
 	callID := req.CallID().Value()
 	if r.anchored.peek(callID) != nil || r.srtpBridged(callID) {
 		return false
 	}
-	fwd, status := r.inDialogCopy(req)
-	if status != 0 {
-		if !req.IsAck() {
-			r.refuseInDialog(tx, req, status)
-		}
-		return true
-	}
-	if fwd.Transport() != "UDP" || r.dialogMedia(req, fwd) != nil {
-		return false
-	}
-	if req.Method == sip.BYE {
-		r.calls.ended(callID, r.clock.Now())
-		// The same transaction's retransmissions must leave with the same branch, so the next
-		// hop answers them as retransmissions (RFC 3261 §16.11).
-		fwd.Via().Params.Add("branch", r.statelessBranch(req))
-	}
-	if err := r.client.WriteRequest(fwd, asBuilt); err != nil {
-		r.log.Debug("cannot forward request", "method", string(req.Method), "dst", fwd.Destination(), "err", err)
-		if !req.IsAck() {
-			r.answer(tx, req, 503, "Service Unavailable")
-		}
-	}
-	return true
+	_, transport, ok := r.inDialogHop(req)
+	return ok && strings.EqualFold(transport, "UDP")
 }
 
 // statelessBranch is the branch of req relayed statelessly: the same for every copy of one
@@ -322,13 +385,32 @@ func sipgoTxKey(req *sip.Request, method sip.RequestMethod) (uint64, bool) {
 	if port <= 0 {
 		port = sip.DefaultPort(via.Transport)
 	}
-	h := fnv.New64a()
-	io.WriteString(h, branch)
-	io.WriteString(h, sip.TxSeperator)
-	io.WriteString(h, via.Host)
-	io.WriteString(h, sip.TxSeperator)
-	io.WriteString(h, strconv.Itoa(port))
-	io.WriteString(h, sip.TxSeperator)
-	io.WriteString(h, string(method))
-	return h.Sum64(), true
+	h := fnvString(fnvOffset, branch)
+	h = fnvString(h, sip.TxSeperator)
+	h = fnvString(h, via.Host)
+	h = fnvString(h, sip.TxSeperator)
+	var num [20]byte
+	h = fnvBytes(h, strconv.AppendInt(num[:0], int64(port), 10))
+	h = fnvString(h, sip.TxSeperator)
+	return fnvString(h, string(method)), true
+}
+
+// FNV-1a, 64 bits (hash/fnv without its allocations).
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime
+	}
+	return h
+}
+
+func fnvBytes(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	return h
 }

@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"testing"
@@ -121,7 +122,8 @@ func (c *callTest) authenticated(t *testing.T, challenge string) string {
 // A call between two UDP phones: the INVITE without credentials is challenged without a
 // transaction (a retransmission gets the same 407, its ACK is absorbed), and the ACK and BYE
 // are relayed statelessly along the route set, a retransmitted BYE with the same branch as the
-// first, its 200 OK back to the caller; the call list follows the call to its end.
+// first, its 200 OK back to the caller (and again from the registrar to a late retransmission);
+// the call list follows the call to its end.
 func TestCallThroughStatelessPath(t *testing.T) {
 	c := newCallTest(t)
 	r, caller, callee, host, me := c.r, c.caller, c.callee, c.host, c.me
@@ -177,8 +179,16 @@ func TestCallThroughStatelessPath(t *testing.T) {
 		t.Fatalf("retransmitted BYE left as %q, want the first one's branch %q", branch(second), branch(first))
 	}
 	callee.send(phoneAnswer(second, 200, "OK", "callee", ""))
-	if res := caller.next(); !strings.HasPrefix(res, "SIP/2.0 200") || !strings.Contains(res, "CSeq: 3 BYE") {
-		t.Fatalf("caller got %q, want the BYE's 200 OK", res)
+	byeOK := caller.next()
+	if !strings.HasPrefix(byeOK, "SIP/2.0 200") || !strings.Contains(byeOK, "CSeq: 3 BYE") {
+		t.Fatalf("caller got %q, want the BYE's 200 OK", byeOK)
+	}
+	caller.send(bye) // that 200 OK got lost too: the registrar answers with it, as a transaction would
+	if again := caller.next(); again != byeOK {
+		t.Fatalf("BYE sent after its 200 OK came back: %q, want the same 200 OK:\n%s", again, byeOK)
+	}
+	if m := callee.read(sip.T1); m != "" {
+		t.Fatalf("callee got %.80q, want nothing: the call is over", m)
 	}
 	if got := r.RecentCalls(); len(got) != 1 || got[0].State != "ended" {
 		t.Fatalf("call list %+v, want the call ended", got)
@@ -252,5 +262,19 @@ func TestFastCallScreens(t *testing.T) {
 	}
 	if strings.ContainsAny(randomToken(64), ".") {
 		t.Error("a random branch may look like a stateless one")
+	}
+}
+
+// sipgoTxKey hashes the very key sipgo gives the transaction.
+func TestSipgoTxKeyIsSipgos(t *testing.T) {
+	req := parseMsg(t, "BYE sip:a@10.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKabc\nFrom: <sip:b@10.0.0.2>;tag=1\nTo: <sip:a@10.0.0.1>;tag=2\nCall-ID: k\nCSeq: 3 BYE\nContent-Length: 0\n\n").(*sip.Request)
+	got, ok := sipgoTxKey(req, sip.BYE)
+	if want := fnvString(fnvOffset, "z9hG4bKabc__10.0.0.2__5060__BYE"); !ok || got != want {
+		t.Errorf("sipgoTxKey = %x, %v; want %x", got, ok, want)
+	}
+	h := fnv.New64a()
+	h.Write([]byte("z9hG4bKabc__10.0.0.2__5060__BYE"))
+	if got != h.Sum64() {
+		t.Errorf("not FNV-1a")
 	}
 }

@@ -236,6 +236,9 @@ func (r *Registrar) Run(ctx context.Context) error {
 	for range fast.workers {
 		wg.Go(fast.work)
 	}
+	for i := range fast.calls {
+		wg.Go(func() { fast.workCalls(i) })
+	}
 	r.fast.Store(fast)
 	wg.Go(func() { errc <- r.srv.ServeUDP(udp) })
 	wg.Go(func() { errc <- r.srv.ServeTCP(tl) })
@@ -274,6 +277,11 @@ func (r *Registrar) Run(ctx context.Context) error {
 	return runErr
 }
 
+// udpReadBuffer is the receive buffer asked for the UDP socket: bursts (a phone system's
+// phones re-registering after a power cut, calls answered together) must not overflow the
+// kernel's default (208 KiB), which drops datagrams silently. Kamailio raises its own too.
+const udpReadBuffer = 4 << 20
+
 func (r *Registrar) listen() (net.PacketConn, net.Listener, error) {
 	host, portStr, err := net.SplitHostPort(r.cfg.Listen)
 	if err != nil {
@@ -287,6 +295,9 @@ func (r *Registrar) listen() (net.PacketConn, net.Listener, error) {
 		udp, err := net.ListenPacket(udpNet, r.cfg.Listen)
 		if err != nil {
 			return nil, nil, fmt.Errorf("registrar cannot listen on UDP %s (is another SIP server running?): %w", r.cfg.Listen, err)
+		}
+		if c, ok := udp.(*net.UDPConn); ok {
+			_ = c.SetReadBuffer(udpReadBuffer) // capped by net.core.rmem_max
 		}
 		port := udp.LocalAddr().(*net.UDPAddr).Port
 		tcp, err := net.Listen(tcpNet, net.JoinHostPort(host, strconv.Itoa(port)))

@@ -40,6 +40,7 @@ type fastPath struct {
 	answers *answers
 	bufs    sync.Pool // *[]byte copies of datagrams
 	workers int
+	calls   []chan callJob // one per call worker (fastcall.go)
 }
 
 type fastJob struct {
@@ -56,6 +57,7 @@ func newFastPath(ctx context.Context, r *Registrar, udp net.PacketConn) *fastPat
 		answers: newAnswers(answersMax, 64*sip.T1),
 		workers: max(2, runtime.GOMAXPROCS(0)),
 	}
+	f.calls = newCallQueues(f.workers)
 	f.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	return f
 }
