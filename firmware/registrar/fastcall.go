@@ -151,17 +151,19 @@ func (f *fastPath) workCalls(i int) {
 		case <-f.ctx.Done():
 			return
 		case j := <-f.calls[i]:
-			if j.res != nil {
-				f.relayResponse(j.res)
-				continue
-			}
-			switch j.req.Method {
-			case sip.INVITE:
-				f.challengeInvite(j.req, j.from)
-			default:
-				f.inDialog(j.req, j.from)
-			}
+			f.handleCall(j)
 		}
+	}
+}
+
+func (f *fastPath) handleCall(j callJob) {
+	switch {
+	case j.res != nil:
+		f.relayResponse(j.res)
+	case j.req.Method == sip.INVITE:
+		f.challengeInvite(j.req, j.from)
+	default:
+		f.inDialog(j.req, j.from)
 	}
 }
 

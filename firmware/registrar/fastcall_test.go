@@ -1,8 +1,11 @@
 package registrar
 
 import (
+	"context"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -277,4 +280,38 @@ func TestSipgoTxKeyIsSipgos(t *testing.T) {
 	if got != h.Sum64() {
 		t.Errorf("not FNV-1a")
 	}
+}
+
+// Any datagram that starts like a call message: no panic, no error logged, nothing queued that
+// the workers cannot handle.
+func FuzzCallFastPath(f *testing.F) {
+	f.Add(0, "sip:5001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKx;rport\r\nFrom: <sip:guillaume@127.0.0.1>;tag=1\r\nTo: <sip:5001@127.0.0.1>\r\nCall-ID: a\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+	f.Add(1, "sip:5001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKx\r\nRoute: <sip:127.0.0.1;lr;dpr=00>\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: a\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+	f.Add(2, "sip:alcatel@127.0.0.1:9 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKx\r\nRoute: <sip:127.0.0.1;lr;dpr=00>\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: a\r\nCSeq: 3 BYE\r\nMax-Forwards: 0\r\nContent-Length: 0\r\n\r\n")
+	f.Add(3, "200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch="+statelessBranchPrefix+"00\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKx;rport=5999\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: a\r\nCSeq: 3 BYE\r\nContent-Length: 0\r\n\r\n")
+	sink, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer sink.Close()
+	starts := []string{"INVITE ", "ACK ", "BYE ", "SIP/2.0 "}
+	f.Fuzz(func(t *testing.T, start int, rest string) {
+		log := slog.New(failOnError{slog.DiscardHandler, t})
+		r, err := New(Config{Realm: "deskphone"}, testAccounts, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fp := newFastPath(context.Background(), r, sink)
+		data := []byte(starts[uint(start)%uint(len(starts))] + rest)
+		if !fp.takeCall(data, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5999}) {
+			return
+		}
+		for _, q := range fp.calls {
+			select {
+			case j := <-q:
+				fp.handleCall(j)
+			default:
+			}
+		}
+	})
 }
