@@ -234,19 +234,26 @@ func (f *fastPath) relayResponse(res *sip.Response) {
 		f.r.strayResponse(res)
 		return
 	}
-	out, ok := upstream(res)
-	if !ok {
+	// As upstream, but in place: no transaction holds this response.
+	branch := res.Via().Params.GetOr("branch", "")
+	res.RemoveHeader("Via")
+	next := res.Via()
+	if next == nil {
 		return
 	}
-	dst, err := netip.ParseAddrPort(out.Destination())
-	if err != nil || out.Transport() != "UDP" {
-		f.r.strayResponse(res)
+	dst, err := netip.ParseAddrPort(viaDestination(next))
+	if err != nil || !strings.EqualFold(next.Transport, "UDP") {
+		res.SetDestination(viaDestination(next))
+		res.SetTransport(strings.ToUpper(next.Transport))
+		if err := f.r.srv.TransportLayer().WriteMsg(res); err != nil {
+			f.r.log.Debug("cannot forward response", "status", res.StatusCode, "dst", res.Destination(), "err", err)
+		}
 		return
 	}
 	buf := responseBufs.Get().(*bytes.Buffer)
 	buf.Reset()
-	out.StringWrite(buf)
-	f.answers.finish(res.Via().Params.GetOr("branch", ""), bytes.Clone(buf.Bytes()))
+	res.StringWrite(buf)
+	f.answers.finish(branch, bytes.Clone(buf.Bytes()))
 	f.write(buf.Bytes(), net.UDPAddrFromAddrPort(dst))
 	responseBufs.Put(buf)
 }
