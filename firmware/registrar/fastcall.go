@@ -17,25 +17,29 @@ import (
 
 // The UDP fast path of calls, as Kamailio's configuration handles them (stateless sl replies,
 // in-dialog requests relayed along the route set): the messages of a call that need no
-// transaction are answered or relayed from sipgo's read loop, without the goroutine, server
-// transaction, FSM and timers sipgo gives every message:
+// transaction skip the goroutine, server transaction, FSM and timers sipgo gives every message.
+// sipgo's read loop parses them and decides (takeCall); one worker per core does the work, the
+// messages of one call always on the same worker, in the order they came:
 //
 //   - an INVITE without credentials gets its 407 challenge statelessly (RFC 3261 §16.11; the
 //     REGISTER's 401 is answered the same way, stateless.go): the answer is kept for 64×T1, so a
 //     retransmitted INVITE gets the same 407 (same nonce), and the ACK of that 407 is absorbed;
 //   - an ACK or BYE inside a dialog this proxy record-routed, between two UDP phones whose media
-//     the Pi does not anchor, is relayed statelessly (RFC 3261 §16.11): the same checks as the
-//     stateful relay (Max-Forwards, our Route with this Call-ID's token, the next hop a
-//     registered contact or an IP address), a BYE's branch derived from the incoming request's
-//     transaction, so its retransmissions reach the callee as retransmissions, and the responses
-//     to it relayed back by their Via (strayResponse);
-//   - the responses to those BYEs are relayed here too, without sipgo's client-transaction
-//     lookup.
+//     the Pi does not bridge, is relayed statelessly (RFC 3261 §16.11) through the same steps as
+//     the stateful relay (forwardInDialog: Max-Forwards, our Route with this Call-ID's token, the
+//     next hop a registered contact or an IP address, the call list); a BYE's branch is derived
+//     from the incoming request's transaction, so its retransmissions reach the callee as
+//     retransmissions;
+//   - the responses to those BYEs are relayed by their Via without sipgo's client-transaction
+//     lookup, and the final one is kept for 64×T1: a BYE retransmitted after it gets it from
+//     here, as from a server transaction (a phone need not answer a BYE again for a call it
+//     ended).
 //
 // Everything else goes to sipgo as before: INVITEs with credentials (forking, the call list,
 // voicemail), calls whose media the Pi bridges (WebRTC, SRTP: their dialogs are followed by
-// hangup.go), CANCEL, other transports. A request sipgo holds a server transaction for (an ACK
-// for a non-2xx response it sent, a retransmission) always goes to sipgo: sipgoTxs knows them.
+// hangup.go), CANCEL, other in-dialog requests, other transports. A request sipgo holds a server
+// transaction for (the ACK of a non-2xx response it sent, a retransmission) always goes to
+// sipgo: sipgoTxs knows them.
 
 // statelessBranchPrefix starts the Via branch of a request relayed statelessly. upstream reads
 // responses to it as ours (branchPrefix); the "." never appears in the random branches of the
@@ -68,9 +72,9 @@ func newCallQueues(workers int) []chan callJob {
 }
 
 // takeCall queues a screened UDP datagram for the call workers if the fast path handles it; false
-// leaves it to sipgo, which parses it again (only for the messages that need it: rare in a call's
-// life). It runs in sipgo's read loop, so it decides from what the datagram says and
-// leaves the work to the workers.
+// leaves it to sipgo, which parses it again (the authenticated INVITE is told by a look at the
+// bytes; other messages the fast path leaves are rare in a call's life). It runs in sipgo's read
+// loop, so it only decides and leaves the work to the workers.
 func (f *fastPath) takeCall(data []byte, from net.Addr) bool {
 	switch {
 	case bytes.HasPrefix(data, responseLine):
