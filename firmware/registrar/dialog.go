@@ -13,17 +13,16 @@ import (
 // routeInDialog relays a request inside a dialog this proxy record-routed (RFC 3261 §16.4,
 // §16.12): the top Route must be ours and carry this Call-ID's token.
 func (r *Registrar) routeInDialog(req *sip.Request, tx sip.ServerTransaction) {
+	r.forwardInDialog(req, tx, func(fwd *sip.Request, media dialogMedia) { r.relay(req, tx, fwd, media) })
+}
+
+// forwardInDialog is routeInDialog with the relaying of a request other than ACK left to relay:
+// statefully (relay) or statelessly (the UDP fast path, fastcall.go).
+func (r *Registrar) forwardInDialog(req *sip.Request, tx responder, relay func(fwd *sip.Request, media dialogMedia)) {
 	fwd, status := r.inDialogCopy(req)
 	if status != 0 {
 		if !req.IsAck() {
-			switch status {
-			case 481:
-				r.reply(tx, req, 481, "Call/Transaction Does Not Exist")
-			case 483:
-				r.reply(tx, req, 483, "Too Many Hops")
-			default:
-				r.reply(tx, req, 403, "Forbidden")
-			}
+			r.refuseInDialog(tx, req, status)
 		}
 		return
 	}
@@ -34,7 +33,7 @@ func (r *Registrar) routeInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	if media != nil {
 		if err := media.request(fwd); err != nil {
 			if !req.IsAck() { // an ACK has no answer: its late answer is dropped
-				r.reply(tx, req, 488, "Not Acceptable Here")
+				r.answer(tx, req, 488, "Not Acceptable Here")
 			}
 			return
 		}
@@ -54,7 +53,19 @@ func (r *Registrar) routeInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
-	r.relay(req, tx, fwd, media)
+	relay(fwd, media)
+}
+
+// refuseInDialog answers an in-dialog request inDialogCopy refused with status.
+func (r *Registrar) refuseInDialog(tx responder, req *sip.Request, status int) {
+	switch status {
+	case 481:
+		r.answer(tx, req, 481, "Call/Transaction Does Not Exist")
+	case 483:
+		r.answer(tx, req, 483, "Too Many Hops")
+	default:
+		r.answer(tx, req, 403, "Forbidden")
+	}
 }
 
 func (r *Registrar) inDialogCopy(req *sip.Request) (*sip.Request, int) {
@@ -73,8 +84,17 @@ func (r *Registrar) inDialogCopy(req *sip.Request) (*sip.Request, int) {
 		return nil, 403
 	}
 	r.markReceived(req)
-	// Next hop: the next Route entry that is not ours (a double Record-Route leaves two of ours,
-	// RFC 5658), else the Request-URI (the remote target). forwardCopy drops ours from the copy.
+	dest, transport, ok := r.inDialogHop(req)
+	if !ok {
+		return nil, 403
+	}
+	return r.forwardCopy(req, req.Recipient, dest, transport, false), 0
+}
+
+// inDialogHop is where an in-dialog request goes: the next Route entry that is not ours (a
+// double Record-Route leaves two of ours, RFC 5658), else the Request-URI (the remote target),
+// or the WebSocket flow a Route entry names. forwardCopy drops ours from the copy.
+func (r *Registrar) inDialogHop(req *sip.Request) (dest, transport string, ok bool) {
 	next := req.Recipient
 	top := true
 	for h := range sipcheck.Headers(req.Headers(), "Route") {
@@ -89,14 +109,10 @@ func (r *Registrar) inDialogCopy(req *sip.Request) (*sip.Request, int) {
 		next = nr.Address
 		break
 	}
-	dest, transport, ok := "", "WSS", false
-	if dest, ok = r.flowHop(req); !ok {
-		dest, transport, ok = r.resolveHop(next)
+	if dest, ok = r.flowHop(req); ok {
+		return dest, "WSS", true
 	}
-	if !ok {
-		return nil, 403
-	}
-	return r.forwardCopy(req, req.Recipient, dest, transport, false), 0
+	return r.resolveHop(next)
 }
 
 // resolveHop finds where to send a request for u: a registered contact goes to the address it

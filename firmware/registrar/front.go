@@ -22,6 +22,7 @@ type responder interface {
 func (r *Registrar) wrap(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		defer r.recoverRequest(req, tx)
+		r.sipgoTxs.track(req, tx)
 		if r.admit(req, tx) {
 			h(req, tx)
 		}

@@ -79,6 +79,8 @@ type Registrar struct {
 	anchored     anchoredCalls      // bridged answered calls
 	flowWatch    flowWatchers       // ringing calls through a WebSocket
 	mediaReports <-chan MediaReport // the bridges' reports of dead media (nil: none)
+
+	sipgoTxs sipgoTxs // the UDP server transactions sipgo holds, left to it by the call fast path (fastcall.go)
 }
 
 // New checks cfg (zero fields take DefaultConfig's values) and builds a registrar.
@@ -230,7 +232,11 @@ func (r *Registrar) Run(ctx context.Context) error {
 	r.mu.Lock()
 	r.tcp, r.tls = tl, tlsTL
 	r.mu.Unlock()
-	r.fast.Store(newFastPath(ctx, r, udp))
+	fast := newFastPath(ctx, r, udp)
+	for i := range fast.calls {
+		wg.Go(func() { fast.workCalls(i) })
+	}
+	r.fast.Store(fast)
 	wg.Go(func() { errc <- r.srv.ServeUDP(udp) })
 	wg.Go(func() { errc <- r.srv.ServeTCP(tl) })
 	if tlsTL != nil {

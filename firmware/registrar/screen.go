@@ -20,8 +20,8 @@ func (r *Registrar) screen(next sip.TransportReadFilter) sip.TransportReadFilter
 		}
 		clean, bad := sipcheck.Screen(data)
 		if bad == nil {
-			if f := r.fast.Load(); f != nil && isRegister(clean) && f.take(clean, info.RemoteAddr) {
-				return nil, nil // answered by the fast path (stateless.go)
+			if f := r.fast.Load(); f != nil && (isRegister(clean) && f.take(clean, info.RemoteAddr) || f.takeCall(clean, info.RemoteAddr)) {
+				return nil, nil // answered or relayed by the fast path (stateless.go, fastcall.go)
 			}
 			return clean, nil
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,12 +34,14 @@ import (
 // nor a second binding, and a phone that missed a 401 gets the same challenge, not another one.
 // A request with credentials outlives its kept answer in its nonce record (see answersMax).
 
-// fastPath holds the socket and the retransmission memory of the UDP fast path.
+// fastPath holds the socket, the retransmission memory and the call workers' queues of the UDP
+// fast path.
 type fastPath struct {
-	ctx     context.Context // Run's: the fast path stops taking REGISTERs with it
+	ctx     context.Context // Run's: the fast path and its call workers stop with it
 	r       *Registrar
 	conn    *sip.UDPConnection // the listening socket; its WriteTo feeds the SIP trace
 	answers *answers
+	calls   []chan callJob // one per call worker (fastcall.go)
 }
 
 func newFastPath(ctx context.Context, r *Registrar, udp net.PacketConn) *fastPath {
@@ -47,6 +50,7 @@ func newFastPath(ctx context.Context, r *Registrar, udp net.PacketConn) *fastPat
 		r:       r,
 		conn:    &sip.UDPConnection{PacketConn: udp, PacketAddr: udp.LocalAddr().String(), Listener: true},
 		answers: newAnswers(answersMax, 64*sip.T1),
+		calls:   newCallQueues(max(2, runtime.GOMAXPROCS(0))),
 	}
 }
 
@@ -119,24 +123,14 @@ func transactionHash(req *sip.Request) uint64 {
 		branch = v.Params.GetOr("branch", "")
 	}
 	var seq [20]byte
-	h := fnv1a(fnvOffset, req.Source())
-	h = fnv1a(h, "\x00")
-	h = fnv1a(h, branch)
-	h = fnv1a(h, "\x00")
-	h = fnv1a(h, req.CallID().Value())
-	h = fnv1a(h, "\x00")
-	h = fnv1a(h, string(strconv.AppendUint(seq[:0], uint64(req.CSeq().SeqNo), 10)))
+	h := fnvString(fnvOffset, req.Source())
+	h = fnvString(h, "\x00")
+	h = fnvString(h, branch)
+	h = fnvString(h, "\x00")
+	h = fnvString(h, req.CallID().Value())
+	h = fnvString(h, "\x00")
+	h = fnvBytes(h, strconv.AppendUint(seq[:0], uint64(req.CSeq().SeqNo), 10))
 	return h | 1 // never 0, which stands for no transaction
-}
-
-const fnvOffset = 14695981039346656037
-
-func fnv1a(h uint64, s string) uint64 {
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
 }
 
 func (f *fastPath) write(data []byte, to *net.UDPAddr) {
@@ -303,6 +297,14 @@ func (a *answers) begin(key string, now time.Time) ([]byte, bool) {
 	a.ring[a.next] = key
 	a.next = (a.next + 1) % a.max
 	return nil, false
+}
+
+// has reports whether key was seen within ttl.
+func (a *answers) has(key string, now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e, ok := a.m[key]
+	return ok && now.Sub(e.at) < a.ttl
 }
 
 // finish records the final response sent for key.
