@@ -82,33 +82,56 @@ var portsGiven = map[int]bool{}
 // and that no other test of this run has been given.
 func freePort(t testing.TB, network string) int {
 	t.Helper()
+	return freePorts(t, network, 2)
+}
+
+// freePorts reserves n consecutive ports from an even one (RTP ranges, and a peer's SIP port
+// with the one after it: baresip listens for TLS on its SIP port + 1) and returns the first; no
+// other call hands out any of them. The first is checked free for network, the second for TCP.
+func freePorts(t testing.TB, network string, n int) int {
+	t.Helper()
 	portMu.Lock()
 	defer portMu.Unlock()
 	// Above the kernel's ephemeral range (32768–60999): a port found free there could be handed
 	// to some process's outgoing connection before the peer binds it.
-	const lo, hi = 61000, 65500 // (some tests use the port and the nine after it)
+	const lo, hi = 61000, 65500
+next:
 	for i := 0; i < 500; i++ {
-		port := lo + rand.IntN(hi-lo+1)
-		if portsGiven[port] {
-			continue
-		}
-		l, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		if network == "tcp" || network == "both" {
-			tl, err := net.Listen("tcp", fmt.Sprintf(":%d", port)) // as wide as peers bind
-			if err != nil {
-				continue
+		port := (lo + rand.IntN(hi-lo-n+1)) &^ 1
+		for p := port; p < port+n; p++ {
+			if portsGiven[p] {
+				continue next
 			}
-			tl.Close()
 		}
-		portsGiven[port] = true
+		if !canBind("udp", port) && network != "tcp" || !canBind("tcp", port) && network != "udp" || !canBind("tcp", port+1) {
+			continue
+		}
+		for p := port; p < port+n; p++ {
+			portsGiven[p] = true
+		}
 		return port
 	}
 	t.Fatal("no free port")
 	return 0
+}
+
+// canBind reports whether port is free for network on loopback (TCP: on every address, as
+// wide as peers bind).
+func canBind(network string, port int) bool {
+	if network == "udp" {
+		l, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return false
+		}
+		l.Close()
+		return true
+	}
+	l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 // requireTool fails the test (it does not skip: CI installs every peer) when a program is missing.

@@ -30,7 +30,7 @@ func newRegBaresip(t *testing.T, e *regEnv, user, pass string, toneHz int) *regB
 	os.MkdirAll(b.Rec, 0o755)
 	// Even: baresip picks an even port in the range after rounding down, so an odd first
 	// port would let it take the one below (outside what the tests watch).
-	rtp := freePort(t, "udp") &^ 1
+	rtp := freePorts(t, "udp", 10)
 	b.RTP = rtp
 	cfg := fmt.Sprintf(`poll_method epoll
 sip_listen 127.0.0.1:%d

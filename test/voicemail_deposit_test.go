@@ -193,7 +193,7 @@ func TestVoicemailDepositSIPp(t *testing.T) {
 			wait := startSIPp(t, "-sf", sippScenario(t, c.uas), "-i", "127.0.0.1", "-p", strconv.Itoa(uas))
 			runSIPp(t, e.Addr, "-sf", depositScenario(t, ulawTone(t, c.hz, 11*time.Second)), "-s", "5002",
 				"-key", "aor", "alcatel", "-au", "alcatel", "-ap", "alcatel-secret-1", "-i", "127.0.0.1",
-				"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")&^1))
+				"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePorts(t, "udp", 4)))
 			if err := wait(); err != nil {
 				t.Fatal(err)
 			}
@@ -214,7 +214,7 @@ func TestVoicemailPowerCutKeepsMessage(t *testing.T) {
 	e := startVoicemail(t, "127.0.0.1", "")
 	wait := startSIPp(t, e.Addr, "-sf", depositScenario(t, ulawTone(t, 800, 11*time.Second)), "-s", "5001",
 		"-key", "aor", "rpi", "-au", "rpi", "-ap", "rpi-secret-22", "-i", "127.0.0.1",
-		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")&^1), "-m", "1", "-timeout", "14s")
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePorts(t, "udp", 4)), "-m", "1", "-timeout", "14s")
 	e.WaitLog(t, "media negotiated", 5*time.Second)
 	time.Sleep(9500 * time.Millisecond) // greeting (5.5 s), beep, about 3.5 s of message
 	e.Kill()
@@ -266,7 +266,7 @@ func TestVoicemailQuotaFull(t *testing.T) {
 	// The voicemail says so and hangs up: SIPp gets a BYE in the middle of its message.
 	err := trySIPp(t, 30*time.Second, e.Addr, "-sf", depositScenario(t, ulawTone(t, 700, 11*time.Second)), "-s", "5001",
 		"-key", "aor", "rpi", "-au", "rpi", "-ap", "rpi-secret-22", "-i", "127.0.0.1",
-		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")&^1))
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePorts(t, "udp", 4)))
 	if err == nil || !strings.Contains(err.Error(), "BYE") {
 		t.Fatalf("the full mailbox did not hang up on the caller: %v", err)
 	}

@@ -19,7 +19,7 @@ func TestVoicemailUnsolicitedMWISIPp(t *testing.T) {
 	busy := startSIPp(t, "-sf", sippScenario(t, "phone_uas_busy.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uas), "-m", "1")
 	caller := startSIPp(t, e.Addr, "-sf", depositScenario(t, ulawTone(t, 700, 11*time.Second)), "-s", "5001",
 		"-key", "aor", "guillaume", "-au", "guillaume", "-ap", "guillaume-secret-3", "-i", "127.0.0.1",
-		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")&^1))
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePorts(t, "udp", 4)))
 	if err := busy(); err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestVoicemailMWIBaresip(t *testing.T) {
 	// A caller reaches the mailbox: baresip rings (manual answer) past no_answer.
 	runSIPp(t, e.Addr, "-sf", depositScenario(t, ulawTone(t, 700, 11*time.Second)), "-s", "5003",
 		"-key", "aor", "alcatel", "-au", "alcatel", "-ap", "alcatel-secret-1", "-i", "127.0.0.1",
-		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")&^1))
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePorts(t, "udp", 4)))
 	b.WaitLog(t, "Voice-Message: 1/0", 10*time.Second)
 	if !strings.Contains(b.Log(), "Messages-Waiting: yes") {
 		t.Fatalf("NOTIFY with a message:\n%s", b.Log())
