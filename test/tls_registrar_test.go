@@ -43,6 +43,8 @@ func startTLSRegistrarSRTP(t *testing.T, extra string, srtp map[string]string) *
 	}
 	e := startRegistrarSRTP(t, fmt.Sprintf("tls_listen = \"127.0.0.1:%d\"\n%s", port, extra), srtp)
 	e.WaitLog(t, "registrar listening for SIP over TLS", 10*time.Second)
+	// The authority opens in the background (after the Pi's phone registers, when it has one).
+	e.WaitLog(t, "SIP over TLS: certificate from the Pi's certificate authority", 10*time.Second)
 	m := regexp.MustCompile(`SIP over TLS: certificate from the Pi's certificate authority.*ca_fingerprint_sha256=([0-9A-F:]{95})`).FindStringSubmatch(e.Logs())
 	if m == nil {
 		t.Fatalf("the registrar did not log the fingerprint of the authority that signs its certificate:\n%s", e.Logs())

@@ -61,15 +61,17 @@ ln -s ../tmp "$ROOT/var/tmp"
 ln -s lib "$ROOT/lib64"
 
 # BusyBox: /bin/sh and /sbin/init, and the other applet links — made here when this computer's
-# busybox is the same Debian build (it lists the same applets), else by rcS at boot.
+# busybox is the same Debian version (it lists the same applets), else by rcS at boot.
 install -m 0755 "$DEB/bin/busybox" "$ROOT/bin/busybox"
 ln -s busybox "$ROOT/bin/sh"
 ln -s ../bin/busybox "$ROOT/sbin/init"
-bbver=$(awk '$1 == "busybox" {print $2}' "$LOCK")
+# The image's is Debian's static build (busybox-static), which has the applets of the dynamic
+# one but blkid.
+bbver=$(awk '$1 == "busybox-static" {print $2}' "$LOCK")
 if [ "$(dpkg-query -W -f='${Version}' busybox 2>/dev/null)" = "$bbver" ]; then
 	nlinks=0
 	for a in $(busybox --list-full); do
-		case $a in bin/busybox | bin/sh | sbin/init) continue ;; esac
+		case $a in bin/busybox | bin/sh | sbin/init | sbin/blkid) continue ;; esac
 		mkdir -p "$ROOT/$(dirname "$a")"
 		rel=$(dirname "$a" | sed 's|[^/]*|..|g')/bin/busybox
 		ln -s "$rel" "$ROOT/$a"

@@ -21,7 +21,7 @@ info "From this computer: softphone to 127.0.0.1:$SIP_PORT (accounts and passwor
 info "web pages https://127.0.0.1:$HTTPS_PORT/ (CA: http://127.0.0.1:$WEB_PORT/ca.crt). Console log: $BUILD/sim-console.log"
 cmdline=$(sed -e 's/console=[^ ]*//g' "$IN/rpi-firmware/cmdline.txt")
 exec qemu-system-aarch64 -M raspi3b -accel tcg,thread=single -nographic -no-reboot \
-	-kernel "$IN/Image" -initrd "$IN/rootfs.cpio.gz" -dtb "$IN/bcm2837-rpi-3-b-plus.dtb" \
+	-kernel "$IN/Image" -initrd "$IN/rootfs.cpio.zst" -dtb "$IN/bcm2837-rpi-3-b-plus.dtb" \
 	-append "$cmdline console=ttyS1,115200" \
 	-drive "file=$CARD,if=sd,format=raw" \
 	-netdev "user,id=n0,hostfwd=udp:127.0.0.1:$SIP_PORT-:5060,hostfwd=tcp:127.0.0.1:$SIP_PORT-:5060,hostfwd=tcp:127.0.0.1:$WEB_PORT-:80,hostfwd=tcp:127.0.0.1:$HTTPS_PORT-:443" \

@@ -84,9 +84,17 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 	if err != nil {
 		return nil, err
 	}
-	ca, err := localCA(f)
-	if err != nil {
-		return nil, err
+	// The certificate authority opens after the first registration, unless the phone registers
+	// over TLS (it may trust the authority's file, made on the first start).
+	caAfter := deferred
+	if f.Phone.Enabled && f.Phone.Transport == "tls" {
+		caAfter = nil
+	}
+	ca := openCALater(ctx, g, f, caAfter, log)
+	if caAfter == nil {
+		if _, err := ca.get(ctx); err != nil {
+			return nil, err
+		}
 	}
 	var reg *registrar.Registrar
 	if f.Registrar.Enabled {

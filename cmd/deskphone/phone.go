@@ -17,7 +17,6 @@ import (
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/atomicfile"
 	"github.com/deskphone/deskphone/firmware/calllog"
-	"github.com/deskphone/deskphone/firmware/certs"
 	"github.com/deskphone/deskphone/firmware/config"
 	"github.com/deskphone/deskphone/firmware/media"
 	"github.com/deskphone/deskphone/firmware/phone"
@@ -38,8 +37,12 @@ type Phone struct {
 // Everything is started in g and stops when ctx ends. The web port is bound before it returns, so
 // a taken port is reported at once. registered is called each time the registrar answers the
 // phone's REGISTER.
-func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, ca *certs.Authority, registered func(), webAfter <-chan struct{}, log *slog.Logger) (*Phone, error) {
+func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, lca *laterCA, registered func(), webAfter <-chan struct{}, log *slog.Logger) (*Phone, error) {
 	if !f.Phone.Enabled {
+		ca, err := lca.get(ctx)
+		if err != nil {
+			return nil, err
+		}
 		srv, err := newWeb(f, ca, nil, nil, log)
 		if err != nil {
 			return nil, err
@@ -114,6 +117,11 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, ca *certs.
 	g.Go(func() error { return ua.Run(ctx) })
 
 	awaitFirstRegistration(ctx, webAfter) // the pages start once the phone has registered
+	ca, err := lca.get(ctx)
+	if err != nil {
+		closeDev()
+		return nil, err
+	}
 	srv, err := newWeb(f, ca, ph, calls, log)
 	if err != nil {
 		closeDev()

@@ -18,7 +18,7 @@ import (
 
 // newRegistrar maps the [registrar] section to registrar.Config. A zero value in the file means
 // the registrar's default, except qualify_interval = "0s", which turns qualify off.
-func newRegistrar(f *config.File, dir *accounts.Directory, ca *certs.Authority, log *slog.Logger, opts ...registrar.Option) (*registrar.Registrar, error) {
+func newRegistrar(f *config.File, dir *accounts.Directory, ca *laterCA, log *slog.Logger, opts ...registrar.Option) (*registrar.Registrar, error) {
 	c := f.Registrar
 	cfg := registrar.DefaultConfig()
 	if c.Listen != "" {
@@ -118,8 +118,9 @@ func ownRegistrarCA(f *config.File, registrarAddr string) string {
 }
 
 // sipTLSConfig is the registrar's certificate: the configured files, or the one the Pi's own
-// certificate authority issues for its names and addresses (the same as the web pages').
-func sipTLSConfig(c config.Registrar, ca *certs.Authority, log *slog.Logger) (*tls.Config, error) {
+// certificate authority issues for its names and addresses (the same as the web pages'), which
+// a handshake waits for while the authority opens (openCALater logs its fingerprint then).
+func sipTLSConfig(c config.Registrar, ca *laterCA, log *slog.Logger) (*tls.Config, error) {
 	if c.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
 		if err != nil {
@@ -128,6 +129,5 @@ func sipTLSConfig(c config.Registrar, ca *certs.Authority, log *slog.Logger) (*t
 		log.Info("SIP over TLS certificate", "file", c.TLSCert, "sha256", certs.Fingerprint(cert.Certificate[0]))
 		return &tls.Config{Certificates: []tls.Certificate{cert}}, nil
 	}
-	log.Info("SIP over TLS: certificate from the Pi's certificate authority (trust /ca.crt once)", "ca_fingerprint_sha256", ca.Fingerprint())
-	return &tls.Config{GetCertificate: ca.GetCertificate}, nil
+	return &tls.Config{GetCertificate: ca.getCertificate}, nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -17,6 +19,7 @@ import (
 	"github.com/deskphone/deskphone/firmware/config"
 	"github.com/deskphone/deskphone/firmware/registrar"
 	"github.com/deskphone/deskphone/firmware/web"
+	"golang.org/x/sync/errgroup"
 )
 
 // newWeb builds the web pages and API: the page password in data_dir/web-admin.json, and the
@@ -64,6 +67,56 @@ func localCA(f *config.File) (*certs.Authority, error) {
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
 	return ca, nil
+}
+
+// laterCA is the Pi's certificate authority, opened in the background: reading it, and making
+// its keys on the first start, does not hold up the phone's first REGISTER. The web pages and
+// the registrar's TLS handshakes wait for it.
+type laterCA struct {
+	done chan struct{}
+	ca   *certs.Authority // nil when neither the pages nor SIP over TLS need one
+	err  error
+}
+
+// openCALater opens the authority (localCA) in g once after is closed: at once for nil, else
+// after the phone's first registration (at most firstRegistrationWait).
+func openCALater(ctx context.Context, g *errgroup.Group, f *config.File, after <-chan struct{}, log *slog.Logger) *laterCA {
+	l := &laterCA{done: make(chan struct{})}
+	g.Go(func() error {
+		awaitFirstRegistration(ctx, after)
+		l.ca, l.err = localCA(f)
+		close(l.done)
+		if l.err != nil {
+			return l.err
+		}
+		if r := f.Registrar; r.Enabled && r.TLSListen != "" && r.TLSCert == "" {
+			log.Info("SIP over TLS: certificate from the Pi's certificate authority (trust /ca.crt once)", "ca_fingerprint_sha256", l.ca.Fingerprint())
+		}
+		return nil
+	})
+	return l
+}
+
+// get waits for the authority.
+func (l *laterCA) get(ctx context.Context) (*certs.Authority, error) {
+	select {
+	case <-l.done:
+		return l.ca, l.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// getCertificate is the registrar's TLS certificate, once the authority is open.
+func (l *laterCA) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	ca, err := l.get(hello.Context())
+	if err != nil {
+		return nil, err
+	}
+	if ca == nil {
+		return nil, errors.New("no certificate authority for SIP over TLS")
+	}
+	return ca.GetCertificate(hello)
 }
 
 // printWebBanner tells the person at the console where the pages are, how to check the

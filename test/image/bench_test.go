@@ -146,15 +146,20 @@ func benchCard(b *testing.B) string {
 	return path
 }
 
-// bareInitramfs is the image's BusyBox and C library with an /init that prints a marker: what the
-// same kernel needs to reach a shell.
+// bareInitramfs is the image's BusyBox (and the C library, if it needs one) with an /init that
+// prints a marker: what the same kernel needs to reach a shell.
 func bareInitramfs(b *testing.B) string {
 	root := filepath.Join(b.TempDir(), "root")
 	src := filepath.Join(filepath.Dir(input("Image")), "..", "rootfs")
 	for _, d := range []string{"bin", "lib", "lib/aarch64-linux-gnu", "proc"} {
 		os.MkdirAll(filepath.Join(root, d), 0o755)
 	}
-	cp := exec.Command("sh", "-c", `cp -a "$1/bin/busybox" "$2/bin/" && cp -a "$1"/lib/aarch64-linux-gnu/libc.so* "$1"/lib/aarch64-linux-gnu/ld-linux* "$1"/lib/aarch64-linux-gnu/libresolv* "$2/lib/aarch64-linux-gnu/" && cp -a "$1/lib/ld-linux-aarch64.so.1" "$2/lib/"`, "sh", src, root)
+	// The C library only for a dynamically linked BusyBox (the image has the static one).
+	cp := exec.Command("sh", "-c", `cp -a "$1/bin/busybox" "$2/bin/" || exit 1
+aarch64-linux-gnu-readelf -l "$1/bin/busybox" | grep -q interpreter || exit 0
+cp -a "$1"/lib/aarch64-linux-gnu/libc.so* "$1"/lib/aarch64-linux-gnu/ld-linux* "$2/lib/aarch64-linux-gnu/" &&
+	cp -a "$1/lib/ld-linux-aarch64.so.1" "$2/lib/" || exit 1
+for f in "$1"/lib/aarch64-linux-gnu/libresolv*; do [ ! -e "$f" ] || cp -a "$f" "$2/lib/aarch64-linux-gnu/"; done`, "sh", src, root)
 	if out, err := cp.CombinedOutput(); err != nil {
 		b.Fatalf("bare root: %v %s", err, out)
 	}
