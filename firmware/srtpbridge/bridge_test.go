@@ -255,7 +255,10 @@ func TestBadOffersAreErrors(t *testing.T) {
 // Close and Run's end free every port and goroutine, also for calls never answered.
 func TestCloseFreesPortsAndGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()
-	b, err := New(Config{RTPPortMin: 40000, RTPPortMax: 40099, SetupTimeout: 200 * time.Millisecond})
+	// Ten pairs (two legs a call) for the five calls, below the kernel's ephemeral range (which
+	// any process's outgoing socket may take a port of), every one checked free at the end.
+	const portMin, portMax = 31000, 31019
+	b, err := New(Config{RTPPortMin: portMin, RTPPortMax: portMax, SetupTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +289,7 @@ func TestCloseFreesPortsAndGoroutines(t *testing.T) {
 	if err := b.Start("after", true, false, loopback, loopback); err == nil {
 		t.Error("Start worked after Run returned")
 	}
-	for p := 40000; p < 40020; p++ {
+	for p := portMin; p <= portMax; p++ {
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{Port: p})
 		if err != nil {
 			t.Fatalf("port %d still taken: %v", p, err)

@@ -275,7 +275,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestRunEndsCalls(t *testing.T) {
-	br, stop := runBridge(t, Config{IP: loopback, RTPPortMin: 42000, RTPPortMax: 42003})
+	br, stop := runBridge(t, Config{IP: loopback, RTPPortMin: 29000, RTPPortMax: 29003})
 	ctx := context.Background()
 	ph := newPhone(t, 101)
 	for _, id := range []string{"a", "b"} {
@@ -295,7 +295,7 @@ func TestRunEndsCalls(t *testing.T) {
 	}
 	// The ports are free again: a new bridge binds the same ICE port (runBridge fails the test
 	// otherwise) and RTP ports.
-	br2, stop2 := runBridge(t, Config{IP: loopback, ICEPort: int(br.ICEAddr().Port()), RTPPortMin: 42000, RTPPortMax: 42003})
+	br2, stop2 := runBridge(t, Config{IP: loopback, ICEPort: int(br.ICEAddr().Port()), RTPPortMin: 29000, RTPPortMax: 29003})
 	defer stop2()
 	if _, err := br2.Offer(ctx, "a", "t", "", false, ph.sdp("0", 101, "sendrecv")); err != nil {
 		t.Errorf("the RTP ports stay bound after Run returned: %v", err)

@@ -23,7 +23,7 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 // startBridge runs a bridge on loopback for the test's lifetime.
 func startBridge(t testing.TB) *Bridge {
 	t.Helper()
-	b, stop := runBridge(t, Config{IP: loopback, RTPPortMin: 41000, RTPPortMax: 41999})
+	b, stop := runBridge(t, Config{IP: loopback, RTPPortMin: 28000, RTPPortMax: 28999})
 	t.Cleanup(stop)
 	return b
 }

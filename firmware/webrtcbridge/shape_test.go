@@ -18,7 +18,7 @@ var _ mediaBridge = (*Bridge)(nil)
 
 // A call whose offer is never answered, and never closed by the proxy, is ended by Run.
 func TestSetupTimeout(t *testing.T) {
-	br, stop := runBridge(t, Config{IP: loopback, RTPPortMin: 42100, RTPPortMax: 42199, SetupTimeout: 300 * time.Millisecond})
+	br, stop := runBridge(t, Config{IP: loopback, RTPPortMin: 29100, RTPPortMax: 29199, SetupTimeout: 300 * time.Millisecond})
 	defer stop()
 	ph := newPhone(t, 101)
 	if _, err := br.Offer(context.Background(), "lost", "t", "", false, ph.sdp("0", 101, "sendrecv")); err != nil {
