@@ -174,24 +174,13 @@ func (f *fastPath) handleCall(j callJob) {
 // challengeInvite answers an INVITE without credentials with a 407, as onInvite would
 // (authorize finds no credentials for our realm and challenges; Max-Forwards 0 gets 483 first).
 func (f *fastPath) challengeInvite(req *sip.Request, from *net.UDPAddr) {
-	tx := &udpAnswer{f: f, to: from}
-	defer f.r.recoverRequest(req, tx)
-	if !f.r.admit(req, tx) {
-		return
-	}
-	key := transactionKey(req)
-	if prev, again := f.answers.begin(key, f.r.clock.Now()); again {
-		if prev != nil {
-			f.write(prev, from)
+	f.answerOnce(req, from, func(req *sip.Request, tx *udpAnswer) {
+		if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
+			f.r.answer(tx, req, 483, "Too Many Hops")
+			return
 		}
-		return
-	}
-	tx.key = key
-	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
-		f.r.answer(tx, req, 483, "Too Many Hops")
-		return
-	}
-	f.r.challenge(req, tx, true, false)
+		f.r.challenge(req, tx, true, false)
+	})
 }
 
 // inDialog relays an ACK (as onAck: along the route set, or dropped without one) or a BYE of a

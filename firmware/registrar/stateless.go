@@ -90,6 +90,13 @@ func (f *fastPath) handle(data []byte, from *net.UDPAddr) {
 	}
 	req.SetTransport("UDP")
 	req.SetSource(from.String())
+	f.answerOnce(req, from, func(req *sip.Request, tx *udpAnswer) { f.r.register(req, tx, true) })
+}
+
+// answerOnce admits req (admit's checks) and, unless it is a retransmission (sent the kept
+// answer again, or nothing while the first copy is being handled), hands it to handle with a
+// responder that keeps its final answer for the retransmissions to come.
+func (f *fastPath) answerOnce(req *sip.Request, from *net.UDPAddr, handle func(*sip.Request, *udpAnswer)) {
 	tx := &udpAnswer{f: f, to: from}
 	defer f.r.recoverRequest(req, tx)
 	if !f.r.admit(req, tx) {
@@ -103,7 +110,7 @@ func (f *fastPath) handle(data []byte, from *net.UDPAddr) {
 		return
 	}
 	tx.key = key
-	f.r.register(req, tx, true)
+	handle(req, tx)
 }
 
 // transactionKey identifies a request's server transaction (RFC 3261 §17.2.3), with the source
