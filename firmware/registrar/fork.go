@@ -452,7 +452,7 @@ func (r *Registrar) cancelBranch(ctx context.Context, br *branch) {
 	c.SetTransport(inv.Transport())
 	c.SetDestination(inv.Destination())
 	c.Laddr = inv.Laddr
-	r.workers.Go(func() {
+	r.spawn(func() {
 		cctx, cancel := context.WithTimeout(ctx, 32*time.Second)
 		defer cancel()
 		if _, err := r.client.Do(cctx, c, asBuilt); err != nil {

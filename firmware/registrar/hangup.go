@@ -341,7 +341,7 @@ func (r *Registrar) endCall(callID string, gone int, why string) bool {
 			continue
 		}
 		bye := r.byeRequest(callID, l, why)
-		r.workers.Go(func() { r.sendBye(ctx, bye, l.ext) })
+		r.spawn(func() { r.sendBye(ctx, bye, l.ext) })
 	}
 	return true
 }

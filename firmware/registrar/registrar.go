@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,10 +71,14 @@ type Registrar struct {
 	tlsPort    int                   // 0: no TLS listener
 	routeFrom  map[netip.Addr]string // local address used to reach a peer (localHost)
 
-	fast    atomic.Pointer[fastPath] // UDP REGISTERs while Run serves (stateless.go)
-	ready   chan struct{}
-	runCtx  context.Context
-	workers sync.WaitGroup // calls, cancels and qualify probes started by handlers
+	fast       atomic.Pointer[fastPath]   // UDP REGISTERs while Run serves (stateless.go)
+	udpReaders atomic.Pointer[udpReaders] // the UDP socket's readers while Run serves
+	readFilter sip.TransportReadFilter    // bans, flood count, screening, fast paths: every read
+	ready      chan struct{}
+	runCtx     context.Context
+	workers    sync.WaitGroup // calls, cancels and BYEs started by handlers (spawn)
+	spawnMu    sync.Mutex
+	stopping   bool // Run is waiting for its workers: spawn starts no more
 
 	// Calls to end when a side vanishes (hangup.go).
 	anchored     anchoredCalls      // bridged answered calls
@@ -120,6 +125,7 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 	r.nonces = newNonces(cfg.NonceLifetime, cfg.MaxNonces)
 	r.guard = newGuard(cfg, r.clock, log)
 	r.guard.known = func(ip netip.Addr) bool { return r.loc.hasSourceIP(ip.String()) }
+	r.readFilter = r.screen(r.guard.readFilter(cfg.MaxMessageSize, r.tooBig))
 	r.store = newStore(cfg.DataDir, r.loc, log)
 	r.domains = map[string]bool{strings.ToLower(cfg.Realm): true, "localhost": true}
 	for _, d := range cfg.Domains {
@@ -145,7 +151,7 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 		sipgo.WithUserAgentParser(r.parser),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sip.WithTransportLayerLogger(quiet),
-			sip.WithTransportLayerReadFilter(r.screen(r.guard.readFilter(cfg.MaxMessageSize, r.tooBig))),
+			sip.WithTransportLayerReadFilter(r.preFiltered(r.readFilter)),
 		),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerLogger(quiet),
@@ -237,7 +243,12 @@ func (r *Registrar) Run(ctx context.Context) error {
 		wg.Go(func() { fast.workCalls(i) })
 	}
 	r.fast.Store(fast)
-	wg.Go(func() { errc <- r.srv.ServeUDP(udp) })
+	readers := newUDPReaders(udp, r.readFilter)
+	r.udpReaders.Store(readers)
+	for range max(2, runtime.GOMAXPROCS(0)) {
+		wg.Go(readers.read)
+	}
+	wg.Go(func() { errc <- r.srv.ServeUDP(readers) })
 	wg.Go(func() { errc <- r.srv.ServeTCP(tl) })
 	if tlsTL != nil {
 		wg.Go(func() { errc <- r.serveTLS(tlsTL) })
@@ -262,16 +273,30 @@ func (r *Registrar) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("SIP listener stopped: %w", err)
 	}
 	cancel()
-	udp.Close()
+	readers.Close()
 	tcp.Close()
 	if tlsL != nil {
 		tlsL.Close()
 	}
 	r.ws.Close()
+	r.spawnMu.Lock()
+	r.stopping = true
+	r.spawnMu.Unlock()
 	r.workers.Wait()
 	r.ua.Close()
 	wg.Wait()
 	return runErr
+}
+
+// spawn runs f in a worker that Run waits for before it returns. Once Run is stopping f does not
+// run: a handler called late (a browser's WebSocket closing as Run stops ends its calls, which
+// would send BYEs) starts nothing that outlives Run.
+func (r *Registrar) spawn(f func()) {
+	r.spawnMu.Lock()
+	defer r.spawnMu.Unlock()
+	if !r.stopping {
+		r.workers.Go(f)
+	}
 }
 
 // udpReadBuffer is the UDP socket's receive buffer asked for, as Kamailio raises its own: the

@@ -85,7 +85,7 @@ func (r *Registrar) toEndpoint(req *sip.Request, tx sip.ServerTransaction, u sip
 		return
 	}
 	if async {
-		r.workers.Go(func() { r.relay(req, tx, fwd, media) })
+		r.spawn(func() { r.relay(req, tx, fwd, media) })
 		return
 	}
 	r.relay(req, tx, fwd, media)
@@ -156,7 +156,7 @@ func (r *Registrar) notifyPhones(req *sip.Request, tx sip.ServerTransaction, tar
 			continue
 		}
 		fwd := r.forwardCopy(req, target, b.Source, b.Transport, false)
-		r.workers.Go(func() {
+		r.spawn(func() {
 			res, err := r.client.Do(ctx, fwd, asBuilt)
 			if err != nil {
 				r.log.Debug("message-summary NOTIFY not answered", "contact", b.Contact, "err", err)
