@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,14 +70,12 @@ type Registrar struct {
 	tlsPort    int                   // 0: no TLS listener
 	routeFrom  map[netip.Addr]string // local address used to reach a peer (localHost)
 
-	fast       atomic.Pointer[fastPath]   // UDP REGISTERs while Run serves (stateless.go)
-	udpReaders atomic.Pointer[udpReaders] // the UDP socket's readers while Run serves
-	readFilter sip.TransportReadFilter    // bans, flood count, screening, fast paths: every read
-	ready      chan struct{}
-	runCtx     context.Context
-	workers    sync.WaitGroup // calls, cancels and BYEs started by handlers (spawn)
-	spawnMu    sync.Mutex
-	stopping   bool // Run is waiting for its workers: spawn starts no more
+	fast     atomic.Pointer[fastPath] // UDP REGISTERs while Run serves (stateless.go)
+	ready    chan struct{}
+	runCtx   context.Context
+	workers  sync.WaitGroup // calls, cancels and BYEs started by handlers (spawn)
+	spawnMu  sync.Mutex
+	stopping bool // Run is waiting for its workers: spawn starts no more
 
 	// Calls to end when a side vanishes (hangup.go).
 	anchored     anchoredCalls      // bridged answered calls
@@ -125,7 +122,6 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 	r.nonces = newNonces(cfg.NonceLifetime, cfg.MaxNonces)
 	r.guard = newGuard(cfg, r.clock, log)
 	r.guard.known = func(ip netip.Addr) bool { return r.loc.hasSourceIP(ip.String()) }
-	r.readFilter = r.screen(r.guard.readFilter(cfg.MaxMessageSize, r.tooBig))
 	r.store = newStore(cfg.DataDir, r.loc, log)
 	r.domains = map[string]bool{strings.ToLower(cfg.Realm): true, "localhost": true}
 	for _, d := range cfg.Domains {
@@ -151,7 +147,7 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 		sipgo.WithUserAgentParser(r.parser),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sip.WithTransportLayerLogger(quiet),
-			sip.WithTransportLayerReadFilter(r.preFiltered(r.readFilter)),
+			sip.WithTransportLayerReadFilter(r.screen(r.guard.readFilter(cfg.MaxMessageSize, r.tooBig))),
 		),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerLogger(quiet),
@@ -243,12 +239,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 		wg.Go(func() { fast.workCalls(i) })
 	}
 	r.fast.Store(fast)
-	readers := newUDPReaders(udp, r.readFilter)
-	r.udpReaders.Store(readers)
-	for range max(2, runtime.GOMAXPROCS(0)) {
-		wg.Go(readers.read)
-	}
-	wg.Go(func() { errc <- r.srv.ServeUDP(readers) })
+	wg.Go(func() { errc <- r.srv.ServeUDP(udp) })
 	wg.Go(func() { errc <- r.srv.ServeTCP(tl) })
 	if tlsTL != nil {
 		wg.Go(func() { errc <- r.serveTLS(tlsTL) })
@@ -273,7 +264,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("SIP listener stopped: %w", err)
 	}
 	cancel()
-	readers.Close()
+	udp.Close()
 	tcp.Close()
 	if tlsL != nil {
 		tlsL.Close()
