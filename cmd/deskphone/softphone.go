@@ -50,26 +50,10 @@ func newMediaBridge(f *config.File, log *slog.Logger, dead func(callID, leg stri
 // lateBridge is the browser media bridge, made once the phone has registered at start: a call
 // that needs it before then waits for it.
 type lateBridge struct {
-	ready chan struct{}
-	b     *webrtcbridge.Bridge
-	err   error
+	later[*webrtcbridge.Bridge]
 }
 
-func newLateBridge() *lateBridge { return &lateBridge{ready: make(chan struct{})} }
-
-func (l *lateBridge) set(b *webrtcbridge.Bridge, err error) {
-	l.b, l.err = b, err
-	close(l.ready)
-}
-
-func (l *lateBridge) get(ctx context.Context) (*webrtcbridge.Bridge, error) {
-	select {
-	case <-l.ready:
-		return l.b, l.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
+func newLateBridge() *lateBridge { return &lateBridge{newLater[*webrtcbridge.Bridge]()} }
 
 func (l *lateBridge) Offer(ctx context.Context, callID, fromTag, toTag string, fromBrowser bool, sdp []byte) ([]byte, error) {
 	b, err := l.get(ctx)
@@ -89,12 +73,8 @@ func (l *lateBridge) Answer(ctx context.Context, callID, fromTag, toTag string, 
 
 // Close ends a call's media; before the bridge exists no call has any.
 func (l *lateBridge) Close(callID string) {
-	select {
-	case <-l.ready:
-		if l.b != nil {
-			l.b.Close(callID)
-		}
-	default:
+	if b, ok := l.now(); ok && b != nil {
+		b.Close(callID)
 	}
 }
 

@@ -73,38 +73,26 @@ func localCA(f *config.File) (*certs.Authority, error) {
 // its keys on the first start, does not hold up the phone's first REGISTER. The web pages and
 // the registrar's TLS handshakes wait for it.
 type laterCA struct {
-	done chan struct{}
-	ca   *certs.Authority // nil when neither the pages nor SIP over TLS need one
-	err  error
+	later[*certs.Authority] // nil when neither the pages nor SIP over TLS need one
 }
 
 // openCALater opens the authority (localCA) in g once after is closed: at once for nil, else
 // after the phone's first registration (at most firstRegistrationWait).
 func openCALater(ctx context.Context, g *errgroup.Group, f *config.File, after <-chan struct{}, log *slog.Logger) *laterCA {
-	l := &laterCA{done: make(chan struct{})}
+	l := &laterCA{newLater[*certs.Authority]()}
 	g.Go(func() error {
 		awaitFirstRegistration(ctx, after)
-		l.ca, l.err = localCA(f)
-		close(l.done)
-		if l.err != nil {
-			return l.err
+		ca, err := localCA(f)
+		l.set(ca, err)
+		if err != nil {
+			return err
 		}
 		if r := f.Registrar; r.Enabled && r.TLSListen != "" && r.TLSCert == "" {
-			log.Info("SIP over TLS: certificate from the Pi's certificate authority (trust /ca.crt once)", "ca_fingerprint_sha256", l.ca.Fingerprint())
+			log.Info("SIP over TLS: certificate from the Pi's certificate authority (trust /ca.crt once)", "ca_fingerprint_sha256", ca.Fingerprint())
 		}
 		return nil
 	})
 	return l
-}
-
-// get waits for the authority.
-func (l *laterCA) get(ctx context.Context) (*certs.Authority, error) {
-	select {
-	case <-l.done:
-		return l.ca, l.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 // getCertificate is the registrar's TLS certificate, once the authority is open.
