@@ -43,7 +43,7 @@ import (
 
 // statelessBranchPrefix starts the Via branch of a request relayed statelessly. upstream reads
 // responses to it as ours (branchPrefix); the "." never appears in the random branches of the
-// stateful relay (randomToken is base64url), so a response to one of those is never taken here.
+// stateful relay (sipid.Token is hexadecimal), so a response to one of those is never taken here.
 const statelessBranchPrefix = branchPrefix + "sl."
 
 var (

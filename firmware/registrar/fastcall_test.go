@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deskphone/deskphone/firmware/sipid"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -229,7 +230,7 @@ func TestStatelessByeRefusals(t *testing.T) {
 	host, me := r.Addr().String(), p.c.LocalAddr().String()
 	bye := func(route string) string {
 		return fmt.Sprintf("BYE sip:alcatel@127.0.0.1:9 SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\r\n%sFrom: <sip:guillaume@%s>;tag=a\r\nTo: <sip:alcatel@%s>;tag=b\r\nCall-ID: forged\r\nCSeq: 3 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-			me, randomToken(6), route, host, host)
+			me, sipid.Token(6), route, host, host)
 	}
 	p.send(bye(fmt.Sprintf("Route: <sip:%s;lr;dpr=0123456789abcdef>\r\n", host)))
 	if res := p.next(); !strings.HasPrefix(res, "SIP/2.0 403") {
@@ -263,7 +264,7 @@ func TestFastCallScreens(t *testing.T) {
 			t.Errorf("%q: %v, want %v", via, got, want)
 		}
 	}
-	if strings.ContainsAny(randomToken(64), ".") {
+	if strings.ContainsAny(sipid.Token(64), ".") {
 		t.Error("a random branch may look like a stateless one")
 	}
 }

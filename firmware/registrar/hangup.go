@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/deskphone/deskphone/firmware/sipcheck"
+	"github.com/deskphone/deskphone/firmware/sipid"
 )
 
 // Ending the calls the Pi anchors when one side is gone without a BYE (a browser tab closed, a
@@ -280,7 +281,7 @@ func (r *Registrar) byeRequest(callID string, l *dialogLeg, why string) *sip.Req
 	port, lip := r.portFor(tp), r.listenIP
 	r.mu.Unlock()
 	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: tp, Host: host, Port: port, Params: sip.NewParams()}
-	via.Params.Add("branch", branchPrefix+randomToken(12))
+	via.Params.Add("branch", branchPrefix+sipid.Token(12))
 	bye.AppendHeader(via)
 	for _, u := range l.routes {
 		bye.AppendHeader(&sip.RouteHeader{Address: *u.Clone()})

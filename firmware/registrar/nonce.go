@@ -85,12 +85,6 @@ func (m *macs) sum(dst, a []byte, b string) []byte {
 	return dst
 }
 
-func randomToken(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux (Go ≥ 1.24 panics instead)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
 func (t *nonces) sign(stamp []byte, source string) nonceKey {
 	var sum [sha256.Size]byte
 	var k nonceKey

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/deskphone/deskphone/firmware/lanaddr"
+	"github.com/deskphone/deskphone/firmware/sipid"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
@@ -196,7 +197,7 @@ func (r *Registrar) forwardCopy(req *sip.Request, target sip.Uri, dest, transpor
 		fwd.PrependHeader(recordRouteOf(host, tp, dest))
 	}
 	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: tp, Host: host, Port: portOf(tp), Params: sip.NewParams()}
-	via.Params.Add("branch", branchPrefix+randomToken(12))
+	via.Params.Add("branch", branchPrefix+sipid.Token(12))
 	fwd.PrependHeader(via)
 	fwd.SetTransport(tp)
 	fwd.SetDestination(dest)

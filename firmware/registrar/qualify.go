@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deskphone/deskphone/firmware/sipid"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -64,10 +65,10 @@ func (r *Registrar) qualify(ctx context.Context, b Binding) bool {
 	host := r.localHost(b.Source)
 	from := sip.Uri{Scheme: "sip", User: "registrar", Host: r.cfg.Realm}
 	fromH := &sip.FromHeader{Address: from, Params: sip.NewParams()}
-	fromH.Params.Add("tag", randomToken(8))
+	fromH.Params.Add("tag", sipid.Token(8))
 	req.AppendHeader(fromH)
 	req.AppendHeader(&sip.ToHeader{Address: *target.Clone(), Params: sip.NewParams()})
-	cid := sip.CallIDHeader(randomToken(12) + "@" + host)
+	cid := sip.CallIDHeader(sipid.Token(12) + "@" + host)
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.OPTIONS})
 	req.AppendHeader(sip.NewHeader("User-Agent", r.cfg.ServerName))

@@ -19,6 +19,7 @@ import (
 	"github.com/deskphone/deskphone/firmware/accounts"
 	"github.com/deskphone/deskphone/firmware/lanaddr"
 	"github.com/deskphone/deskphone/firmware/sipcheck"
+	"github.com/deskphone/deskphone/firmware/sipid"
 )
 
 // AccountSource finds an account by username or extension. *accounts.Directory satisfies it.
@@ -100,8 +101,8 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 	r := &Registrar{
 		cfg: cfg, accts: accts, log: log, clock: realClock{},
 		loc:    newLocation(),
-		opaque: randomToken(12),
-		secret: randomToken(24),
+		opaque: sipid.Token(12),
+		secret: sipid.Token(24),
 		ready:  make(chan struct{}),
 		parser: sipcheck.NewParser(),
 		ws:     newWSListener(),

@@ -3,8 +3,6 @@ package registrar
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"net"
 	"net/netip"
 	"runtime"
@@ -16,6 +14,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/deskphone/deskphone/firmware/sipcheck"
+	"github.com/deskphone/deskphone/firmware/sipid"
 )
 
 // The UDP fast path: REGISTERs that come over UDP are parsed, checked and answered in the UDP
@@ -215,10 +214,8 @@ func (a *udpAnswer) respondTo(req *sip.Request, code int, reason, server string,
 	w.WriteString("\r\n")
 	sipcheck.WriteHeader(w, to)
 	if !to.Params.Has("tag") {
-		var tag [12]byte // randomToken(12), written in place
-		_, _ = rand.Read(tag[:])
 		w.WriteString(";tag=")
-		w.Write(base64.RawURLEncoding.AppendEncode(w.AvailableBuffer(), tag[:]))
+		w.Write(sipid.Append(w.AvailableBuffer(), 8)) // sipid.Token(8), written in place
 	}
 	w.WriteString("\r\n")
 	callID.StringWrite(w)

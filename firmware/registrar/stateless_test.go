@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/deskphone/deskphone/firmware/sipcheck"
+	"github.com/deskphone/deskphone/firmware/sipid"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -61,7 +62,7 @@ func (p *regPhone) read(d time.Duration) string {
 
 // challenge sends an unauthenticated REGISTER and returns the nonce of the 401.
 func (p *regPhone) challenge() string {
-	p.send(p.msg("c"+randomToken(6), 1, ""))
+	p.send(p.msg("c"+sipid.Token(6), 1, ""))
 	res := p.read(3 * time.Second)
 	i := strings.Index(res, `nonce="`)
 	if !strings.HasPrefix(res, "SIP/2.0 401") || i < 0 {

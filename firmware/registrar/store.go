@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/deskphone/deskphone/firmware/atomicfile"
+	"github.com/deskphone/deskphone/firmware/sipid"
 )
 
 // bindingsFile is the file in Config.DataDir that keeps bindings across restarts: an Alcatel phone
@@ -32,7 +33,7 @@ func loadRouteKey(dataDir string) (string, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("read registrar key %s: %w", path, err)
 	}
-	key := randomToken(24)
+	key := sipid.Token(24)
 	if err := atomicfile.Write(path, []byte(key), 0o600); err != nil {
 		return "", fmt.Errorf("save registrar key: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/deskphone/deskphone/firmware/sipid"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -19,8 +20,8 @@ const registerTimeout = 8 * time.Second
 // alternating with the backup registrar when there is one. It never gives up; it returns when ctx
 // ends, after removing the binding.
 func (u *UA) registerLoop(ctx context.Context) {
-	callID := sip.CallIDHeader(sip.GenerateTagN(24) + "@" + u.localIP)
-	fromTag := sip.GenerateTagN(16)
+	callID := sip.CallIDHeader(sipid.Token(12) + "@" + u.localIP)
+	fromTag := sipid.Token(8)
 	var cseq uint32
 	u.keepRegistered(ctx, func(ctx context.Context, addr string, expires time.Duration) (time.Duration, error) {
 		return u.register1(ctx, addr, expires, callID, fromTag, &cseq)

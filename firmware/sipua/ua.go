@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deskphone/deskphone/firmware/sipid"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
@@ -374,7 +375,7 @@ func (u *UA) aor() sip.Uri {
 
 func (u *UA) from() *sip.FromHeader {
 	f := &sip.FromHeader{DisplayName: u.cfg.DisplayName, Address: u.aor(), Params: sip.NewParams()}
-	f.Params.Add("tag", sip.GenerateTagN(16))
+	f.Params.Add("tag", sipid.Token(8))
 	return f
 }
 

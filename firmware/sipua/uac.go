@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/deskphone/deskphone/firmware/sipid"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
@@ -27,7 +28,7 @@ func (u *UA) Dial(id, to, referredBy string) {
 		return
 	}
 	c.media = m
-	c.sipCallID = sip.GenerateTagN(24) + "@" + u.localIP
+	c.sipCallID = sipid.Token(12) + "@" + u.localIP
 	u.start(c, func() { c.invite(to) })
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/deskphone/deskphone/firmware/sipid"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -89,7 +90,7 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 			respond(tx, req, 404, "Not Found")
 			return
 		}
-		tag := sip.GenerateTagN(16)
+		tag := sipid.Token(8)
 		local := sip.FromHeader{DisplayName: req.To().DisplayName, Address: *req.To().Address.Clone(), Params: sip.NewParams()}
 		local.Params.Add("tag", tag)
 		sub = &subscription{box: box, callID: req.CallID().Value(), local: local,
@@ -215,10 +216,10 @@ func (s *Server) unsolicited(ctx context.Context, box string) {
 	u := sip.Uri{Scheme: "sip", User: box, Host: proxy.Addr().String(), Port: int(proxy.Port())}
 	req := sip.NewRequest(sip.NOTIFY, u)
 	from := sip.FromHeader{Address: s.uri("voicemail"), Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(16))
+	from.Params.Add("tag", sipid.Token(8))
 	req.AppendHeader(&from)
 	req.AppendHeader(&sip.ToHeader{Address: u, Params: sip.NewParams()})
-	req.AppendHeader(sip.NewHeader("Call-ID", sip.GenerateTagN(24)+"@voicemail"))
+	req.AppendHeader(sip.NewHeader("Call-ID", sipid.Token(12)+"@voicemail"))
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.NOTIFY})
 	s.fillNotify(req, "active", box, n, saved)
 	req.SetDestination(proxy.String())
