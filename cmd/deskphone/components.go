@@ -59,7 +59,7 @@ func registersToBuiltIn(f *config.File) bool {
 // provisioning mounted on that API, the time server the Alcatels use, the buttons and LEDs, and
 // the hardware watchdog. boot (nil off the card) gets the first registration and is shown on the
 // status API.
-func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, boot *boottime.Timeline, log *slog.Logger) (*web.Server, error) {
+func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir *accounts.Directory, boot *boottime.Timeline, trace *web.SIPTrace, log *slog.Logger) (*web.Server, error) {
 	var bindings func() any
 	var sipBans web.BanList
 	// Until the Pi's own phone has registered to the built-in registrar (at most
@@ -99,6 +99,9 @@ func startComponents(ctx context.Context, g *errgroup.Group, f *config.File, dir
 	var reg *registrar.Registrar
 	if f.Registrar.Enabled {
 		var opts []registrar.Option
+		if trace != nil {
+			opts = append(opts, registrar.WithSIPTrace(trace))
+		}
 		if vm != nil {
 			opts = append(opts, registrar.WithVoicemail(vm))
 		}

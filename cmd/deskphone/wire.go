@@ -52,7 +52,7 @@ func runService(ctx context.Context, f *config.File, svc service, log *slog.Logg
 	g.Go(func() error { <-ctx.Done(); return nil }) // run until signalled, even with nothing enabled
 	// Each component's wiring lives in its own file (registrar.go, phone.go, provisioning.go,
 	// hardware.go, watchdog.go); this function only starts them.
-	srv, err := startComponents(ctx, g, f, dir, boot, log)
+	srv, err := startComponents(ctx, g, f, dir, boot, svc.trace, log)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,8 +28,19 @@ type AccountSource interface {
 	Lookup(user string) (accounts.Account, bool)
 }
 
-// Option is a test seam for New.
+// Option sets what New cannot take from Config: a test seam (WithClock) or the SIP trace.
 type Option func(*Registrar)
+
+// Tracer is the logs page's SIP trace (sipgo's tracer, installed process-wide by the caller)
+// and whether it records: the UDP datagrams answered before they reach sipgo (udpreaders.go)
+// are given to it here, as sipgo gives it the others.
+type Tracer interface {
+	sip.SIPTracer
+	On() bool
+}
+
+// WithSIPTrace gives the registrar the SIP trace sipgo writes to.
+func WithSIPTrace(t Tracer) Option { return func(r *Registrar) { r.trace = t } }
 
 // WithClock replaces the wall clock used for binding expiry, nonce lifetime and bans.
 func WithClock(c Clock) Option { return func(r *Registrar) { r.clock = c } }
@@ -71,12 +83,15 @@ type Registrar struct {
 	tlsPort    int                   // 0: no TLS listener
 	routeFrom  map[netip.Addr]string // local address used to reach a peer (localHost)
 
-	fast     atomic.Pointer[fastPath] // UDP REGISTERs while Run serves (stateless.go)
-	ready    chan struct{}
-	runCtx   context.Context
-	workers  sync.WaitGroup // calls, cancels and BYEs started by handlers (spawn)
-	spawnMu  sync.Mutex
-	stopping bool // Run is waiting for its workers: spawn starts no more
+	fast       atomic.Pointer[fastPath]   // UDP REGISTERs while Run serves (stateless.go)
+	udpReaders atomic.Pointer[udpReaders] // the UDP socket's readers while Run serves
+	readFilter sip.TransportReadFilter    // bans, flood count, screening, fast paths: every read
+	trace      Tracer                     // nil: none (WithSIPTrace)
+	ready      chan struct{}
+	runCtx     context.Context
+	workers    sync.WaitGroup // calls, cancels and BYEs started by handlers (spawn)
+	spawnMu    sync.Mutex
+	stopping   bool // Run is waiting for its workers: spawn starts no more
 
 	// Calls to end when a side vanishes (hangup.go).
 	anchored     anchoredCalls      // bridged answered calls
@@ -123,6 +138,7 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 	r.nonces = newNonces(cfg.NonceLifetime, cfg.MaxNonces)
 	r.guard = newGuard(cfg, r.clock, log)
 	r.guard.known = func(ip netip.Addr) bool { return r.loc.hasSourceIP(ip.String()) }
+	r.readFilter = r.screen(r.guard.readFilter(cfg.MaxMessageSize, r.tooBig))
 	r.store = newStore(cfg.DataDir, r.loc, log)
 	r.domains = map[string]bool{strings.ToLower(cfg.Realm): true, "localhost": true}
 	for _, d := range cfg.Domains {
@@ -148,7 +164,7 @@ func New(cfg Config, accts AccountSource, log *slog.Logger, opts ...Option) (*Re
 		sipgo.WithUserAgentParser(r.parser),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sip.WithTransportLayerLogger(quiet),
-			sip.WithTransportLayerReadFilter(r.screen(r.guard.readFilter(cfg.MaxMessageSize, r.tooBig))),
+			sip.WithTransportLayerReadFilter(r.preFiltered(r.readFilter)),
 		),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerLogger(quiet),
@@ -240,7 +256,12 @@ func (r *Registrar) Run(ctx context.Context) error {
 		wg.Go(func() { fast.workCalls(i) })
 	}
 	r.fast.Store(fast)
-	wg.Go(func() { errc <- r.srv.ServeUDP(udp) })
+	readers := newUDPReaders(udp, r.readFilter, r.trace)
+	r.udpReaders.Store(readers)
+	for range max(2, runtime.GOMAXPROCS(0)) {
+		wg.Go(readers.read)
+	}
+	wg.Go(func() { errc <- r.srv.ServeUDP(readers) })
 	wg.Go(func() { errc <- r.srv.ServeTCP(tl) })
 	if tlsTL != nil {
 		wg.Go(func() { errc <- r.serveTLS(tlsTL) })
@@ -265,7 +286,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("SIP listener stopped: %w", err)
 	}
 	cancel()
-	udp.Close()
+	readers.Close()
 	tcp.Close()
 	if tlsL != nil {
 		tlsL.Close()

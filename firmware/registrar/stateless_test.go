@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -391,5 +393,61 @@ func TestTransactionHashOfKey(t *testing.T) {
 	io.WriteString(h, transactionKey(req))
 	if got, want := transactionHash(req), h.Sum64()|1; got != want {
 		t.Errorf("transactionHash = %x, want %x", got, want)
+	}
+}
+
+// traceRecorder is the logs page's SIP trace as the registrar sees it (Tracer).
+type traceRecorder struct {
+	on   bool
+	mu   sync.Mutex
+	read []string
+}
+
+func (t *traceRecorder) On() bool { return t.on }
+func (t *traceRecorder) SIPTraceRead(transport, laddr, raddr string, msg []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.read = append(t.read, transport+" "+raddr+"\n"+string(msg))
+}
+func (t *traceRecorder) SIPTraceWrite(string, string, string, []byte) {}
+
+func (t *traceRecorder) reads() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.read)
+}
+
+// The REGISTERs answered before sipgo sees them still show in the logs page's SIP trace, once
+// each and as they came; with the trace off, nothing is recorded.
+func TestTraceShowsRegistersAnsweredByTheReaders(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		trace := &traceRecorder{on: on}
+		r, _ := startTest(t, DefaultConfig(), testAccounts, WithSIPTrace(trace))
+		p := newRegPhone(t, r)
+		first := p.msg("tr1", 1, "")
+		p.send(first)
+		challenge := p.read(3 * time.Second)
+		i := strings.Index(challenge, `nonce="`)
+		if !strings.HasPrefix(challenge, "SIP/2.0 401") || i < 0 {
+			t.Fatalf("REGISTER: %q, want 401", challenge)
+		}
+		nonce := challenge[i+7:]
+		second := p.msg("tr2", 2, p.auth(nonce[:strings.IndexByte(nonce, '"')], "00000001"))
+		p.send(second)
+		if res := p.read(3 * time.Second); !strings.HasPrefix(res, "SIP/2.0 200") {
+			t.Fatalf("REGISTER with credentials: %q, want 200", res)
+		}
+		got := trace.reads()
+		if !on {
+			if len(got) != 0 {
+				t.Errorf("trace off: %d messages recorded", len(got))
+			}
+			continue
+		}
+		from := p.c.LocalAddr().String()
+		want := []string{"UDP " + from + "\n" + first, "UDP " + from + "\n" + second}
+		if !slices.Equal(got, want) {
+			t.Errorf("trace:\n%q\nwant:\n%q", got, want)
+		}
 	}
 }

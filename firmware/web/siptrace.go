@@ -66,6 +66,9 @@ func (t *SIPTrace) SetOn(on bool) {
 	t.on.Store(on)
 }
 
+// On reports whether the trace records.
+func (t *SIPTrace) On() bool { return t.on.Load() }
+
 // Messages returns the kept messages, oldest first.
 func (t *SIPTrace) Messages() []TracedMessage {
 	t.mu.Lock()
