@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/deskphone/deskphone/firmware/atomicfile"
@@ -83,7 +84,8 @@ type store struct {
 
 	// owned by run
 	journal      *os.File
-	journalSize  int64
+	journalSize  int64 // where the next record goes: the records' end
+	journalAlloc int64 // the file's size: zeros from journalSize on
 	snapshotSize int64
 	needFull     bool // the journal is unusable or stale: write the whole location next
 	lastWrite    time.Time
@@ -146,30 +148,41 @@ func (s *store) load(now time.Time) (int, error) {
 		return 0, fmt.Errorf("read bindings journal %s: %w", s.journalPath, err)
 	}
 	// The journal is kept and appended to, as it is after a power cut: folding it into the
-	// bindings file now would hold up the first REGISTERs behind two fsyncs. Only a torn last
-	// record (a crash during its write; its REGISTER was not answered) is cut off first, so
-	// that the next record starts on a line of its own.
-	s.journalSize = int64(len(j))
-	for good := 0; len(j) > 0; {
-		line, rest, whole := bytes.Cut(j, []byte{'\n'})
+	// bindings file now would hold up the first REGISTERs behind two fsyncs. Its records end
+	// at the first zero byte (the rest of the file is preallocated zeros, appendJournal). A torn
+	// last record (a crash during its write; its REGISTER was not answered) and whatever a crash
+	// left past the records are cut off first, so that the next record starts on a line of its
+	// own with only zeros after it.
+	s.journalAlloc = int64(len(j))
+	records := j
+	if end := bytes.IndexByte(j, 0); end >= 0 {
+		records = j[:end]
+	}
+	good := 0
+	for rest := records; len(rest) > 0; {
+		line, next, whole := bytes.Cut(rest, []byte{'\n'})
 		var rec journalRecord
 		if err := json.Unmarshal(line, &rec); err != nil || rec.AOR == "" || !whole {
-			if len(bytes.TrimSpace(rest)) > 0 {
+			if len(bytes.TrimSpace(next)) > 0 {
 				s.log.Warn("bindings journal is damaged; later changes are lost", "path", s.journalPath, "err", err)
 				s.needFull = true // rewrite the bindings file and start a clean journal
-			} else if err := os.Truncate(s.journalPath, int64(good)); err != nil {
-				s.needFull = true
-			} else {
-				s.journalSize = int64(good)
 			}
 			break
 		}
 		good += len(line) + 1
-		j = rest
+		rest = next
 		if rec.Seq <= f.Seq {
 			continue // already in the bindings file
 		}
 		s.loc.load(lasting(rec.Bindings), []string{rec.AOR}, rec.Seq, now)
+	}
+	s.journalSize = int64(good)
+	if !s.needFull && len(bytes.Trim(j[good:], "\x00")) > 0 {
+		if err := os.Truncate(s.journalPath, int64(good)); err != nil {
+			s.needFull = true
+		} else {
+			s.journalAlloc = int64(good)
+		}
 	}
 	bs, _ := s.loc.snapshot()
 	return len(bs), nil
@@ -351,7 +364,14 @@ func (s *store) write() {
 	}
 }
 
-// appendJournal appends one record per changed account and fsyncs the journal.
+// journalChunk is how much the journal grows by when its preallocated zeros run out.
+const journalChunk = 256 << 10
+
+// appendJournal appends one record per changed account and makes it durable. The records are
+// written over zeros the file already has, and synced with fdatasync: the file's size does not
+// change, so only the record's blocks go to the disk, not the file system's journal as well
+// (on a Pi's SD card one write instead of three). When the zeros run out the file grows by
+// journalChunk and that append is synced with fsync.
 func (s *store) appendJournal(changed map[string][]Binding, v uint64) error {
 	if s.journal == nil {
 		if _, err := os.Stat(s.journalPath); errors.Is(err, os.ErrNotExist) {
@@ -359,8 +379,9 @@ func (s *store) appendJournal(changed map[string][]Binding, v uint64) error {
 			if err := atomicfile.Write(s.journalPath, nil, 0o600); err != nil {
 				return fmt.Errorf("create bindings journal: %w", err)
 			}
+			s.journalSize = 0
 		}
-		f, err := os.OpenFile(s.journalPath, os.O_WRONLY|os.O_APPEND, 0o600)
+		f, err := os.OpenFile(s.journalPath, os.O_WRONLY, 0o600)
 		if err != nil {
 			return fmt.Errorf("open bindings journal: %w", err)
 		}
@@ -369,21 +390,37 @@ func (s *store) appendJournal(changed map[string][]Binding, v uint64) error {
 			f.Close()
 			return fmt.Errorf("open bindings journal: %w", err)
 		}
-		s.journal, s.journalSize = f, st.Size()
+		if st.Size() < s.journalSize {
+			f.Close()
+			return fmt.Errorf("bindings journal %s is shorter than its records (%d < %d bytes)", s.journalPath, st.Size(), s.journalSize)
+		}
+		s.journal, s.journalAlloc = f, st.Size()
 	}
 	b := s.buf[:0]
 	for aor, bs := range changed {
 		b = append(appendJournalRecord(b, journalRecord{Seq: v, AOR: aor, Bindings: lasting(bs)}), '\n')
 	}
-	s.buf = b
-	n, err := s.journal.Write(b)
-	s.journalSize += int64(n)
+	records := int64(len(b))
+	grow := s.journalSize+records > s.journalAlloc
+	if grow {
+		size := (s.journalSize + records + journalChunk) &^ (4<<10 - 1)
+		b = append(b, make([]byte, size-s.journalSize-records)...)
+	}
+	s.buf = b[:0]
+	n, err := s.journal.WriteAt(b, s.journalSize)
 	if err == nil {
-		err = s.journal.Sync()
+		if grow {
+			s.journalAlloc = s.journalSize + int64(n)
+			err = s.journal.Sync()
+		} else {
+			err = syscall.Fdatasync(int(s.journal.Fd()))
+		}
 	}
 	if err != nil {
+		// Where the records end is not known now: the caller writes the whole location.
 		return fmt.Errorf("write bindings journal %s: %w", s.journalPath, err)
 	}
+	s.journalSize += records
 	return nil
 }
 
@@ -407,7 +444,7 @@ func (s *store) writeFull() (uint64, error) {
 	if err := os.Truncate(s.journalPath, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return v, fmt.Errorf("empty bindings journal: %w", err)
 	}
-	s.journalSize = 0
+	s.journalSize, s.journalAlloc = 0, 0
 	s.needFull = false
 	return v, nil
 }

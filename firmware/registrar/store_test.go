@@ -1,9 +1,11 @@
 package registrar
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -98,7 +100,13 @@ func TestStoreKeepsJournalAcrossRestart(t *testing.T) {
 		if b != nil {
 			os.WriteFile(s.path, b, 0o600)
 		}
-		if err := os.WriteFile(s.journalPath, append(j, torn...), 0o600); err != nil {
+		// The records end where the preallocated zeros start; the torn record is written there.
+		end := bytes.IndexByte(j, 0)
+		if end <= 0 {
+			t.Fatalf("the journal has no preallocated zeros after its records: %q", j)
+		}
+		cut := append(append(j[:end:end], torn...), j[min(end+len(torn), len(j)):]...)
+		if err := os.WriteFile(s.journalPath, cut, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -128,5 +136,66 @@ func TestStoreKeepsJournalAcrossRestart(t *testing.T) {
 	}
 	if got := l3.get("b"); len(got) != 1 || got[0].Contact != "sip:b@1" {
 		t.Fatalf("b: %+v", got)
+	}
+}
+
+// What a crash may leave past the journal's records — a torn record's later sectors after
+// zeros — is cut off at the next start: the records written after it load, not a damaged line.
+func TestStoreCutsWhatACrashLeftPastTheRecords(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	exp := now.Add(time.Hour)
+	log := slog.New(slog.DiscardHandler)
+	run := func(s *store) (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { s.run(ctx); close(done) }()
+		return func() { cancel(); <-done }
+	}
+	l := newLocation()
+	s := newStore(dir, l, log)
+	stop := run(s)
+	storeSet(t, s, l, "a", "sip:a@1", exp)
+	j, err := os.ReadFile(s.journalPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	os.Remove(s.path) // the power cut came before the final save
+	// The journal holds one record; the later sectors of a longer one that was being written
+	// when the power went, lines included, start a little after it.
+	end := bytes.IndexByte(j, 0)
+	junk := strings.Repeat("x", 3*end) + "\n" + `{"seq":7,"aor":"z"` + "\n"
+	if end <= 0 || len(j) < end+10+len(junk) {
+		t.Fatalf("the journal has no preallocated zeros after its records: %d bytes, records end at %d", len(j), end)
+	}
+	copy(j[end+10:], junk)
+	if err := os.WriteFile(s.journalPath, j, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	l2 := newLocation()
+	s2 := newStore(dir, l2, log)
+	if n, err := s2.load(now); err != nil || n != 1 || s2.needFull {
+		t.Fatalf("load: %d bindings, %v, rewrite all %v; want 1, the journal kept", n, err, s2.needFull)
+	}
+	stop2 := run(s2)
+	storeSet(t, s2, l2, "a", "sip:a@2", exp)
+	storeSet(t, s2, l2, "b", "sip:b@2", exp)
+	stop2Power := func() {
+		j, _ := os.ReadFile(s2.journalPath)
+		stop2()
+		os.Remove(s2.path)
+		os.WriteFile(s2.journalPath, j, 0o600)
+	}
+	stop2Power()
+
+	l3 := newLocation()
+	s3 := newStore(dir, l3, log)
+	if n, err := s3.load(now); err != nil || n != 2 || s3.needFull {
+		t.Fatalf("load after the second start: %d bindings, %v, rewrite all %v; want 2, the journal intact", n, err, s3.needFull)
+	}
+	if got := l3.get("a"); len(got) != 1 || got[0].Contact != "sip:a@2" {
+		t.Fatalf("a: %+v, want the change saved after the restart", got)
 	}
 }
