@@ -10,6 +10,14 @@ import (
 	"time"
 )
 
+// runStore runs s's writer until stop, which returns after its final save.
+func runStore(s *store) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.run(ctx); close(done) }()
+	return func() { cancel(); <-done }
+}
+
 // storeSet registers one contact for aor and waits until it is saved, as onRegister does.
 func storeSet(t *testing.T, s *store, l *location, aor, contact string, exp time.Time) {
 	t.Helper()
@@ -71,16 +79,10 @@ func TestStoreKeepsJournalAcrossRestart(t *testing.T) {
 	now := time.Now()
 	exp := now.Add(time.Hour)
 	log := slog.New(slog.DiscardHandler)
-	run := func(s *store) (stop func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { s.run(ctx); close(done) }()
-		return func() { cancel(); <-done }
-	}
 
 	l := newLocation()
 	s := newStore(dir, l, log)
-	stop := run(s)
+	stop := runStore(s)
 	storeSet(t, s, l, "a", "sip:a@1", exp)
 	storeSet(t, s, l, "b", "sip:b@1", exp)
 	// A power cut during the next record's write: the files as they are now, with a torn line at
@@ -120,7 +122,7 @@ func TestStoreKeepsJournalAcrossRestart(t *testing.T) {
 	if s2.needFull {
 		t.Fatal("an intact journal is folded into the bindings file before the first REGISTER")
 	}
-	stop2 := run(s2)
+	stop2 := runStore(s2)
 	storeSet(t, s2, l2, "a", "sip:a@2", exp)
 	if _, err := os.Stat(s2.path); err == nil {
 		t.Fatal("the bindings file was written at start")
@@ -142,19 +144,11 @@ func TestStoreKeepsJournalAcrossRestart(t *testing.T) {
 // What a crash may leave past the journal's records — a torn record's later sectors after
 // zeros — is cut off at the next start: the records written after it load, not a damaged line.
 func TestStoreCutsWhatACrashLeftPastTheRecords(t *testing.T) {
-	dir := t.TempDir()
-	now := time.Now()
+	dir, now, log := t.TempDir(), time.Now(), slog.New(slog.DiscardHandler)
 	exp := now.Add(time.Hour)
-	log := slog.New(slog.DiscardHandler)
-	run := func(s *store) (stop func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { s.run(ctx); close(done) }()
-		return func() { cancel(); <-done }
-	}
 	l := newLocation()
 	s := newStore(dir, l, log)
-	stop := run(s)
+	stop := runStore(s)
 	storeSet(t, s, l, "a", "sip:a@1", exp)
 	j, err := os.ReadFile(s.journalPath)
 	if err != nil {
@@ -179,7 +173,7 @@ func TestStoreCutsWhatACrashLeftPastTheRecords(t *testing.T) {
 	if n, err := s2.load(now); err != nil || n != 1 || s2.needFull {
 		t.Fatalf("load: %d bindings, %v, rewrite all %v; want 1, the journal kept", n, err, s2.needFull)
 	}
-	stop2 := run(s2)
+	stop2 := runStore(s2)
 	storeSet(t, s2, l2, "a", "sip:a@2", exp)
 	storeSet(t, s2, l2, "b", "sip:b@2", exp)
 	stop2Power := func() {

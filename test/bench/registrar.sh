@@ -160,7 +160,9 @@ run_sipp() {
 	mkdir -p "$dir"
 	local start end
 	start=$(date +%s.%N)
-	(cd "$dir" && sipp "$target" -nostdin -i 127.0.0.1 -p "$(freeport)" -r 100000 -l "${LIMIT:-$CONC}" -m "$count" \
+	# timeout: SIPp once stayed in its event loop for minutes after "Test Terminated" (12,000
+	# calls); its statistics file is complete by then.
+	(cd "$dir" && timeout -k 5 300 sipp "$target" -nostdin -i 127.0.0.1 -p "$(freeport)" -r 100000 -l "${LIMIT:-$CONC}" -m "$count" \
 		-timeout 120s -trace_stat -stf stat.csv -fd 60 -buff_size 4194304 "$@" > sipp.out 2>&1) || true
 	end=$(date +%s.%N)
 	python3 - "$dir/stat.csv" "$start" "$end" <<'PY'
