@@ -364,14 +364,14 @@ func (s *store) write() {
 	}
 }
 
-// journalChunk is how much the journal grows by when its preallocated zeros run out.
+// journalChunk is the most the journal grows by when its preallocated zeros run out.
 const journalChunk = 256 << 10
 
 // appendJournal appends one record per changed account and makes it durable. The records are
 // written over zeros the file already has, and synced with fdatasync: the file's size does not
-// change, so only the record's blocks go to the disk, not the file system's journal as well
-// (on a Pi's SD card one write instead of three). When the zeros run out the file grows by
-// journalChunk and that append is synced with fsync.
+// change, so only the record's blocks go to the disk, not the file system's journal as well.
+// When the zeros run out the file grows (to the size at which it is folded in, at most
+// journalChunk further) and that append is synced with fsync.
 func (s *store) appendJournal(changed map[string][]Binding, v uint64) error {
 	if s.journal == nil {
 		if _, err := os.Stat(s.journalPath); errors.Is(err, os.ErrNotExist) {
@@ -403,7 +403,10 @@ func (s *store) appendJournal(changed map[string][]Binding, v uint64) error {
 	records := int64(len(b))
 	grow := s.journalSize+records > s.journalAlloc
 	if grow {
-		size := (s.journalSize + records + journalChunk) &^ (4<<10 - 1)
+		// As far as the journal may grow before it is folded in (an office's: one step), at
+		// most journalChunk at a time.
+		step := min(journalChunk, max(minCompact, compactFactor*s.snapshotSize))
+		size := (s.journalSize + records + step + 4<<10 - 1) &^ (4<<10 - 1)
 		b = append(b, make([]byte, size-s.journalSize-records)...)
 	}
 	s.buf = b[:0]
