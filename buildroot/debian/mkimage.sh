@@ -31,6 +31,7 @@ need xz xz-utils
 need depmod kmod
 need modprobe kmod
 need aarch64-linux-gnu-readelf binutils-aarch64-linux-gnu
+need aarch64-linux-gnu-objcopy binutils-aarch64-linux-gnu
 
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
 	SOURCE_DATE_EPOCH=$(git -C "$TOP" log -1 --format=%ct 2>/dev/null || echo 0)
@@ -159,8 +160,14 @@ unsign() { # unsign FILE.ko: cut the appended signature (struct module_signature
 	n=$(stat -c %s "$1")
 	truncate -s $((n - 28 - 12 - len)) "$1"
 }
-while IFS= read -r -d '' ko; do unsign "$ko"; done < <(find "$MROOT" -name '*.ko' -print0)
-info "$nmods kernel modules, $(size "$MROOT") (signatures dropped)"
+# Their BTF type information (.BTF, 0.55 MB in all) goes too: it serves only BPF tracing tools,
+# which the image has none of, and the kernel parses and checks it at every module load.
+slim() { # slim FILE.ko: no signature, no BTF
+	unsign "$1"
+	aarch64-linux-gnu-objcopy --remove-section=.BTF "$1"
+}
+while IFS= read -r -d '' ko; do slim "$ko"; done < <(find "$MROOT" -name '*.ko' -print0)
+info "$nmods kernel modules, $(size "$MROOT") (signatures and BTF dropped)"
 
 # Wi-Fi add-on: wpa_supplicant with the libraries only it needs, brcmfmac with its modules, and
 # the chip's firmware — 16 MB the kernel would otherwise unpack on every boot — go into
@@ -184,7 +191,7 @@ if [ "$WIFI" != 0 ]; then
 		[ -e "$MROOT/$rel" ] && continue
 		mkdir -p "$MROOT/$(dirname "$rel")"
 		cp "$ko" "$MROOT/$rel"
-		unsign "$MROOT/$rel"
+		slim "$MROOT/$rel"
 	done
 	(cd "$ROOT" && find . | LC_ALL=C sort) | LC_ALL=C comm -13 "$BUILD/core.list" - >"$BUILD/wifi.list"
 fi

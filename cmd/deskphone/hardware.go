@@ -29,12 +29,15 @@ type soundCard interface {
 const pairingWindow = 5 * time.Minute
 
 // openAudio opens the backend [audio] backend names: alsa (the handset's sound card), file (WAV
-// files, for a computer without a handset) or null.
-func openAudio(f *config.File, log *slog.Logger) (soundCard, error) {
+// files, for a computer without a handset) or null. The ALSA card is first opened once openAfter
+// is closed (nil: at once).
+func openAudio(f *config.File, openAfter <-chan struct{}, log *slog.Logger) (soundCard, error) {
 	a := f.Audio
 	switch a.Backend {
 	case "alsa":
-		d, err := audio.OpenALSA(alsaConfig(a, tonePlan(f)), log.With("component", "alsa"))
+		cfg := alsaConfig(a, tonePlan(f))
+		cfg.OpenAfter = openAfter
+		d, err := audio.OpenALSA(cfg, log.With("component", "alsa"))
 		if err != nil {
 			return nil, fmt.Errorf("[audio] alsa backend: %w", err)
 		}

@@ -154,7 +154,7 @@ func TestGPIODefaultsAgree(t *testing.T) {
 func TestOpenAudioBackends(t *testing.T) {
 	f := config.Default()
 	f.Audio.Backend = "null"
-	card, err := openAudio(f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	card, err := openAudio(f, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestOpenAudioBackends(t *testing.T) {
 		t.Errorf("null backend gave %T", card)
 	}
 	f.Audio.Backend = "tape"
-	if _, err := openAudio(f, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil || !strings.Contains(err.Error(), "tape") {
+	if _, err := openAudio(f, nil, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil || !strings.Contains(err.Error(), "tape") {
 		t.Errorf("unknown backend: err = %v", err)
 	}
 }

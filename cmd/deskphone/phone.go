@@ -52,7 +52,15 @@ func newPhone(ctx context.Context, g *errgroup.Group, f *config.File, lca *later
 	}
 	p := f.Phone
 
-	dev, err := openAudio(f, log)
+	// The sound card opens once the phone has registered (webAfter): at boot its driver loads
+	// only then, and ALSA's start would slow the registration down on a busy core.
+	audioAfter := make(chan struct{})
+	g.Go(func() error {
+		awaitFirstRegistration(ctx, webAfter)
+		close(audioAfter)
+		return nil
+	})
+	dev, err := openAudio(f, audioAfter, log)
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,11 @@ type ALSAConfig struct {
 	// RingTone returns a fresh ring sound each time the phone starts ringing: the country's bell
 	// and cadence (the caller's tone plan). nil: a 1000/1333 Hz trill, 1 s on, 2 s off.
 	RingTone func() ToneSource
+	// OpenAfter, when not nil, holds the first opening of the devices until it is closed: at
+	// boot the sound card's driver is loaded only after the phone's first registration, so an
+	// attempt before it would only fail, and starting ALSA (its configuration files, the
+	// device search) would take CPU from the registration on a busy core. nil: open at once.
+	OpenAfter <-chan struct{}
 }
 
 // ToneSource produces a sound as 8 kHz samples, continuing from one frame to the next.
@@ -158,7 +163,8 @@ type ALSADevice struct {
 	ringing     bool
 	ringPos     int
 	ringTone    func() ToneSource
-	ringSrc     ToneSource // the current ring sound; nil: the built-in trill
+	openAfter   <-chan struct{} // the first open waits for it (nil: at once)
+	ringSrc     ToneSource      // the current ring sound; nil: the built-in trill
 	ringBuf     []int16
 	stats       ALSAStats
 
@@ -181,9 +187,10 @@ func openALSA(cfg ALSAConfig, log *slog.Logger, backend alsaBackend, timing alsa
 	d := &ALSADevice{
 		log: log, backend: backend, timing: timing, factor: factor, now: time.Now, ringTone: cfg.RingTone,
 		down: resample.NewDown(factor), up: resample.NewUp(factor), ringUp: resample.NewUp(factor),
-		captured: make(chan struct{}, 1),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		openAfter: cfg.OpenAfter,
+		captured:  make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	d.SetVolume(cfg.SpeakerVolume, cfg.RingerVolume, cfg.MicGain)
 	d.stats.DeviceRate = rate
@@ -570,6 +577,13 @@ func (d *ALSADevice) healthy(s *alsaSlot, now time.Time) bool {
 // whose device went away.
 func (d *ALSADevice) watch() {
 	defer close(d.done)
+	if d.openAfter != nil {
+		select {
+		case <-d.openAfter:
+		case <-d.stop:
+			return
+		}
+	}
 	d.openFirst()
 	t := time.NewTicker(d.timing.check)
 	defer t.Stop()

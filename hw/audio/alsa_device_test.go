@@ -444,3 +444,32 @@ func TestALSARingsTheGivenToneAtTheRingerVolume(t *testing.T) {
 		t.Errorf("ring tone started %d times for two rings, want 2 (each ring from the top of its cadence)", starts)
 	}
 }
+
+// At boot the card is opened only once the caller says so (after the phone's first
+// registration), and a device closed before then never opens one.
+func TestALSAOpensOnlyAfterOpenAfter(t *testing.T) {
+	b := newFakeALSA()
+	after := make(chan struct{})
+	openFake(t, ALSAConfig{OpenAfter: after}, b)
+	select {
+	case <-b.opened:
+		t.Fatal("the sound card was opened before OpenAfter was closed")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(after)
+	next(t, b)
+
+	b2 := newFakeALSA()
+	d, err := openALSA(ALSAConfig{OpenAfter: make(chan struct{})}, quietLog(), b2, fastTiming)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatalf("Close before the first open: %v", err)
+	}
+	select {
+	case <-b2.opened:
+		t.Error("a device closed before OpenAfter opened the card")
+	default:
+	}
+}
