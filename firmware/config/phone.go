@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -78,12 +77,6 @@ func (p Phone) Media() media.Config {
 	return m
 }
 
-// sipUserRE is the user part of a SIP URI (RFC 3261 §25.1: user = 1*( unreserved / escaped /
-// user-unreserved )), as an external registrar may name the phone: "5002", "rpi", "pi.office".
-var sipUserRE = regexp.MustCompile(`^(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2}){1,64}$`)
-
-var dialRE = regexp.MustCompile(`^[A-Za-z0-9*#+._-]{1,64}$`)
-
 func (p Phone) validate(c *checker, r Registrar) {
 	if !p.Enabled {
 		return
@@ -101,13 +94,13 @@ func (p Phone) validate(c *checker, r Registrar) {
 		c.bad("phone.listen", "uses the same port as registrar.listen; give the phone its own port (5062)")
 	}
 	switch {
-	case r.Enabled && !extensionRE.MatchString(p.Extension):
+	case r.Enabled && !isExtension(p.Extension):
 		// The phone gets an account on the built-in registrar, where numbers are dialled.
 		c.bad("phone.extension", "must be 1-15 digits: it is the phone's number on the built-in registrar (got %q)", p.Extension)
-	case !sipUserRE.MatchString(p.Extension):
+	case !isSIPUser(p.Extension):
 		c.bad("phone.extension", "must be a SIP user name such as \"5002\" or \"rpi\" (got %q)", p.Extension)
 	}
-	if !sipUserRE.MatchString(p.Username) {
+	if !isSIPUser(p.Username) {
 		c.bad("phone.username", "must be a SIP user name: letters, digits and -_.!~*'()&=+$,;?/ or %%XX (got %q)", p.Username)
 	}
 	if p.Password == "" && !r.Enabled {
@@ -148,7 +141,7 @@ func (p Phone) validate(c *checker, r Registrar) {
 		c.bad("phone.expires", "must be at least 30s")
 	}
 	for i, n := range p.SpeedDial {
-		if !dialRE.MatchString(n) {
+		if !isDialable(n) {
 			c.bad(fmt.Sprintf("phone.speed_dial.%d", i), "%q is not a number or SIP user", n)
 		}
 	}

@@ -37,7 +37,7 @@ func (p Provisioning) validate(c *checker, r Registrar) {
 	default:
 		c.bad("provisioning.pairing", "must be button, open or off (got %q)", p.Pairing)
 	}
-	if !extensionRE.MatchString(p.FirstExtension) {
+	if !isExtension(p.FirstExtension) {
 		c.bad("provisioning.first_extension", "must be digits such as \"5001\" (got %q)", p.FirstExtension)
 	}
 	if p.PollMinutes < 5 || p.PollMinutes > 65535 {

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -74,13 +73,6 @@ type Account struct {
 // MinPasswordLength is the shortest password `check` accepts for a registrar account.
 const MinPasswordLength = 8
 
-var (
-	// extensionRE is a dialable number: what phones' keypads send.
-	extensionRE = regexp.MustCompile(`^[0-9]{1,15}$`)
-	usernameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	realmRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-)
-
 func defaultRegistrar() Registrar {
 	d := registrar.DefaultConfig()
 	b := srtpbridge.DefaultConfig()
@@ -117,11 +109,11 @@ func (r Registrar) validate(c *checker) {
 	if (r.TLSCert == "") != (r.TLSKey == "") {
 		c.bad("registrar.tls_cert", "tls_cert and tls_key go together (or leave both out for a self-signed certificate)")
 	}
-	if !realmRE.MatchString(r.Realm) {
+	if !isName(r.Realm) {
 		c.bad("registrar.realm", "must be 1-64 letters, digits, '.', '_' or '-' (got %q)", r.Realm)
 	}
 	for i, d := range r.Domains {
-		if !realmRE.MatchString(d) {
+		if !isName(d) {
 			c.bad(fmt.Sprintf("registrar.domains.%d", i), "%q is not a host name", d)
 		}
 	}
@@ -180,10 +172,10 @@ func (r Registrar) validate(c *checker) {
 }
 
 func (a Account) validate(c *checker, p string) {
-	if !extensionRE.MatchString(a.Extension) {
+	if !isExtension(a.Extension) {
 		c.bad(p+".extension", "must be 1-15 digits (got %q)", a.Extension)
 	}
-	if !usernameRE.MatchString(a.Username) {
+	if !isName(a.Username) {
 		c.bad(p+".username", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (got %q)", a.Username)
 	}
 	switch {
