@@ -31,11 +31,11 @@ type AccountSource interface {
 // Option sets what New cannot take from Config: a test seam (WithClock) or the SIP trace.
 type Option func(*Registrar)
 
-// Tracer is the logs page's SIP trace (sipgo's tracer, installed process-wide by the caller)
-// and whether it records: the UDP datagrams answered before they reach sipgo (udpreaders.go)
-// are given to it here, as sipgo gives it the others.
+// Tracer is the logs page's SIP trace (sipgo's tracer, installed process-wide by the caller):
+// the UDP datagrams the registrar answers before they reach sipgo (udpreaders.go) are given to
+// it here, with the time each came, as sipgo gives it the others; On says whether it records.
 type Tracer interface {
-	sip.SIPTracer
+	SIPTraceReadAt(at time.Time, transport, laddr, raddr string, msg []byte)
 	On() bool
 }
 

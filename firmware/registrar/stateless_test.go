@@ -404,43 +404,50 @@ type traceRecorder struct {
 	on   bool
 	mu   sync.Mutex
 	read []string
+	at   []time.Time
 }
 
 func (t *traceRecorder) On() bool { return t.on }
-func (t *traceRecorder) SIPTraceRead(transport, laddr, raddr string, msg []byte) {
+func (t *traceRecorder) SIPTraceReadAt(at time.Time, transport, laddr, raddr string, msg []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.read = append(t.read, transport+" "+raddr+"\n"+string(msg))
+	t.at = append(t.at, at)
 }
-func (t *traceRecorder) SIPTraceWrite(string, string, string, []byte) {}
 
-func (t *traceRecorder) reads() []string {
+func (t *traceRecorder) reads() ([]string, []time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return slices.Clone(t.read)
+	return slices.Clone(t.read), slices.Clone(t.at)
 }
 
 // The REGISTERs answered before sipgo sees them still show in the logs page's SIP trace, once
-// each and as they came; with the trace off, nothing is recorded.
+// each, as they came and with the time they came (before their answers were sent); with the
+// trace off, nothing is recorded.
 func TestTraceShowsRegistersAnsweredByTheReaders(t *testing.T) {
 	for _, on := range []bool{true, false} {
 		trace := &traceRecorder{on: on}
-		r, _ := startTest(t, DefaultConfig(), testAccounts, WithSIPTrace(trace))
+		r, stop := startTest(t, DefaultConfig(), testAccounts, WithSIPTrace(trace))
 		p := newRegPhone(t, r)
 		first := p.msg("tr1", 1, "")
+		sent1 := time.Now()
 		p.send(first)
 		challenge := p.read(3 * time.Second)
 		i := strings.Index(challenge, `nonce="`)
 		if !strings.HasPrefix(challenge, "SIP/2.0 401") || i < 0 {
 			t.Fatalf("REGISTER: %q, want 401", challenge)
 		}
+		answered1 := time.Now()
 		nonce := challenge[i+7:]
 		second := p.msg("tr2", 2, p.auth(nonce[:strings.IndexByte(nonce, '"')], "00000001"))
+		sent2 := time.Now()
 		p.send(second)
 		if res := p.read(3 * time.Second); !strings.HasPrefix(res, "SIP/2.0 200") {
 			t.Fatalf("REGISTER with credentials: %q, want 200", res)
 		}
-		got := trace.reads()
+		answered2 := time.Now()
+		stop() // the readers have returned: whatever they traced is in
+		got, at := trace.reads()
 		if !on {
 			if len(got) != 0 {
 				t.Errorf("trace off: %d messages recorded", len(got))
@@ -450,7 +457,11 @@ func TestTraceShowsRegistersAnsweredByTheReaders(t *testing.T) {
 		from := p.c.LocalAddr().String()
 		want := []string{"UDP " + from + "\n" + first, "UDP " + from + "\n" + second}
 		if !slices.Equal(got, want) {
-			t.Errorf("trace:\n%q\nwant:\n%q", got, want)
+			t.Fatalf("trace:\n%q\nwant:\n%q", got, want)
+		}
+		if at[0].Before(sent1) || at[0].After(answered1) || at[1].Before(sent2) || at[1].After(answered2) {
+			t.Errorf("traced at %v, want between sending each REGISTER and its answer (%v–%v, %v–%v)",
+				at, sent1, answered1, sent2, answered2)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -23,7 +24,8 @@ import (
 //
 // The logs page's SIP trace sees every datagram as before: sipgo traces those it reads from
 // here; a datagram the filter consumed (a REGISTER answered, a call's ACK or BYE relayed, a
-// malformed request refused) is traced by its reader, raw as it came, as sipgo's read loop did.
+// malformed request refused) is traced by its reader, raw as it came and with the time it came
+// (so that it is listed before its answer, traced as it was sent), as sipgo's read loop did.
 type udpReaders struct {
 	net.PacketConn                         // the socket
 	filter         sip.TransportReadFilter // what sipgo's read loop ran before
@@ -69,13 +71,15 @@ func (u *udpReaders) read() {
 		}
 		props.RemoteAddr = from
 		tracing := u.trace != nil && u.trace.On()
+		var at time.Time
 		if tracing {
+			at = time.Now()
 			raw = append(raw[:0], data...) // the filter may answer from (and reuse) buf
 		}
 		data, err = u.filter(props, data)
 		if err != nil || len(data) == 0 {
 			if tracing {
-				u.trace.SIPTraceRead("UDP", local, from.String(), raw)
+				u.trace.SIPTraceReadAt(at, "UDP", local, from.String(), raw)
 			}
 			continue // UDP datagrams are dropped, never fail the socket (guard.readFilter)
 		}

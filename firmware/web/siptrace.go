@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,21 +34,28 @@ type TracedMessage struct {
 func NewSIPTrace(n int) *SIPTrace { return &SIPTrace{msgs: make([]TracedMessage, n)} }
 
 func (t *SIPTrace) SIPTraceRead(transport, laddr, raddr string, msg []byte) {
-	t.add("in", transport, laddr, raddr, msg)
+	t.add(time.Now(), "in", transport, laddr, raddr, msg)
 }
 
 func (t *SIPTrace) SIPTraceWrite(transport, laddr, raddr string, msg []byte) {
-	t.add("out", transport, laddr, raddr, msg)
+	t.add(time.Now(), "out", transport, laddr, raddr, msg)
 }
 
-func (t *SIPTrace) add(dir, transport, laddr, raddr string, msg []byte) {
+// SIPTraceReadAt records a message received at a time: the registrar's UDP readers record a
+// datagram they answered themselves once the answer is on its way, with the time it came, so
+// that it is listed before its answer.
+func (t *SIPTrace) SIPTraceReadAt(at time.Time, transport, laddr, raddr string, msg []byte) {
+	t.add(at, "in", transport, laddr, raddr, msg)
+}
+
+func (t *SIPTrace) add(at time.Time, dir, transport, laddr, raddr string, msg []byte) {
 	if !t.on.Load() {
 		return
 	}
 	if len(msg) > 8<<10 {
 		msg = msg[:8<<10]
 	}
-	m := TracedMessage{Time: time.Now(), Direction: dir, Transport: transport, Local: laddr, Remote: raddr, Text: string(msg)}
+	m := TracedMessage{Time: at, Direction: dir, Transport: transport, Local: laddr, Remote: raddr, Text: string(msg)}
 	t.mu.Lock()
 	t.msgs[t.next] = m
 	t.next = (t.next + 1) % len(t.msgs)
@@ -69,7 +77,7 @@ func (t *SIPTrace) SetOn(on bool) {
 // On reports whether the trace records.
 func (t *SIPTrace) On() bool { return t.on.Load() }
 
-// Messages returns the kept messages, oldest first.
+// Messages returns the kept messages, oldest first (by the time each was sent or received).
 func (t *SIPTrace) Messages() []TracedMessage {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -77,7 +85,9 @@ func (t *SIPTrace) Messages() []TracedMessage {
 	if t.full {
 		out = append(out, t.msgs[t.next:]...)
 	}
-	return append(out, t.msgs[:t.next]...)
+	out = append(out, t.msgs[:t.next]...)
+	slices.SortStableFunc(out, func(a, b TracedMessage) int { return a.Time.Compare(b.Time) })
+	return out
 }
 
 // SetSIPTrace enables the SIP trace toggle of the logs page.

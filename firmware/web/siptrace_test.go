@@ -3,6 +3,7 @@ package web
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSIPTraceRecordsOnlyWhileOn(t *testing.T) {
@@ -23,5 +24,19 @@ func TestSIPTraceRecordsOnlyWhileOn(t *testing.T) {
 	tr.SIPTraceRead("UDP", "l", "r", []byte("OPTIONS 3"))
 	if m := tr.Messages(); m[1].Text != "OPTIONS 2" {
 		t.Fatalf("recorded while off: %+v", m)
+	}
+}
+
+// A request recorded after its answer (the registrar answers some before recording them) is
+// listed before it, by the time it came.
+func TestSIPTraceListsByTime(t *testing.T) {
+	tr := NewSIPTrace(4)
+	tr.SetOn(true)
+	came := time.Now()
+	tr.SIPTraceWrite("UDP", "l", "r", []byte("SIP/2.0 401 Unauthorized"))
+	tr.SIPTraceReadAt(came, "UDP", "l", "r", []byte("REGISTER sip:x SIP/2.0"))
+	m := tr.Messages()
+	if len(m) != 2 || m[0].Direction != "in" || m[1].Direction != "out" {
+		t.Fatalf("listed %+v, want the REGISTER before its 401", m)
 	}
 }
