@@ -29,9 +29,6 @@ func newRegistrar(f *config.File, dir *accounts.Directory, ca *laterCA, log *slo
 	}
 	cfg.Domains = c.Domains
 	cfg.DataDir = f.DataDir
-	if f.Phone.Enabled {
-		cfg.OwnPhone = f.Phone.Username
-	}
 	setDur := func(dst *registrar.Config, field *config.Duration, apply func(*registrar.Config)) {
 		if field.Duration != 0 {
 			apply(dst)

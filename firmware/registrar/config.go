@@ -24,12 +24,6 @@ type Config struct {
 	Realm string
 	// Domains are more names the registrar owns besides its IP addresses and hostname.
 	Domains []string
-	// OwnPhone is the username of the phone that runs in the same process (the Pi's own, "" =
-	// none). Its REGISTERs from a loopback address are answered without waiting for the disk
-	// (the binding is saved within seconds, as a housekeeping change): it registers again at
-	// every start, so its binding never has to outlive one — and its first REGISTER of a boot
-	// does not wait behind the SD card.
-	OwnPhone string
 	// DataDir holds bindings.json; "" keeps bindings in memory only.
 	DataDir string
 

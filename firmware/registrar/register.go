@@ -2,8 +2,6 @@ package registrar
 
 import (
 	"log/slog"
-	"net"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -87,11 +85,6 @@ func (r *Registrar) register(req *sip.Request, tx responder, async bool) {
 		hdrs = append(hdrs, sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
 		r.answer(tx, req, 200, "OK", hdrs...)
 	}
-	if r.ownPhone(acct.Username, req) {
-		r.store.saveLater()
-		saved(nil)
-		return
-	}
 	if async {
 		r.store.afterSave(version, func(err error) {
 			defer r.recoverRequest(req, tx)
@@ -100,20 +93,6 @@ func (r *Registrar) register(req *sip.Request, tx responder, async bool) {
 		return
 	}
 	saved(r.store.saveNow(r.context(), version))
-}
-
-// ownPhone reports whether req comes from the phone running in this process (Config.OwnPhone):
-// its account, from a loopback address, which no packet from the network can carry.
-func (r *Registrar) ownPhone(user string, req *sip.Request) bool {
-	if r.cfg.OwnPhone == "" || user != r.cfg.OwnPhone {
-		return false
-	}
-	host, _, err := net.SplitHostPort(req.Source())
-	if err != nil {
-		return false
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 func (r *Registrar) logBindingChange(acct accounts.Account, before, after []Binding, req *sip.Request) {

@@ -1,7 +1,6 @@
 package registrar
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"hash/fnv"
@@ -9,8 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -462,32 +459,6 @@ func TestTraceShowsRegistersAnsweredByTheReaders(t *testing.T) {
 		if at[0].Before(sent1) || at[0].After(answered1) || at[1].Before(sent2) || at[1].After(answered2) {
 			t.Errorf("traced at %v, want between sending each REGISTER and its answer (%v–%v, %v–%v)",
 				at, sent1, answered1, sent2, answered2)
-		}
-	}
-}
-
-// The Pi's own phone (Config.OwnPhone, over loopback) gets its 200 OK without waiting for the
-// disk: its binding is not in the journal yet when the answer comes, and is saved by the
-// registrar's stop. Any other phone's binding is in the journal before its 200 OK.
-func TestOwnPhoneRegisterDoesNotWaitForTheDisk(t *testing.T) {
-	for _, own := range []string{"alcatel", "someone-else"} {
-		cfg := DefaultConfig()
-		cfg.DataDir = t.TempDir()
-		cfg.OwnPhone = own
-		r, stop := startTest(t, cfg, testAccounts)
-		p := newRegPhone(t, r)
-		p.send(p.msg("own1", 2, p.auth(p.challenge(), "00000001")))
-		if res := p.read(3 * time.Second); !strings.HasPrefix(res, "SIP/2.0 200") {
-			t.Fatalf("own phone %q: REGISTER: %q, want 200", own, res)
-		}
-		j, _ := os.ReadFile(filepath.Join(cfg.DataDir, journalFile))
-		if inJournal := bytes.Contains(j, []byte(`"aor":"alcatel"`)); inJournal == (own == "alcatel") {
-			t.Errorf("own phone %q: binding in the journal when the 200 OK came: %v", own, inJournal)
-		}
-		stop()
-		b, err := os.ReadFile(filepath.Join(cfg.DataDir, bindingsFile))
-		if err != nil || !bytes.Contains(b, []byte("sip:alcatel@")) {
-			t.Errorf("own phone %q: binding not saved at stop: %v\n%s", own, err, b)
 		}
 	}
 }
