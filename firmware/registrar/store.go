@@ -85,7 +85,7 @@ type store struct {
 	// owned by run
 	journal      *os.File
 	journalSize  int64 // where the next record goes: the records' end
-	journalAlloc int64 // the file's size: zeros from journalSize on
+	journalAlloc int64 // the open journal's size: zeros from journalSize on
 	snapshotSize int64
 	needFull     bool // the journal is unusable or stale: write the whole location next
 	lastWrite    time.Time
@@ -153,7 +153,6 @@ func (s *store) load(now time.Time) (int, error) {
 	// last record (a crash during its write; its REGISTER was not answered) and whatever a crash
 	// left past the records are cut off first, so that the next record starts on a line of its
 	// own with only zeros after it.
-	s.journalAlloc = int64(len(j))
 	records := j
 	if end := bytes.IndexByte(j, 0); end >= 0 {
 		records = j[:end]
@@ -180,8 +179,6 @@ func (s *store) load(now time.Time) (int, error) {
 	if !s.needFull && len(bytes.Trim(j[good:], "\x00")) > 0 {
 		if err := os.Truncate(s.journalPath, int64(good)); err != nil {
 			s.needFull = true
-		} else {
-			s.journalAlloc = int64(good)
 		}
 	}
 	bs, _ := s.loc.snapshot()
