@@ -8,19 +8,24 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
+// parseVia is the Via header sipgo's parser makes of via.
+func parseVia(t *testing.T, via string) *sip.ViaHeader {
+	t.Helper()
+	msg, err := sip.NewParser().ParseSIP([]byte("OPTIONS sip:a@b SIP/2.0\r\nVia: " + via + "\r\nContent-Length: 0\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg.(*sip.Request).Via()
+}
+
 // WriteHeader writes what sipgo's StringWrite writes.
 func TestWriteHeaderAsSipgo(t *testing.T) {
-	p := sip.NewParser()
 	for _, via := range []string{
 		"SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-1;rport", "SIP/2.0/TCP [2001:db8::1]:5061;branch=z9hG4bKx;received=2001:db8::2",
 		"SIP/2.0/UDP phone.example.com;branch=z9hG4bKx;rport=5999;received=10.0.0.9", "SIP/2.0/WSS abc.invalid;branch=z9hG4bKy",
 		"SIP/2.0/UDP [::ffff:10.0.0.1]:5060;branch=z9hG4bKz", "SIP/2.0/UDP 10.0.0.1:65535;branch=\"z9hG4bK q\"",
 	} {
-		msg, err := p.ParseSIP([]byte("OPTIONS sip:a@b SIP/2.0\r\nVia: " + via + "\r\nContent-Length: 0\r\n\r\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := msg.(*sip.Request).Via()
+		h := parseVia(t, via)
 		var want strings.Builder
 		h.StringWrite(&want)
 		var got bytes.Buffer
@@ -36,7 +41,6 @@ func TestWriteHeaderAsSipgo(t *testing.T) {
 
 // WriteViaWith writes what HeaderParams.Add on a clone would make sipgo write.
 func TestWriteViaWithAsAdd(t *testing.T) {
-	p := sip.NewParser()
 	sets := [][]sip.HeaderKV{
 		nil,
 		{{K: "rport", V: "5999"}, {K: "received", V: "10.0.0.9"}},
@@ -48,11 +52,7 @@ func TestWriteViaWithAsAdd(t *testing.T) {
 		"SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-1;rport", "SIP/2.0/UDP 10.0.0.1;rport;branch=z9hG4bK-1;received=1.2.3.4",
 		"SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-1;a=0;a=9", "SIP/2.0/TCP [2001:db8::1]:5061;branch=z9hG4bKx",
 	} {
-		msg, err := p.ParseSIP([]byte("OPTIONS sip:a@b SIP/2.0\r\nVia: " + via + "\r\nContent-Length: 0\r\n\r\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := msg.(*sip.Request).Via()
+		h := parseVia(t, via)
 		for _, set := range sets {
 			c := h.Clone()
 			for _, kv := range set {
