@@ -20,7 +20,8 @@ func (r *Registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 
 // register is RFC 3261 §10.3. The 200 OK is sent once the bindings are on disk: register waits
 // for it, unless async is set (the UDP fast path, stateless.go, whose workers must not wait for
-// a disk write), then the store's writer sends it.
+// a disk write), then the store's writer sends it. A refresh the disk holds already, near
+// enough, is answered at once (store.covers).
 func (r *Registrar) register(req *sip.Request, tx responder, async bool) {
 	if !r.ownsHost(req.Recipient.Host) {
 		r.answer(tx, req, 403, "Forbidden")
@@ -84,6 +85,13 @@ func (r *Registrar) register(req *sip.Request, tx responder, async bool) {
 		}
 		hdrs = append(hdrs, sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
 		r.answer(tx, req, 200, "OK", hdrs...)
+	}
+	if r.store.covers(acct.Username, after, now) {
+		// A refresh whose bindings the disk holds already, near enough (store.covers): answered
+		// now, its record written with the next write or within refreshDelay.
+		r.store.saveLater()
+		saved(nil)
+		return
 	}
 	if async {
 		r.store.afterSave(version, func(err error) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -81,6 +82,9 @@ type store struct {
 	dirtyLazy bool
 	kick      chan struct{}
 	waiting   []saveWaiter // afterSave callbacks of versions not on disk yet
+	// onDisk is, per account, the bindings the files on disk hold for it (WebSocket ones are
+	// never saved), for covers; nil when a write failed and what is on disk is not known.
+	onDisk map[string][]Binding
 
 	// owned by run
 	journal      *os.File
@@ -113,7 +117,7 @@ const compactFactor = 4
 const minCompact = 64 << 10
 
 func newStore(dataDir string, loc *location, log *slog.Logger) *store {
-	s := &store{loc: loc, log: log, kick: make(chan struct{}, 1), gap: syncGap}
+	s := &store{loc: loc, log: log, kick: make(chan struct{}, 1), gap: syncGap, onDisk: map[string][]Binding{}}
 	if dataDir != "" {
 		s.path = filepath.Join(dataDir, bindingsFile)
 		s.journalPath = filepath.Join(dataDir, journalFile)
@@ -182,7 +186,64 @@ func (s *store) load(now time.Time) (int, error) {
 		}
 	}
 	bs, _ := s.loc.snapshot()
+	s.mu.Lock()
+	s.onDisk = byAccount(bs) // what was loaded, WebSocket bindings never are
+	s.mu.Unlock()
 	return len(bs), nil
+}
+
+// byAccount groups bindings by account.
+func byAccount(bs []Binding) map[string][]Binding {
+	m := make(map[string][]Binding)
+	for _, b := range bs {
+		m[b.AOR] = append(m[b.AOR], b)
+	}
+	return m
+}
+
+// refreshSlack is how much earlier than a refreshed binding's new expiry its expiry on disk may
+// be for the refresh to be answered before its record is written (covers): a tenth of the
+// registration's interval, at most maxRefreshSlack. Lost in a power cut, such a refresh leaves
+// the binding on disk expiring that much sooner, still later than any phone's next refresh
+// (phones refresh well before the end: at half the interval, or a minute or so before it).
+func refreshSlack(interval time.Duration) time.Duration {
+	return min(maxRefreshSlack, interval/10)
+}
+
+const maxRefreshSlack = 30 * time.Second
+
+// covers reports whether the files on disk already keep the account's bindings bs well enough
+// for a REGISTER that left the account with bs to be answered at once, before its own record
+// is written (which still follows, with the next write or within refreshDelay): the same
+// contacts, from the same source and transport, each expiring on disk within refreshSlack of
+// its new expiry (a registration cut short is written first: a binding must not outlive on disk
+// what the phone was told). A pure refresh — most of a registrar's REGISTERs — is such a one; a new
+// contact, a removed one or a phone that moved is not, and waits for the disk.
+func (s *store) covers(aor string, bs []Binding, now time.Time) bool {
+	if s.path == "" {
+		return false
+	}
+	bs = lasting(bs)
+	s.mu.Lock()
+	disk, known := s.onDisk[aor], s.onDisk != nil
+	s.mu.Unlock()
+	if !known || len(disk) != len(bs) {
+		return false
+	}
+	for i := range bs {
+		b := &bs[i]
+		j := slices.IndexFunc(disk, func(d Binding) bool { return d.Contact == b.Contact })
+		if j < 0 {
+			return false
+		}
+		d := &disk[j]
+		slack := refreshSlack(b.Expires.Sub(now))
+		if d.Source != b.Source || d.Transport != b.Transport || d.Instance != b.Instance || d.Extension != b.Extension ||
+			d.Expires.Before(b.Expires.Add(-slack)) || d.Expires.After(b.Expires.Add(slack)) {
+			return false
+		}
+	}
+	return true
 }
 
 // saveNow waits until the location at version v is on disk.
@@ -329,17 +390,17 @@ func (s *store) write() {
 	s.mu.Unlock()
 	var v uint64
 	var err error
+	var changed, all map[string][]Binding // what went to disk: some accounts, or all
 	if s.needFull || s.journalSize > max(minCompact, compactFactor*s.snapshotSize) {
-		v, err = s.writeFull()
+		all, v, err = s.writeFull()
 	} else {
-		var changed map[string][]Binding
 		changed, v = s.loc.takeDirty()
 		if len(changed) > 0 {
 			if err = s.appendJournal(changed, v); err != nil {
 				// The taken changes are not on disk: the whole location goes next time.
 				s.needFull = true
 				var errFull error
-				if v, errFull = s.writeFull(); errFull == nil {
+				if all, v, errFull = s.writeFull(); errFull == nil {
 					err = nil
 				}
 			}
@@ -349,6 +410,20 @@ func (s *store) write() {
 		s.log.Error("cannot save bindings", "path", s.path, "err", err)
 	}
 	s.mu.Lock()
+	switch {
+	case err != nil:
+		s.onDisk = nil
+	case all != nil:
+		s.onDisk = all
+	case s.onDisk != nil:
+		for aor, bs := range changed {
+			if bs = lasting(bs); len(bs) > 0 {
+				s.onDisk[aor] = bs
+			} else {
+				delete(s.onDisk, aor)
+			}
+		}
+	}
 	if v > s.saved {
 		s.saved = v
 	}
@@ -424,15 +499,17 @@ func (s *store) appendJournal(changed map[string][]Binding, v uint64) error {
 	return nil
 }
 
-// writeFull replaces the bindings file with the whole location and empties the journal.
-func (s *store) writeFull() (uint64, error) {
+// writeFull replaces the bindings file with the whole location and empties the journal. It
+// returns the bindings written, by account.
+func (s *store) writeFull() (map[string][]Binding, uint64, error) {
 	s.needFull = true // until it succeeds: takeAll forgets which accounts changed
 	bs, v := s.loc.takeAll()
-	b := appendStoreFile(s.buf[:0], storeFile{Version: 1, Saved: time.Now().UTC(), Seq: v, Bindings: lasting(bs)})
+	bs = lasting(bs)
+	b := appendStoreFile(s.buf[:0], storeFile{Version: 1, Saved: time.Now().UTC(), Seq: v, Bindings: bs})
 	b = append(b, '\n')
 	s.buf = b
 	if err := atomicfile.Write(s.path, b, 0o600); err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	s.snapshotSize = int64(len(b))
 	// The bindings file now holds every record of the journal (they have lower Seq), so a
@@ -442,9 +519,9 @@ func (s *store) writeFull() (uint64, error) {
 		s.journal = nil
 	}
 	if err := os.Truncate(s.journalPath, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return v, fmt.Errorf("empty bindings journal: %w", err)
+		return nil, v, fmt.Errorf("empty bindings journal: %w", err)
 	}
 	s.journalSize, s.journalAlloc = 0, 0
 	s.needFull = false
-	return v, nil
+	return byAccount(bs), v, nil
 }

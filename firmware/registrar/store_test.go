@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -191,5 +192,131 @@ func TestStoreCutsWhatACrashLeftPastTheRecords(t *testing.T) {
 	}
 	if got := l3.get("a"); len(got) != 1 || got[0].Contact != "sip:a@2" {
 		t.Fatalf("a: %+v, want the change saved after the restart", got)
+	}
+}
+
+// A REGISTER is answered before its record is written only when the disk holds the account's
+// bindings already, near enough: a refresh from where the phone was, whose new expiry is at
+// most refreshSlack later than the one on disk. A power cut right after such a 200 OK (the files
+// as they are then) still finds the binding, expiring no more than that sooner. Anything else
+// waits for its write.
+func TestStoreCoversOnlyRefreshesTheDiskHolds(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	log := slog.New(slog.DiscardHandler)
+	l := newLocation()
+	s := newStore(dir, l, log)
+	stop := runStore(s)
+	defer stop()
+	phone := Binding{AOR: "a", Extension: "100", Contact: "sip:a@192.0.2.7:5060", Source: "192.0.2.7:5060", Transport: "UDP", Expires: now.Add(time.Hour)}
+	other := Binding{AOR: "a", Extension: "100", Contact: "sip:a@192.0.2.8:5060", Source: "192.0.2.8:5060", Transport: "UDP", Expires: now.Add(time.Hour)}
+	v, _ := l.update("a", func([]Binding) ([]Binding, bool) { return []Binding{phone}, true })
+	if err := s.saveNow(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+	with := func(b Binding, f func(*Binding)) []Binding { f(&b); return []Binding{b} }
+	for _, tc := range []struct {
+		name string
+		bs   []Binding
+		want bool
+	}{
+		{"the same again", []Binding{phone}, true},
+		{"refreshed 20 s later", with(phone, func(b *Binding) { b.Expires = b.Expires.Add(20 * time.Second); b.CallID, b.CSeq = "new-call", 7 }), true},
+		{"refreshed 40 s later", with(phone, func(b *Binding) { b.Expires = b.Expires.Add(40 * time.Second) }), false},
+		{"cut short", with(phone, func(b *Binding) { b.Expires = now.Add(70 * time.Second) }), false},
+		{"moved to another source", with(phone, func(b *Binding) { b.Source = "192.0.2.9:5060" }), false},
+		{"over TCP now", with(phone, func(b *Binding) { b.Transport = "TCP" }), false},
+		{"another contact", []Binding{other}, false},
+		{"a second contact", []Binding{phone, other}, false},
+		{"unregistered", nil, false},
+		{"a browser tab besides (never saved)", []Binding{phone, with(other, func(b *Binding) { b.Transport = "WSS" })[0]}, true},
+	} {
+		if got := s.covers("a", tc.bs, now); got != tc.want {
+			t.Errorf("%s: covered %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if s.covers("b", []Binding{{AOR: "b", Contact: "sip:b@x", Expires: now.Add(time.Hour)}}, now) {
+		t.Error("a new account's first binding is covered")
+	}
+	// A short registration: the slack is a tenth of it.
+	short := Binding{AOR: "c", Contact: "sip:c@192.0.2.7", Source: "192.0.2.7:5062", Transport: "UDP", Expires: now.Add(60 * time.Second)}
+	v, _ = l.update("c", func([]Binding) ([]Binding, bool) { return []Binding{short}, true })
+	if err := s.saveNow(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+	if s.covers("c", with(short, func(b *Binding) { b.Expires = b.Expires.Add(10 * time.Second) }), now) {
+		t.Error("a 60 s registration refreshed 10 s later is covered")
+	}
+	if !s.covers("c", with(short, func(b *Binding) { b.Expires = b.Expires.Add(3 * time.Second) }), now) {
+		t.Error("a 60 s registration refreshed 3 s later is not covered")
+	}
+
+	// A covered refresh, then a power cut before its record is written.
+	refreshed := with(phone, func(b *Binding) { b.Expires = b.Expires.Add(20 * time.Second) })
+	l.update("a", func([]Binding) ([]Binding, bool) { return refreshed, false })
+	if !s.covers("a", refreshed, now) {
+		t.Fatal("the refresh is not covered")
+	}
+	crash := t.TempDir()
+	for _, name := range []string{bindingsFile, journalFile} {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+			os.WriteFile(filepath.Join(crash, name), b, 0o600)
+		}
+	}
+	l2 := newLocation()
+	if _, err := newStore(crash, l2, log).load(now); err != nil {
+		t.Fatal(err)
+	}
+	got := l2.get("a")
+	if len(got) != 1 || got[0].Contact != phone.Contact || got[0].Expires.Before(refreshed[0].Expires.Add(-refreshSlack(time.Hour))) {
+		t.Fatalf("after a power cut: %+v, want %s expiring at most %v before %v", got, phone.Contact, refreshSlack(time.Hour), refreshed[0].Expires)
+	}
+
+}
+
+// A write that fails leaves what is on disk unknown: no refresh is covered until one succeeds.
+func TestStoreCoversNothingAfterAFailedWrite(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	log := slog.New(slog.DiscardHandler)
+	phone := []Binding{{AOR: "a", Contact: "sip:a@192.0.2.7", Source: "192.0.2.7:5060", Transport: "UDP", Expires: now.Add(time.Hour)}}
+	l := newLocation()
+	s := newStore(dir, l, log)
+	stop := runStore(s)
+	v, _ := l.update("a", func([]Binding) ([]Binding, bool) { return phone, true })
+	if err := s.saveNow(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+	stop() // folds the journal into the bindings file
+
+	l2 := newLocation()
+	s2 := newStore(dir, l2, log)
+	if _, err := s2.load(now); err != nil {
+		t.Fatal(err)
+	}
+	if !s2.covers("a", phone, now) {
+		t.Fatal("a binding loaded from disk is not covered")
+	}
+	// Neither the journal nor the bindings file can be written any more.
+	for _, p := range []string{s2.journalPath, s2.path} {
+		os.Remove(p)
+		if err := os.MkdirAll(filepath.Join(p, "in-the-way"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer runStore(s2)()
+	l2.update("b", func([]Binding) ([]Binding, bool) {
+		return []Binding{{AOR: "b", Contact: "sip:b@x", Expires: now.Add(time.Hour)}}, true
+	})
+	s2.saveLater()
+	for deadline := time.Now().Add(5 * time.Second); s2.covers("a", phone, now) && time.Now().Before(deadline); {
+		select {
+		case s2.kick <- struct{}{}:
+		default:
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s2.covers("a", phone, now) {
+		t.Error("a refresh is still covered after a failed write")
 	}
 }
