@@ -243,10 +243,17 @@ type location struct {
 	byContact map[string]string // contactKey → account, for in-dialog targets
 	version   uint64            // increases on every change worth saving
 	dirty     map[string]bool   // accounts changed since the store last took them
+
+	// What the files on disk hold (store.go), for coverLocked: per account, the bindings of its
+	// last record written (WebSocket ones are never saved); nil while unknown (no store, or a
+	// write failed). writing: the accounts the store's write under way took (all: writingAll).
+	onDisk     map[string][]Binding
+	writing    map[string]bool
+	writingAll bool
 }
 
 func newLocation() *location {
-	return &location{byAOR: map[string][]Binding{}, byContact: map[string]string{}, dirty: map[string]bool{}}
+	return &location{byAOR: map[string][]Binding{}, byContact: map[string]string{}, dirty: map[string]bool{}, writing: map[string]bool{}}
 }
 
 // setLocked stores the account's bindings, which were old, and keeps the contact index in step.
@@ -330,6 +337,7 @@ func (l *location) takeDirty() (map[string][]Binding, uint64) {
 	out := make(map[string][]Binding, len(l.dirty))
 	for aor := range l.dirty {
 		out[aor] = slices.Clone(l.byAOR[aor])
+		l.writing[aor] = true
 	}
 	clear(l.dirty)
 	return out, l.version
@@ -340,6 +348,7 @@ func (l *location) takeAll() ([]Binding, uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	clear(l.dirty)
+	l.writingAll = true
 	var out []Binding
 	for _, bs := range l.byAOR {
 		out = append(out, bs...)
@@ -431,4 +440,106 @@ func (l *location) hasSourceIP(ip string) bool {
 		}
 	}
 	return false
+}
+
+// loaded records that the files on disk hold the bindings there are now (the store has just
+// loaded them) and returns how many there are.
+func (l *location) loaded() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.onDisk = make(map[string][]Binding, len(l.byAOR))
+	n := 0
+	for aor, bs := range l.byAOR {
+		n += len(bs)
+		if bs = lasting(bs); len(bs) > 0 {
+			l.onDisk[aor] = slices.Clone(bs)
+		}
+	}
+	return n
+}
+
+// wrote ends the store's write of what takeDirty (changed) or takeAll (all, by account) took:
+// written to disk if ok, else what the disk holds is no longer known.
+func (l *location) wrote(changed, all map[string][]Binding, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.writing)
+	l.writingAll = false
+	switch {
+	case !ok:
+		l.onDisk = nil
+	case all != nil:
+		l.onDisk = all
+	case l.onDisk != nil:
+		for aor, bs := range changed {
+			if bs = lasting(bs); len(bs) > 0 {
+				l.onDisk[aor] = bs
+			} else {
+				delete(l.onDisk, aor)
+			}
+		}
+	}
+}
+
+// refreshSlack is how much sooner than a refresh asks for its binding may expire on disk for
+// the refresh to be answered before its record is written (coverLocked): a tenth of the
+// registration's interval, at most maxRefreshSlack.
+func refreshSlack(interval time.Duration) time.Duration {
+	return min(maxRefreshSlack, interval/10)
+}
+
+const maxRefreshSlack = 30 * time.Second
+
+// coverLocked reports whether the files on disk hold the account's bindings next already, near
+// enough for the REGISTER that leaves the account with next to be answered at once, before its
+// own record is written (which follows with the next write, or within refreshDelay): the same
+// contacts, from the same source and transport, none being written at the moment, each saved
+// with an expiry no later than the new one and at most refreshSlack sooner, leaving at least
+// minExpires. It then gives each of next's bindings the expiry it has on disk — what the 200 OK
+// tells the phone — so that a power cut after the answer loses nothing. A pure refresh sent
+// within seconds of the last (a phone retransmitting, or re-registering quickly) is such a one;
+// a new contact, a removed one, a phone that moved, and a refresh at half the interval (an
+// office phone's usual one) wait for the disk. The caller holds l.mu (inside update).
+func (l *location) coverLocked(aor string, next []Binding, now time.Time, minExpires time.Duration) bool {
+	if l.onDisk == nil || l.writingAll || l.writing[aor] {
+		return false
+	}
+	disk := l.onDisk[aor]
+	saved := 0
+	for pass := range 2 { // check, then grant the expiries on disk
+		for i := range next {
+			b := &next[i]
+			if isWS(b.Transport) {
+				continue // never saved
+			}
+			j := slices.IndexFunc(disk, func(d Binding) bool { return d.Contact == b.Contact })
+			if j < 0 {
+				return false
+			}
+			d := &disk[j]
+			if pass == 1 {
+				b.Expires = d.Expires
+				continue
+			}
+			saved++
+			if d.Source != b.Source || d.Transport != b.Transport || d.Instance != b.Instance || d.Extension != b.Extension ||
+				d.Expires.After(b.Expires) || d.Expires.Before(b.Expires.Add(-refreshSlack(b.Expires.Sub(now)))) ||
+				d.Expires.Sub(now) < minExpires {
+				return false
+			}
+		}
+		if saved != len(disk) {
+			return false
+		}
+	}
+	return true
+}
+
+// byAccount groups bindings by account.
+func byAccount(bs []Binding) map[string][]Binding {
+	m := make(map[string][]Binding)
+	for _, b := range bs {
+		m[b.AOR] = append(m[b.AOR], b)
+	}
+	return m
 }

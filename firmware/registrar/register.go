@@ -21,7 +21,7 @@ func (r *Registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 // register is RFC 3261 §10.3. The 200 OK is sent once the bindings are on disk: register waits
 // for it, unless async is set (the UDP fast path, stateless.go, whose workers must not wait for
 // a disk write), then the store's writer sends it. A refresh the disk holds already, near
-// enough, is answered at once (store.covers).
+// enough, is answered at once (location.coverLocked).
 func (r *Registrar) register(req *sip.Request, tx responder, async bool) {
 	if !r.ownsHost(req.Recipient.Host) {
 		r.answer(tx, req, 403, "Forbidden")
@@ -49,7 +49,7 @@ func (r *Registrar) register(req *sip.Request, tx responder, async bool) {
 	var after []Binding
 	var before []Binding
 	var version uint64
-	var changed bool
+	var changed, covered bool
 	if auth == authAgain {
 		// A retransmission of a REGISTER already accepted, whose answer the UDP fast path no
 		// longer keeps (stateless.go): applied again it would fail as out of order (RFC 3261
@@ -61,6 +61,7 @@ func (r *Registrar) register(req *sip.Request, tx responder, async bool) {
 		version, changed = r.loc.update(acct.Username, func(cur []Binding) ([]Binding, bool) {
 			before = cur
 			next, ch, oc := applyRegister(replaceInstances(cur, u), u, acct.Username, acct.Extension, r.cfg.MaxContacts, now)
+			covered = oc == registerOK && r.loc.coverLocked(acct.Username, next, now, r.cfg.MinExpires)
 			outcome, after = oc, next
 			return next, ch
 		})
@@ -86,9 +87,10 @@ func (r *Registrar) register(req *sip.Request, tx responder, async bool) {
 		hdrs = append(hdrs, sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
 		r.answer(tx, req, 200, "OK", hdrs...)
 	}
-	if r.store.covers(acct.Username, after, now) {
-		// A refresh whose bindings the disk holds already, near enough (store.covers): answered
-		// now, its record written with the next write or within refreshDelay.
+	if covered {
+		// A refresh whose bindings the disk holds already, with the expiries it was granted
+		// (location.coverLocked): answered now, its record written with the next write or
+		// within refreshDelay.
 		r.store.saveLater()
 		saved(nil)
 		return

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -460,5 +462,45 @@ func TestTraceShowsRegistersAnsweredByTheReaders(t *testing.T) {
 			t.Errorf("traced at %v, want between sending each REGISTER and its answer (%v–%v, %v–%v)",
 				at, sent1, answered1, sent2, answered2)
 		}
+	}
+}
+
+// A phone that registers again at once (a retransmission after a lost answer, a quick
+// re-registration) is answered without waiting for the disk, with the expiry its binding has on
+// disk already; a power cut right after that 200 OK finds the binding as the phone was told.
+func TestQuickRefreshIsGrantedTheExpiryOnDisk(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	r, _ := startTest(t, cfg, testAccounts)
+	p := newRegPhone(t, r)
+	p.send(p.msg("r1", 2, p.auth(p.challenge(), "00000001")))
+	if res := p.read(3 * time.Second); !strings.HasPrefix(res, "SIP/2.0 200") {
+		t.Fatalf("REGISTER: %q, want 200", res)
+	}
+	first := r.loc.get("alcatel")
+	p.send(p.msg("r2", 3, p.auth(p.challenge(), "00000001")))
+	res := p.read(3 * time.Second)
+	if !strings.HasPrefix(res, "SIP/2.0 200") {
+		t.Fatalf("REGISTER again: %q, want 200", res)
+	}
+	again := r.loc.get("alcatel")
+	if len(first) != 1 || len(again) != 1 || !again[0].Expires.Equal(first[0].Expires) || again[0].CSeq != 3 {
+		t.Fatalf("after the quick refresh: %+v, want the binding of %+v with its expiry on disk and CSeq 3", again, first)
+	}
+	if secs := int(time.Until(again[0].Expires).Round(time.Second) / time.Second); !strings.Contains(res, fmt.Sprintf(";expires=%d", secs)) {
+		t.Errorf("the 200 OK does not tell the phone its expiry on disk (%d s):\n%s", secs, res)
+	}
+	crash := t.TempDir()
+	for _, name := range []string{bindingsFile, journalFile} {
+		if b, err := os.ReadFile(filepath.Join(cfg.DataDir, name)); err == nil {
+			os.WriteFile(filepath.Join(crash, name), b, 0o600)
+		}
+	}
+	l := newLocation()
+	if _, err := newStore(crash, l, slog.New(slog.DiscardHandler)).load(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.get("alcatel"); len(got) != 1 || !got[0].Expires.Equal(again[0].Expires) {
+		t.Fatalf("after a power cut: %+v, want the binding expiring at %v", got, again[0].Expires)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -82,9 +81,6 @@ type store struct {
 	dirtyLazy bool
 	kick      chan struct{}
 	waiting   []saveWaiter // afterSave callbacks of versions not on disk yet
-	// onDisk is, per account, the bindings the files on disk hold for it (WebSocket ones are
-	// never saved), for covers; nil when a write failed and what is on disk is not known.
-	onDisk map[string][]Binding
 
 	// owned by run
 	journal      *os.File
@@ -117,7 +113,7 @@ const compactFactor = 4
 const minCompact = 64 << 10
 
 func newStore(dataDir string, loc *location, log *slog.Logger) *store {
-	s := &store{loc: loc, log: log, kick: make(chan struct{}, 1), gap: syncGap, onDisk: map[string][]Binding{}}
+	s := &store{loc: loc, log: log, kick: make(chan struct{}, 1), gap: syncGap}
 	if dataDir != "" {
 		s.path = filepath.Join(dataDir, bindingsFile)
 		s.journalPath = filepath.Join(dataDir, journalFile)
@@ -185,65 +181,7 @@ func (s *store) load(now time.Time) (int, error) {
 			s.needFull = true
 		}
 	}
-	bs, _ := s.loc.snapshot()
-	s.mu.Lock()
-	s.onDisk = byAccount(bs) // what was loaded, WebSocket bindings never are
-	s.mu.Unlock()
-	return len(bs), nil
-}
-
-// byAccount groups bindings by account.
-func byAccount(bs []Binding) map[string][]Binding {
-	m := make(map[string][]Binding)
-	for _, b := range bs {
-		m[b.AOR] = append(m[b.AOR], b)
-	}
-	return m
-}
-
-// refreshSlack is how much earlier than a refreshed binding's new expiry its expiry on disk may
-// be for the refresh to be answered before its record is written (covers): a tenth of the
-// registration's interval, at most maxRefreshSlack. Lost in a power cut, such a refresh leaves
-// the binding on disk expiring that much sooner, still later than any phone's next refresh
-// (phones refresh well before the end: at half the interval, or a minute or so before it).
-func refreshSlack(interval time.Duration) time.Duration {
-	return min(maxRefreshSlack, interval/10)
-}
-
-const maxRefreshSlack = 30 * time.Second
-
-// covers reports whether the files on disk already keep the account's bindings bs well enough
-// for a REGISTER that left the account with bs to be answered at once, before its own record
-// is written (which still follows, with the next write or within refreshDelay): the same
-// contacts, from the same source and transport, each expiring on disk within refreshSlack of
-// its new expiry (a registration cut short is written first: a binding must not outlive on disk
-// what the phone was told). A pure refresh — most of a registrar's REGISTERs — is such a one; a new
-// contact, a removed one or a phone that moved is not, and waits for the disk.
-func (s *store) covers(aor string, bs []Binding, now time.Time) bool {
-	if s.path == "" {
-		return false
-	}
-	bs = lasting(bs)
-	s.mu.Lock()
-	disk, known := s.onDisk[aor], s.onDisk != nil
-	s.mu.Unlock()
-	if !known || len(disk) != len(bs) {
-		return false
-	}
-	for i := range bs {
-		b := &bs[i]
-		j := slices.IndexFunc(disk, func(d Binding) bool { return d.Contact == b.Contact })
-		if j < 0 {
-			return false
-		}
-		d := &disk[j]
-		slack := refreshSlack(b.Expires.Sub(now))
-		if d.Source != b.Source || d.Transport != b.Transport || d.Instance != b.Instance || d.Extension != b.Extension ||
-			d.Expires.Before(b.Expires.Add(-slack)) || d.Expires.After(b.Expires.Add(slack)) {
-			return false
-		}
-	}
-	return true
+	return s.loc.loaded(), nil
 }
 
 // saveNow waits until the location at version v is on disk.
@@ -409,20 +347,10 @@ func (s *store) write() {
 	if err != nil {
 		s.log.Error("cannot save bindings", "path", s.path, "err", err)
 	}
+	s.loc.wrote(changed, all, err == nil)
 	s.mu.Lock()
-	switch {
-	case err != nil:
-		s.onDisk = nil
-	case all != nil:
-		s.onDisk = all
-	case s.onDisk != nil:
-		for aor, bs := range changed {
-			if bs = lasting(bs); len(bs) > 0 {
-				s.onDisk[aor] = bs
-			} else {
-				delete(s.onDisk, aor)
-			}
-		}
+	if err != nil {
+		s.dirtyLazy = true // tried again within refreshDelay, if no REGISTER comes first
 	}
 	if v > s.saved {
 		s.saved = v

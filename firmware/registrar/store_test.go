@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -195,83 +196,157 @@ func TestStoreCutsWhatACrashLeftPastTheRecords(t *testing.T) {
 	}
 }
 
+// cover runs coverLocked as register does, inside the account's update, and returns the
+// bindings as covered (with the expiries on disk) or as asked.
+func cover(l *location, aor string, bs []Binding, now time.Time) ([]Binding, bool) {
+	var covered bool
+	var out []Binding
+	l.update(aor, func(cur []Binding) ([]Binding, bool) {
+		out = slices.Clone(bs)
+		covered = l.coverLocked(aor, out, now, 60*time.Second)
+		return cur, false // the location itself is left as it was
+	})
+	return out, covered
+}
+
 // A REGISTER is answered before its record is written only when the disk holds the account's
-// bindings already, near enough: a refresh from where the phone was, whose new expiry is at
-// most refreshSlack later than the one on disk. A power cut right after such a 200 OK (the files
-// as they are then) still finds the binding, expiring no more than that sooner. Anything else
-// waits for its write.
+// bindings already, near enough: a refresh from where the phone was, asking for an expiry at
+// most refreshSlack later than the one on disk — and it is granted the expiry on disk, so that a
+// power cut right after the 200 OK (the files as they are then) finds the binding as the phone
+// was told. Anything else waits for its write.
 func TestStoreCoversOnlyRefreshesTheDiskHolds(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now()
 	log := slog.New(slog.DiscardHandler)
 	l := newLocation()
 	s := newStore(dir, l, log)
+	if _, err := s.load(now); err != nil {
+		t.Fatal(err)
+	}
 	stop := runStore(s)
 	defer stop()
 	phone := Binding{AOR: "a", Extension: "100", Contact: "sip:a@192.0.2.7:5060", Source: "192.0.2.7:5060", Transport: "UDP", Expires: now.Add(time.Hour)}
 	other := Binding{AOR: "a", Extension: "100", Contact: "sip:a@192.0.2.8:5060", Source: "192.0.2.8:5060", Transport: "UDP", Expires: now.Add(time.Hour)}
-	v, _ := l.update("a", func([]Binding) ([]Binding, bool) { return []Binding{phone}, true })
-	if err := s.saveNow(context.Background(), v); err != nil {
-		t.Fatal(err)
+	short := Binding{AOR: "c", Contact: "sip:c@192.0.2.7", Source: "192.0.2.7:5062", Transport: "UDP", Expires: now.Add(70 * time.Second)}
+	for _, b := range []Binding{phone, short} {
+		v, _ := l.update(b.AOR, func([]Binding) ([]Binding, bool) { return []Binding{b}, true })
+		if err := s.saveNow(context.Background(), v); err != nil {
+			t.Fatal(err)
+		}
 	}
 	with := func(b Binding, f func(*Binding)) []Binding { f(&b); return []Binding{b} }
 	for _, tc := range []struct {
 		name string
+		aor  string
 		bs   []Binding
 		want bool
 	}{
-		{"the same again", []Binding{phone}, true},
-		{"refreshed 20 s later", with(phone, func(b *Binding) { b.Expires = b.Expires.Add(20 * time.Second); b.CallID, b.CSeq = "new-call", 7 }), true},
-		{"refreshed 40 s later", with(phone, func(b *Binding) { b.Expires = b.Expires.Add(40 * time.Second) }), false},
-		{"cut short", with(phone, func(b *Binding) { b.Expires = now.Add(70 * time.Second) }), false},
-		{"moved to another source", with(phone, func(b *Binding) { b.Source = "192.0.2.9:5060" }), false},
-		{"over TCP now", with(phone, func(b *Binding) { b.Transport = "TCP" }), false},
-		{"another contact", []Binding{other}, false},
-		{"a second contact", []Binding{phone, other}, false},
-		{"unregistered", nil, false},
-		{"a browser tab besides (never saved)", []Binding{phone, with(other, func(b *Binding) { b.Transport = "WSS" })[0]}, true},
+		{"the same again", "a", []Binding{phone}, true},
+		{"refreshed 20 s later", "a", with(phone, func(b *Binding) { b.Expires = b.Expires.Add(20 * time.Second); b.CallID, b.CSeq = "new-call", 7 }), true},
+		{"refreshed 40 s later", "a", with(phone, func(b *Binding) { b.Expires = b.Expires.Add(40 * time.Second) }), false},
+		{"cut short", "a", with(phone, func(b *Binding) { b.Expires = b.Expires.Add(-time.Second) }), false},
+		{"moved to another source", "a", with(phone, func(b *Binding) { b.Source = "192.0.2.9:5060" }), false},
+		{"over TCP now", "a", with(phone, func(b *Binding) { b.Transport = "TCP" }), false},
+		{"another instance", "a", with(phone, func(b *Binding) { b.Instance = "<urn:uuid:x>" }), false},
+		{"another contact", "a", []Binding{other}, false},
+		{"a second contact", "a", []Binding{phone, other}, false},
+		{"unregistered", "a", nil, false},
+		{"a browser tab besides (never saved)", "a", []Binding{phone, with(other, func(b *Binding) { b.Transport = "WSS" })[0]}, true},
+		{"a new account", "b", []Binding{{AOR: "b", Contact: "sip:b@x", Expires: now.Add(time.Hour)}}, false},
+		// 70 s: the slack is 7 s, and what is on disk must leave at least 60 s.
+		{"a short registration refreshed 10 s later", "c", with(short, func(b *Binding) { b.Expires = b.Expires.Add(10 * time.Second) }), false},
+		{"a short registration refreshed 3 s later", "c", with(short, func(b *Binding) { b.Expires = b.Expires.Add(3 * time.Second) }), true},
 	} {
-		if got := s.covers("a", tc.bs, now); got != tc.want {
-			t.Errorf("%s: covered %v, want %v", tc.name, got, tc.want)
+		got, covered := cover(l, tc.aor, tc.bs, now)
+		if covered != tc.want {
+			t.Errorf("%s: covered %v, want %v", tc.name, covered, tc.want)
+			continue
 		}
-	}
-	if s.covers("b", []Binding{{AOR: "b", Contact: "sip:b@x", Expires: now.Add(time.Hour)}}, now) {
-		t.Error("a new account's first binding is covered")
-	}
-	// A short registration: the slack is a tenth of it.
-	short := Binding{AOR: "c", Contact: "sip:c@192.0.2.7", Source: "192.0.2.7:5062", Transport: "UDP", Expires: now.Add(60 * time.Second)}
-	v, _ = l.update("c", func([]Binding) ([]Binding, bool) { return []Binding{short}, true })
-	if err := s.saveNow(context.Background(), v); err != nil {
-		t.Fatal(err)
-	}
-	if s.covers("c", with(short, func(b *Binding) { b.Expires = b.Expires.Add(10 * time.Second) }), now) {
-		t.Error("a 60 s registration refreshed 10 s later is covered")
-	}
-	if !s.covers("c", with(short, func(b *Binding) { b.Expires = b.Expires.Add(3 * time.Second) }), now) {
-		t.Error("a 60 s registration refreshed 3 s later is not covered")
+		if covered {
+			l.mu.RLock()
+			onDisk := l.onDisk[tc.aor][0].Expires
+			l.mu.RUnlock()
+			for i, b := range got {
+				if want := tc.bs[i].Expires; b.Transport != "WSS" && !b.Expires.Equal(onDisk) {
+					t.Errorf("%s: granted expiry %v, want the one on disk, %v (asked %v)", tc.name, b.Expires, onDisk, want)
+				} else if b.Transport == "WSS" && !b.Expires.Equal(want) {
+					t.Errorf("%s: the browser tab's expiry moved to %v", tc.name, b.Expires)
+				}
+			}
+		}
 	}
 
-	// A covered refresh, then a power cut before its record is written.
-	refreshed := with(phone, func(b *Binding) { b.Expires = b.Expires.Add(20 * time.Second) })
-	l.update("a", func([]Binding) ([]Binding, bool) { return refreshed, false })
-	if !s.covers("a", refreshed, now) {
+	// A covered refresh, then a power cut before its record is written: the binding on disk is
+	// the one the phone was told.
+	refreshed, covered := cover(l, "a", with(phone, func(b *Binding) { b.Expires = b.Expires.Add(20 * time.Second); b.CallID = "new-call" }), now)
+	if !covered {
 		t.Fatal("the refresh is not covered")
 	}
+	l.update("a", func([]Binding) ([]Binding, bool) { return refreshed, false })
 	crash := t.TempDir()
-	for _, name := range []string{bindingsFile, journalFile} {
-		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
-			os.WriteFile(filepath.Join(crash, name), b, 0o600)
+	copyFiles := func(to string) {
+		for _, name := range []string{bindingsFile, journalFile} {
+			if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+				os.WriteFile(filepath.Join(to, name), b, 0o600)
+			}
 		}
 	}
+	copyFiles(crash)
 	l2 := newLocation()
 	if _, err := newStore(crash, l2, log).load(now); err != nil {
 		t.Fatal(err)
 	}
-	got := l2.get("a")
-	if len(got) != 1 || got[0].Contact != phone.Contact || got[0].Expires.Before(refreshed[0].Expires.Add(-refreshSlack(time.Hour))) {
-		t.Fatalf("after a power cut: %+v, want %s expiring at most %v before %v", got, phone.Contact, refreshSlack(time.Hour), refreshed[0].Expires)
+	if got := l2.get("a"); len(got) != 1 || got[0].Contact != phone.Contact || !got[0].Expires.Equal(refreshed[0].Expires) {
+		t.Fatalf("after a power cut: %+v, want %s expiring at %v as the phone was told", got, phone.Contact, refreshed[0].Expires)
 	}
+	// Its record (the new Call-ID) goes to disk with the next write.
+	s.saveLater()
+	v, _ := l.update("d", func([]Binding) ([]Binding, bool) {
+		return []Binding{{AOR: "d", Contact: "sip:d@x", Expires: now.Add(time.Hour)}}, true
+	})
+	if err := s.saveNow(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+	later := t.TempDir()
+	copyFiles(later)
+	l3 := newLocation()
+	if _, err := newStore(later, l3, log).load(now); err != nil {
+		t.Fatal(err)
+	}
+	if got := l3.get("a"); len(got) != 1 || got[0].CallID != "new-call" {
+		t.Fatalf("the covered refresh's record was not written with the next write: %+v", got)
+	}
+}
 
+// While an account's record is being written, none of its REGISTERs is covered: the disk may
+// hold either the old record or the new one.
+func TestStoreCoversNothingBeingWritten(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	l := newLocation()
+	s := newStore(dir, l, slog.New(slog.DiscardHandler))
+	if _, err := s.load(now); err != nil {
+		t.Fatal(err)
+	}
+	phone := []Binding{{AOR: "a", Contact: "sip:a@192.0.2.7", Source: "192.0.2.7:5060", Transport: "UDP", Expires: now.Add(time.Hour)}}
+	stop := runStore(s)
+	v, _ := l.update("a", func([]Binding) ([]Binding, bool) { return phone, true })
+	if err := s.saveNow(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if _, ok := cover(l, "a", phone, now); !ok {
+		t.Fatal("a saved binding is not covered")
+	}
+	l.update("a", func([]Binding) ([]Binding, bool) { return nil, true }) // unregistered
+	changed, _ := l.takeDirty()                                           // the write starts
+	if _, ok := cover(l, "a", phone, now); ok {
+		t.Error("a REGISTER is covered while its account's record is being written")
+	}
+	l.wrote(changed, nil, true)
+	if _, ok := cover(l, "a", phone, now); ok {
+		t.Error("a binding removed on disk is covered")
+	}
 }
 
 // A write that fails leaves what is on disk unknown: no refresh is covered until one succeeds.
@@ -294,7 +369,7 @@ func TestStoreCoversNothingAfterAFailedWrite(t *testing.T) {
 	if _, err := s2.load(now); err != nil {
 		t.Fatal(err)
 	}
-	if !s2.covers("a", phone, now) {
+	if _, ok := cover(l2, "a", phone, now); !ok {
 		t.Fatal("a binding loaded from disk is not covered")
 	}
 	// Neither the journal nor the bindings file can be written any more.
@@ -309,14 +384,15 @@ func TestStoreCoversNothingAfterAFailedWrite(t *testing.T) {
 		return []Binding{{AOR: "b", Contact: "sip:b@x", Expires: now.Add(time.Hour)}}, true
 	})
 	s2.saveLater()
-	for deadline := time.Now().Add(5 * time.Second); s2.covers("a", phone, now) && time.Now().Before(deadline); {
+	covered := func() bool { _, ok := cover(l2, "a", phone, now); return ok }
+	for deadline := time.Now().Add(5 * time.Second); covered() && time.Now().Before(deadline); {
 		select {
 		case s2.kick <- struct{}{}:
 		default:
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if s2.covers("a", phone, now) {
+	if covered() {
 		t.Error("a refresh is still covered after a failed write")
 	}
 }
