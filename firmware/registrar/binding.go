@@ -246,14 +246,15 @@ type location struct {
 
 	// What the files on disk hold (store.go), for coverLocked: per account, the bindings of its
 	// last record written (WebSocket ones are never saved); nil while unknown (no store, or a
-	// write failed). writing: the accounts the store's write under way took (all: writingAll).
+	// write failed). writing: the accounts' records the store's write under way took (all of
+	// them: writingAll).
 	onDisk     map[string][]Binding
-	writing    map[string]bool
+	writing    map[string][]Binding
 	writingAll bool
 }
 
 func newLocation() *location {
-	return &location{byAOR: map[string][]Binding{}, byContact: map[string]string{}, dirty: map[string]bool{}, writing: map[string]bool{}}
+	return &location{byAOR: map[string][]Binding{}, byContact: map[string]string{}, dirty: map[string]bool{}, writing: map[string][]Binding{}}
 }
 
 // setLocked stores the account's bindings, which were old, and keeps the contact index in step.
@@ -337,7 +338,7 @@ func (l *location) takeDirty() (map[string][]Binding, uint64) {
 	out := make(map[string][]Binding, len(l.dirty))
 	for aor := range l.dirty {
 		out[aor] = slices.Clone(l.byAOR[aor])
-		l.writing[aor] = true
+		l.writing[aor] = out[aor]
 	}
 	clear(l.dirty)
 	return out, l.version
@@ -493,18 +494,21 @@ const maxRefreshSlack = 30 * time.Second
 // coverLocked reports whether the files on disk hold the account's bindings next already, near
 // enough for the REGISTER that leaves the account with next to be answered at once, before its
 // own record is written (which follows with the next write, or within refreshDelay): the same
-// contacts, from the same source and transport, none being written at the moment, each saved
-// with an expiry no later than the new one and at most refreshSlack sooner, leaving at least
-// minExpires. It then gives each of next's bindings the expiry it has on disk — what the 200 OK
+// contacts, from the same source and transport, each saved with an expiry no later than the new
+// one and at most refreshSlack sooner, leaving at least minExpires; and if the account's record
+// is being written at the moment, that record holds the same (a power cut may leave either). It then gives each of next's bindings the expiry it has on disk — what the 200 OK
 // tells the phone — so that a power cut after the answer loses nothing. A pure refresh sent
 // within seconds of the last (a phone retransmitting, or re-registering quickly) is such a one;
 // a new contact, a removed one, a phone that moved, and a refresh at half the interval (an
 // office phone's usual one) wait for the disk. The caller holds l.mu (inside update).
 func (l *location) coverLocked(aor string, next []Binding, now time.Time, minExpires time.Duration) bool {
-	if l.onDisk == nil || l.writingAll || l.writing[aor] {
+	if l.onDisk == nil || l.writingAll {
 		return false
 	}
 	disk := l.onDisk[aor]
+	if w, ok := l.writing[aor]; ok && !sameOnDisk(disk, lasting(w)) {
+		return false
+	}
 	saved := 0
 	for pass := range 2 { // check, then grant the expiries on disk
 		for i := range next {
@@ -542,4 +546,20 @@ func byAccount(bs []Binding) map[string][]Binding {
 		m[b.AOR] = append(m[b.AOR], b)
 	}
 	return m
+}
+
+// sameOnDisk reports whether two records of an account keep the same bindings as far as calls
+// and expiries go (they may differ in Call-ID, CSeq, User-Agent).
+func sameOnDisk(a, b []Binding) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		j := slices.IndexFunc(b, func(x Binding) bool { return x.Contact == a[i].Contact })
+		if j < 0 || b[j].Source != a[i].Source || b[j].Transport != a[i].Transport || b[j].Instance != a[i].Instance ||
+			b[j].Extension != a[i].Extension || !b[j].Expires.Equal(a[i].Expires) {
+			return false
+		}
+	}
+	return true
 }

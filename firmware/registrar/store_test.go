@@ -318,9 +318,9 @@ func TestStoreCoversOnlyRefreshesTheDiskHolds(t *testing.T) {
 	}
 }
 
-// While an account's record is being written, none of its REGISTERs is covered: the disk may
-// hold either the old record or the new one.
-func TestStoreCoversNothingBeingWritten(t *testing.T) {
+// While an account's record is being written the disk may hold either the old record or the
+// new one: a REGISTER is covered only if both keep its bindings.
+func TestStoreCoversDuringAWriteWhatBothRecordsKeep(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now()
 	l := newLocation()
@@ -338,10 +338,22 @@ func TestStoreCoversNothingBeingWritten(t *testing.T) {
 	if _, ok := cover(l, "a", phone, now); !ok {
 		t.Fatal("a saved binding is not covered")
 	}
+	// A record that keeps the same bindings (a covered refresh's: a new Call-ID) being written.
+	l.update("a", func([]Binding) ([]Binding, bool) {
+		b := phone[0]
+		b.CallID, b.CSeq = "refresh", 9
+		return []Binding{b}, true
+	})
+	changed, _ := l.takeDirty() // the write starts
+	if _, ok := cover(l, "a", phone, now); !ok {
+		t.Error("a refresh is not covered while a record with the same bindings is being written")
+	}
+	l.wrote(changed, nil, true)
+	// A record that removes the binding being written.
 	l.update("a", func([]Binding) ([]Binding, bool) { return nil, true }) // unregistered
-	changed, _ := l.takeDirty()                                           // the write starts
+	changed, _ = l.takeDirty()
 	if _, ok := cover(l, "a", phone, now); ok {
-		t.Error("a REGISTER is covered while its account's record is being written")
+		t.Error("a REGISTER is covered while its account's record, removing the binding, is being written")
 	}
 	l.wrote(changed, nil, true)
 	if _, ok := cover(l, "a", phone, now); ok {
