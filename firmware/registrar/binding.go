@@ -496,11 +496,12 @@ const maxRefreshSlack = 30 * time.Second
 // own record is written (which follows with the next write, or within refreshDelay): the same
 // contacts, from the same source and transport, each saved with an expiry no later than the new
 // one and at most refreshSlack sooner, leaving at least minExpires; and if the account's record
-// is being written at the moment, that record holds the same (a power cut may leave either). It then gives each of next's bindings the expiry it has on disk — what the 200 OK
-// tells the phone — so that a power cut after the answer loses nothing. A pure refresh sent
-// within seconds of the last (a phone retransmitting, or re-registering quickly) is such a one;
-// a new contact, a removed one, a phone that moved, and a refresh at half the interval (an
-// office phone's usual one) wait for the disk. The caller holds l.mu (inside update).
+// is being written at the moment, that record holds the same (a power cut may leave either).
+// It then gives each of next's bindings the expiry it has on disk — what the 200 OK tells the
+// phone — so that a power cut after the answer loses nothing. A pure refresh sent within
+// seconds of the last (a phone retransmitting, or re-registering quickly) is such a one; a new
+// contact, a removed one, a phone that moved, and a refresh at half the interval (an office
+// phone's usual one) wait for the disk. The caller holds l.mu (inside update).
 func (l *location) coverLocked(aor string, next []Binding, now time.Time, minExpires time.Duration) bool {
 	if l.onDisk == nil || l.writingAll {
 		return false
@@ -510,33 +511,42 @@ func (l *location) coverLocked(aor string, next []Binding, now time.Time, minExp
 		return false
 	}
 	saved := 0
-	for pass := range 2 { // check, then grant the expiries on disk
-		for i := range next {
-			b := &next[i]
-			if isWS(b.Transport) {
-				continue // never saved
-			}
-			j := slices.IndexFunc(disk, func(d Binding) bool { return d.Contact == b.Contact })
-			if j < 0 {
-				return false
-			}
-			d := &disk[j]
-			if pass == 1 {
-				b.Expires = d.Expires
-				continue
-			}
-			saved++
-			if d.Source != b.Source || d.Transport != b.Transport || d.Instance != b.Instance || d.Extension != b.Extension ||
-				d.Expires.After(b.Expires) || d.Expires.Before(b.Expires.Add(-refreshSlack(b.Expires.Sub(now)))) ||
-				d.Expires.Sub(now) < minExpires {
-				return false
-			}
+	for i := range next {
+		b := &next[i]
+		if isWS(b.Transport) {
+			continue // never saved
 		}
-		if saved != len(disk) {
+		d := bindingOf(disk, b.Contact)
+		if d == nil || !sameRoute(d, b) || d.Expires.After(b.Expires) ||
+			d.Expires.Before(b.Expires.Add(-refreshSlack(b.Expires.Sub(now)))) || d.Expires.Sub(now) < minExpires {
 			return false
+		}
+		saved++
+	}
+	if saved != len(disk) {
+		return false
+	}
+	for i := range next {
+		if b := &next[i]; !isWS(b.Transport) {
+			b.Expires = bindingOf(disk, b.Contact).Expires
 		}
 	}
 	return true
+}
+
+// bindingOf is the binding of bs with the contact, nil if none.
+func bindingOf(bs []Binding, contact string) *Binding {
+	for i := range bs {
+		if bs[i].Contact == contact {
+			return &bs[i]
+		}
+	}
+	return nil
+}
+
+// sameRoute reports whether two bindings of one contact reach the phone the same way.
+func sameRoute(a, b *Binding) bool {
+	return a.Source == b.Source && a.Transport == b.Transport && a.Instance == b.Instance && a.Extension == b.Extension
 }
 
 // byAccount groups bindings by account.
@@ -555,9 +565,7 @@ func sameOnDisk(a, b []Binding) bool {
 		return false
 	}
 	for i := range a {
-		j := slices.IndexFunc(b, func(x Binding) bool { return x.Contact == a[i].Contact })
-		if j < 0 || b[j].Source != a[i].Source || b[j].Transport != a[i].Transport || b[j].Instance != a[i].Instance ||
-			b[j].Extension != a[i].Extension || !b[j].Expires.Equal(a[i].Expires) {
+		if d := bindingOf(b, a[i].Contact); d == nil || !sameRoute(d, &a[i]) || !d.Expires.Equal(a[i].Expires) {
 			return false
 		}
 	}

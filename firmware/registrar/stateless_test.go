@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -490,12 +488,7 @@ func TestQuickRefreshIsGrantedTheExpiryOnDisk(t *testing.T) {
 	if secs := int(time.Until(again[0].Expires).Round(time.Second) / time.Second); !strings.Contains(res, fmt.Sprintf(";expires=%d", secs)) {
 		t.Errorf("the 200 OK does not tell the phone its expiry on disk (%d s):\n%s", secs, res)
 	}
-	crash := t.TempDir()
-	for _, name := range []string{bindingsFile, journalFile} {
-		if b, err := os.ReadFile(filepath.Join(cfg.DataDir, name)); err == nil {
-			os.WriteFile(filepath.Join(crash, name), b, 0o600)
-		}
-	}
+	crash := powerCutCopy(t, cfg.DataDir)
 	l := newLocation()
 	if _, err := newStore(crash, l, slog.New(slog.DiscardHandler)).load(time.Now()); err != nil {
 		t.Fatal(err)

@@ -196,6 +196,21 @@ func TestStoreCutsWhatACrashLeftPastTheRecords(t *testing.T) {
 	}
 }
 
+// powerCutCopy returns a new data directory holding the bindings files of dir as they are now,
+// as a power cut would leave them (the store keeps running on dir).
+func powerCutCopy(t *testing.T, dir string) string {
+	t.Helper()
+	to := t.TempDir()
+	for _, name := range []string{bindingsFile, journalFile} {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+			if err := os.WriteFile(filepath.Join(to, name), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return to
+}
+
 // cover runs coverLocked as register does, inside the account's update, and returns the
 // bindings as covered (with the expiries on disk) or as asked.
 func cover(l *location, aor string, bs []Binding, now time.Time) ([]Binding, bool) {
@@ -283,15 +298,7 @@ func TestStoreCoversOnlyRefreshesTheDiskHolds(t *testing.T) {
 		t.Fatal("the refresh is not covered")
 	}
 	l.update("a", func([]Binding) ([]Binding, bool) { return refreshed, false })
-	crash := t.TempDir()
-	copyFiles := func(to string) {
-		for _, name := range []string{bindingsFile, journalFile} {
-			if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
-				os.WriteFile(filepath.Join(to, name), b, 0o600)
-			}
-		}
-	}
-	copyFiles(crash)
+	crash := powerCutCopy(t, dir)
 	l2 := newLocation()
 	if _, err := newStore(crash, l2, log).load(now); err != nil {
 		t.Fatal(err)
@@ -307,8 +314,7 @@ func TestStoreCoversOnlyRefreshesTheDiskHolds(t *testing.T) {
 	if err := s.saveNow(context.Background(), v); err != nil {
 		t.Fatal(err)
 	}
-	later := t.TempDir()
-	copyFiles(later)
+	later := powerCutCopy(t, dir)
 	l3 := newLocation()
 	if _, err := newStore(later, l3, log).load(now); err != nil {
 		t.Fatal(err)
