@@ -72,6 +72,12 @@ func boot(t testing.TB, m machine, card, logName string, extraAppend ...string) 
 // bootWith is boot with another initramfs than the image's ("" keeps the image's).
 func bootWith(t testing.TB, m machine, card, logName, initrd string, extraAppend ...string) *guest {
 	t.Helper()
+	return bootQEMU(t, m, card, logName, initrd, nil, extraAppend...)
+}
+
+// bootQEMU is bootWith with more QEMU options (qemuExtra).
+func bootQEMU(t testing.TB, m machine, card, logName, initrd string, qemuExtra []string, extraAppend ...string) *guest {
+	t.Helper()
 	if initrd == "" {
 		initrd = input("rootfs.cpio.zst")
 	}
@@ -109,6 +115,7 @@ func bootWith(t testing.TB, m machine, card, logName, initrd string, extraAppend
 			"-serial", "null", "-serial", "stdio")
 	}
 	args = append(args, extraAppend...)
+	q = append(q, qemuExtra...)
 	q = append(q, "-append", strings.Join(args, " "))
 	cmd := exec.Command("qemu-system-aarch64", q...)
 	g := &guest{t: t, cmd: cmd, mac: mac, machine: m}
