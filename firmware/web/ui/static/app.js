@@ -114,14 +114,19 @@ function phonePage() {
   volumeControls();
   const num = document.getElementById("number");
   const msg = document.querySelector(".msg");
+  // Each press waits for the one before: a burst of taps keeps its order (as digits in the box or
+  // as DTMF in a call), whichever status answer comes back first.
+  let presses = Promise.resolve();
   document.querySelectorAll(".key").forEach((k) => {
-    k.onclick = async () => {
-      const st = await api("GET", "status");
-      if (st.call === "in_call") {
-        try { await api("POST", "dtmf", { digits: k.dataset.key }); } catch (e) { msg.textContent = e.message; }
-      } else {
-        num.value += k.dataset.key;
-      }
+    k.onclick = () => {
+      const key = k.dataset.key;
+      presses = presses.then(async () => {
+        try {
+          const st = await api("GET", "status");
+          if (st.call === "in_call") await api("POST", "dtmf", { digits: key });
+          else num.value += key;
+        } catch (e) { msg.textContent = e.message; }
+      });
     };
   });
   document.querySelectorAll("[data-act]").forEach((b) => {
