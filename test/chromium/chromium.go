@@ -22,6 +22,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/deskphone/deskphone/test/procgroup"
 )
 
 // Options say how to start the browser. The zero value is a 1100×900 window on about:blank with
@@ -136,6 +138,7 @@ func Start(t testing.TB, o Options) *Browser {
 	b := &Browser{t: t, shots: shots, waiting: map[int]chan reply{}}
 	cmd := exec.Command(bin, append(Flags(o, prof), "--remote-debugging-port=0", "about:blank")...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Env = procgroup.PrivateTemp(t, nil)
 	log := &logBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {

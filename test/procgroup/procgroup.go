@@ -35,6 +35,7 @@ func Start(t testing.TB, cmd *exec.Cmd, grace time.Duration) (*Process, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid = true
+	cmd.Env = PrivateTemp(t, cmd.Env)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -47,6 +48,43 @@ func Start(t testing.TB, cmd *exec.Cmd, grace time.Duration) (*Process, error) {
 		}
 	})
 	return p, nil
+}
+
+// PrivateTemp returns env (the test's own environment when nil) with TMPDIR and XDG_RUNTIME_DIR
+// set to a directory of t's, unless env sets them: what a peer leaves there when it is killed
+// at the end (Chromium's org.chromium.Chromium.* directories, a PulseAudio client's pulse-*) goes
+// with the test instead of piling up in /tmp. Call it before the peer's cleanup is registered,
+// so that the directory is removed after the peer has stopped.
+func PrivateTemp(t testing.TB, env []string) []string {
+	if env == nil {
+		env = os.Environ()
+	}
+	var dir string
+	for _, key := range []string{"TMPDIR", "XDG_RUNTIME_DIR"} {
+		if slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, key+"=") }) && !inherited(env, key) {
+			continue
+		}
+		if dir == "" {
+			dir = t.TempDir()
+		}
+		env = append(env, key+"="+dir)
+	}
+	return env
+}
+
+// inherited says whether env's value of key is the test process's own (which PrivateTemp
+// replaces), not one the caller chose for the peer.
+func inherited(env []string, key string) bool {
+	own, ok := os.LookupEnv(key)
+	if !ok {
+		return false
+	}
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, found := strings.CutPrefix(env[i], key+"="); found {
+			return v == own
+		}
+	}
+	return false
 }
 
 // stop ends the group and returns the processes that survived it.
