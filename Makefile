@@ -11,8 +11,9 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_PACKAGES := sip-tester baresip-core linphone-cli kamailio sipvicious sox \
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
 	qemu-system-arm genimage dnsmasq-base mtools dosfstools e2fsprogs kmod cpio xz-utils \
-	iproute2 linux-kbuild-6.1 ntpsec-ntpdig busybox ca-certificates git curl chromium \
-	tcpdump kamailio-tls-modules zstd device-tree-compiler
+	iproute2 ntpsec-ntpdig busybox ca-certificates git curl chromium \
+	tcpdump kamailio-tls-modules zstd device-tree-compiler \
+	make flex bison bc libssl-dev libelf-dev
 
 .PHONY: help build build-arm64 test test-go test-hardware bench bench-profile run web deps fmt vet clean
 

@@ -46,7 +46,8 @@ if [ "$(cat "$BUILD/debroot.stamp" 2>/dev/null)" != "$stamp" ]; then
 	rm -rf "$BUILD/debroot"
 	mkdir -p "$BUILD/debroot"
 	while read -r pkg ver sha path; do
-		case $pkg in '#'* | '') continue ;; esac
+		# The kernel's source is unpacked by kernel.sh, where it is built.
+		case $pkg in '#'* | '' | linux-source-*) continue ;; esac
 		dpkg-deb -x "$DEBS/${path##*/}" "$BUILD/debroot"
 	done <"$LOCK"
 	echo "$stamp" >"$BUILD/debroot.stamp"

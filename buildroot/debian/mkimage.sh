@@ -9,7 +9,7 @@
 #   SOURCE_DATE_EPOCH  time stamp of every file (default: the last commit's time)
 #   EXTRA_OVERLAY      directories copied over the root file system last (test images)
 #   EXTRA_MODULES      out-of-tree .ko files to include and load at boot (test images)
-#   EXTRA_KMODS        more modules of the Debian kernel to include and load at boot (test images)
+#   EXTRA_KMODS        more modules of the card's kernel to include and load at boot (test images)
 #   HOST_BIN           the service built for this computer, to print the example config (default: built)
 #   NO_XZ=1            skip the .xz (the tests do not need it)
 #   WIFI=0             leave Wi-Fi out altogether (no wifi.cpio.gz add-on on the boot partition)
@@ -31,7 +31,6 @@ need xz xz-utils
 need depmod kmod
 need modprobe kmod
 need aarch64-linux-gnu-readelf binutils-aarch64-linux-gnu
-need aarch64-linux-gnu-objcopy binutils-aarch64-linux-gnu
 
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
 	SOURCE_DATE_EPOCH=$(git -C "$TOP" log -1 --format=%ct 2>/dev/null || echo 0)
@@ -47,9 +46,14 @@ esac
 step "Debian arm64 packages (pinned in packages.lock)"
 "$DEBIAN_DIR/fetch.sh"
 DEB=$BUILD/debroot
-KVER=$(cd "$DEB/lib/modules" && ls | head -1)
-[ -n "$KVER" ] || die "no kernel modules in the unpacked kernel package"
-[ -f "$DEB/lib/modules/$KVER/modules.dep" ] || depmod -b "$DEB" "$KVER"
+# The kernel: built from Debian's source and configuration (kernel.sh), laid out as its package.
+KERNEL_BUILD=${KERNEL_BUILD:-$TOP/build/kernel}
+export KERNEL_BUILD
+step "The kernel (buildroot/debian/kernel.builtin, kernel.config)"
+"$DEBIAN_DIR/kernel.sh"
+KDIR=$KERNEL_BUILD/root
+KVER=$(cat "$KERNEL_BUILD/release")
+[ -f "$KDIR/lib/modules/$KVER/modules.dep" ] || die "no modules.dep in the kernel build $KDIR"
 
 ROOT=$BUILD/rootfs
 step "Assembling the root file system (kernel $KVER)"
@@ -133,9 +137,9 @@ MROOT=$ROOT/lib/modules/$KVER
 mkdir -p "$MROOT"
 nmods=0
 for m in $mods; do
-	deps=$(modprobe -d "$DEB" -S "$KVER" --show-depends "$m" 2>&1) || die "kernel module '$m' is not in $KVER: $deps"
+	deps=$(modprobe -d "$KDIR" -S "$KVER" --show-depends "$m" 2>&1) || die "kernel module '$m' is not in $KVER: $deps"
 	for ko in $(echo "$deps" | awk '$1=="insmod" {print $2}'); do
-		rel=${ko#"$DEB"/lib/modules/"$KVER"/}
+		rel=${ko#"$KDIR"/lib/modules/"$KVER"/}
 		[ -e "$MROOT/$rel" ] && continue
 		mkdir -p "$MROOT/$(dirname "$rel")"
 		cp "$ko" "$MROOT/$rel"
@@ -148,26 +152,8 @@ for ko in $EXTRA_MODULES; do
 	cp "$ko" "$MROOT/extra/"
 	nmods=$((nmods + 1))
 done
-cp "$DEB/lib/modules/$KVER/modules.builtin" "$DEB/lib/modules/$KVER/modules.builtin.modinfo" "$DEB/lib/modules/$KVER/modules.order" "$MROOT/"
-# Debian's module signatures are dropped: checking them (SHA-512 of each module, then RSA) is
-# about a quarter of the time a module takes to load, and they protect nothing here — the
-# modules sit in the initramfs beside an unsigned kernel on the same FAT partition, and the
-# kernel does not enforce them. Loading an unsigned module only sets the kernel's taint flag E.
-unsign() { # unsign FILE.ko: cut the appended signature (struct module_signature + marker)
-	local marker='~Module signature appended~' n len
-	[ "$(tail -c 28 "$1" | head -c 27 | tr -d '\0')" = "$marker" ] || return 0
-	len=$(tail -c 32 "$1" | head -c 4 | od -An -tu1 | awk '{print (($1 * 256 + $2) * 256 + $3) * 256 + $4}')
-	n=$(stat -c %s "$1")
-	truncate -s $((n - 28 - 12 - len)) "$1"
-}
-# Their BTF type information (.BTF, 0.55 MB in all) goes too: it serves only BPF tracing tools,
-# which the image has none of, and the kernel parses and checks it at every module load.
-slim() { # slim FILE.ko: no signature, no BTF
-	unsign "$1"
-	aarch64-linux-gnu-objcopy --remove-section=.BTF "$1"
-}
-while IFS= read -r -d '' ko; do slim "$ko"; done < <(find "$MROOT" -name '*.ko' -print0)
-info "$nmods kernel modules, $(size "$MROOT") (signatures and BTF dropped)"
+cp "$KDIR/lib/modules/$KVER/modules.builtin" "$KDIR/lib/modules/$KVER/modules.builtin.modinfo" "$KDIR/lib/modules/$KVER/modules.order" "$MROOT/"
+info "$nmods kernel modules, $(size "$MROOT")"
 
 # Wi-Fi add-on: wpa_supplicant with the libraries only it needs, brcmfmac with its modules, and
 # the chip's firmware — 16 MB the kernel would otherwise unpack on every boot — go into
@@ -186,12 +172,11 @@ if [ "$WIFI" != 0 ]; then
 		[ -e "$DEB/lib/firmware/brcm/$f" ] || die "Wi-Fi firmware brcm/$f is not in the locked packages (firmware-brcm80211, raspi-firmware)"
 		cp -L "$DEB/lib/firmware/brcm/$f" "$ROOT/lib/firmware/brcm/$f"
 	done
-	for ko in $(modprobe -d "$DEB" -S "$KVER" --show-depends brcmfmac | awk '$1=="insmod" {print $2}'); do
-		rel=${ko#"$DEB"/lib/modules/"$KVER"/}
+	for ko in $(modprobe -d "$KDIR" -S "$KVER" --show-depends brcmfmac | awk '$1=="insmod" {print $2}'); do
+		rel=${ko#"$KDIR"/lib/modules/"$KVER"/}
 		[ -e "$MROOT/$rel" ] && continue
 		mkdir -p "$MROOT/$(dirname "$rel")"
 		cp "$ko" "$MROOT/$rel"
-		slim "$MROOT/$rel"
 	done
 	(cd "$ROOT" && find . | LC_ALL=C sort) | LC_ALL=C comm -13 "$BUILD/core.list" - >"$BUILD/wifi.list"
 fi
@@ -199,6 +184,18 @@ fi
 # Our files: the overlay (the same one the Buildroot tree uses), then test additions.
 cp -a "$OVERLAY_DIR/." "$ROOT/"
 find "$ROOT" -name .keep -delete
+# The init loads the modules its lists name; those this kernel has built in are turned into a
+# comment on the card ("# ext4: built into the kernel"), so that no program is started for them.
+sed -e 's|.*/||; s|\.ko$||; s|-|_|g' "$KDIR/lib/modules/$KVER/modules.builtin" >"$BUILD/builtin.names"
+for f in "$ROOT"/etc/modules.d/*; do
+	[ -f "$f" ] || continue
+	awk 'NR == FNR { builtin[$1] = 1; next }
+	{ name = $0; sub(/#.*/, "", name); split(name, w, /[ \t]+/); key = w[1] == "" ? w[2] : w[1]; gsub(/-/, "_", key) }
+	key != "" && (key in builtin) { print "# " key ": built into the kernel"; next }
+	{ print }' "$BUILD/builtin.names" "$f" >"$f.new"
+	mv "$f.new" "$f"
+done
+info "modules.d: $(cat "$ROOT"/etc/modules.d/* 2>/dev/null | grep -c ': built into the kernel$') of the modules the init loads are built into the kernel"
 if [ -n "$EXTRA_KMODS$EXTRA_MODULES" ]; then
 	mkdir -p "$ROOT/etc/modules.d/local"
 	{
@@ -259,9 +256,9 @@ if [ "$WIFI" != 0 ]; then
 fi
 
 step "Staging the boot partition"
-cp "$DEB/boot/vmlinuz-$KVER" "$IN/Image"
+cp "$KDIR/boot/vmlinuz-$KVER" "$IN/Image"
 for dtb in bcm2837-rpi-3-b-plus.dtb bcm2837-rpi-3-b.dtb; do
-	cp "$DEB/usr/lib/linux-image-$KVER/broadcom/$dtb" "$IN/$dtb"
+	cp "$KDIR/usr/lib/linux-image-$KVER/broadcom/$dtb" "$IN/$dtb"
 done
 for f in bootcode.bin start.elf fixup.dat; do
 	cp "$DEB/usr/lib/raspi-firmware/$f" "$IN/rpi-firmware/$f"

@@ -21,13 +21,12 @@ echo "==> building deskphone and hwcheck for arm64"
 	go build -trimpath -o "$BUILD/deskphone-arm64" ./cmd/deskphone &&
 	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc \
 		go build -trimpath -o "$BUILD/hwcheck-arm64" ./cmd/hwcheck)
-BUILD=$TOP/build/image "$TOP/test/image/gpiosim/build.sh"
 OV=$BUILD/overlay
 rm -rf "$OV" && mkdir -p "$OV/usr/bin"
 cp -a "$HERE/overlay/." "$OV/"
 install -m 0755 "$BUILD/hwcheck-arm64" "$OV/usr/bin/hwcheck"
 BIN=$BUILD/deskphone-arm64 OUT=$BUILD/deskphone-hw.img NO_XZ=1 CONFIG=$HERE/deskphone.toml \
-	EXTRA_MODULES=$TOP/build/image/gpiosim/gpio-sim.ko EXTRA_KMODS="configfs snd-aloop" EXTRA_OVERLAY=$OV \
+	EXTRA_KMODS="configfs gpio-sim snd-aloop" EXTRA_OVERLAY=$OV \
 	"$TOP/buildroot/debian/mkimage.sh"
 fi
 
