@@ -37,7 +37,17 @@ var build struct {
 	err  error
 }
 
-// deskphoneBinary builds ./cmd/deskphone once per test run and returns its path.
+// TestMain removes the service binary deskphoneBinary built once the tests are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if build.path != "" {
+		os.RemoveAll(filepath.Dir(build.path))
+	}
+	os.Exit(code)
+}
+
+// deskphoneBinary builds ./cmd/deskphone once per test run and returns its path (removed by
+// TestMain).
 func deskphoneBinary(t testing.TB) string {
 	t.Helper()
 	build.once.Do(func() {
