@@ -61,7 +61,7 @@ cp "$debian_config" "$SRC/.config"
 # leaves every other module out.
 {
 	echo "Module Size Used by"
-	sed -e 's/#.*//' "$DEBIAN_DIR/kernel.builtin" | tr -s ' \t' '\n' | sed '/^$/d' | tr - _ | awk '{print $1, 0, 0}'
+	awk '{ sub(/#.*/, "") } NF { gsub(/-/, "_", $1); print $1, 0, 0 }' "$DEBIAN_DIR/kernel.builtin"
 } >"$KB/lsmod"
 kmake LSMOD="$KB/lsmod" localyesconfig >"$KB/config.log" 2>&1 < /dev/null ||
 	{ tail -20 "$KB/config.log" >&2; die "localyesconfig failed (full log: $KB/config.log)"; }

@@ -190,8 +190,8 @@ sed -e 's|.*/||; s|\.ko$||; s|-|_|g' "$KDIR/lib/modules/$KVER/modules.builtin" >
 for f in "$ROOT"/etc/modules.d/*; do
 	[ -f "$f" ] || continue
 	awk 'NR == FNR { builtin[$1] = 1; next }
-	{ name = $0; sub(/#.*/, "", name); split(name, w, /[ \t]+/); key = w[1] == "" ? w[2] : w[1]; gsub(/-/, "_", key) }
-	key != "" && (key in builtin) { print "# " key ": built into the kernel"; next }
+	{ key = $1; sub(/#.*/, "", key); gsub(/-/, "_", key) }
+	key in builtin { print "# " key ": built into the kernel"; next }
 	{ print }' "$BUILD/builtin.names" "$f" >"$f.new"
 	mv "$f.new" "$f"
 done

@@ -51,18 +51,18 @@ func Start(t testing.TB, cmd *exec.Cmd, grace time.Duration) (*Process, error) {
 }
 
 // PrivateTemp returns env (the test's own environment when nil) with TMPDIR and XDG_RUNTIME_DIR
-// set to a directory of t's, unless env sets them: what a peer leaves there when it is killed
-// at the end (Chromium's org.chromium.Chromium.* directories, a PulseAudio client's pulse-*) goes
-// with the test instead of piling up in /tmp. Call it before the peer's cleanup is registered,
-// so that the directory is removed after the peer has stopped.
+// set to a directory of t's, unless env gives them a value of its own: what a peer leaves there
+// when it is killed at the end (Chromium's org.chromium.Chromium.* directories, a PulseAudio
+// client's pulse-*) goes with the test instead of piling up in /tmp. Call it before the peer's
+// cleanup is registered, so that the directory is removed after the peer has stopped.
 func PrivateTemp(t testing.TB, env []string) []string {
 	if env == nil {
 		env = os.Environ()
 	}
 	var dir string
 	for _, key := range []string{"TMPDIR", "XDG_RUNTIME_DIR"} {
-		if slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, key+"=") }) && !inherited(env, key) {
-			continue
+		if v, set := lookup(env, key); set && v != os.Getenv(key) {
+			continue // chosen for this peer
 		}
 		if dir == "" {
 			dir = t.TempDir()
@@ -72,19 +72,14 @@ func PrivateTemp(t testing.TB, env []string) []string {
 	return env
 }
 
-// inherited says whether env's value of key is the test process's own (which PrivateTemp
-// replaces), not one the caller chose for the peer.
-func inherited(env []string, key string) bool {
-	own, ok := os.LookupEnv(key)
-	if !ok {
-		return false
-	}
+// lookup is key's value in env (the last one, as exec uses), and whether env sets it.
+func lookup(env []string, key string) (string, bool) {
 	for i := len(env) - 1; i >= 0; i-- {
 		if v, found := strings.CutPrefix(env[i], key+"="); found {
-			return v == own
+			return v, true
 		}
 	}
-	return false
+	return "", false
 }
 
 // stop ends the group and returns the processes that survived it.
