@@ -13,7 +13,7 @@ DEBIAN_PACKAGES := sip-tester baresip-core linphone-cli kamailio sipvicious sox 
 	qemu-system-arm genimage dnsmasq-base mtools dosfstools e2fsprogs kmod cpio xz-utils \
 	iproute2 ntpsec-ntpdig busybox ca-certificates git curl chromium \
 	tcpdump kamailio-tls-modules zstd device-tree-compiler \
-	make flex bison bc libssl-dev libelf-dev
+	make gcc libc6-dev perl flex bison bc libssl-dev libelf-dev
 
 .PHONY: help build build-arm64 test test-go test-hardware bench bench-profile run web deps fmt vet clean
 

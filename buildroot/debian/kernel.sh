@@ -9,11 +9,14 @@
 # build/kernel/root): boot/vmlinuz-RELEASE (the uncompressed Image), boot/config-RELEASE,
 # usr/lib/linux-image-RELEASE/broadcom/*.dtb and lib/modules/RELEASE; RELEASE in
 # $KERNEL_BUILD/release.
-# Host packages: gcc-aarch64-linux-gnu, make, flex, bison, bc, libssl-dev, libelf-dev.
+# Host packages: gcc-aarch64-linux-gnu, gcc and libc6-dev (the kernel's build tools), make, perl,
+# flex, bison, bc, libssl-dev, libelf-dev.
 . "$(dirname "$0")/common.sh"
 
 need aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu
 need make make
+need gcc gcc
+need perl perl
 need flex flex
 need bison bison
 need bc bc
