@@ -2,7 +2,9 @@ package procgroup
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -48,5 +50,44 @@ func TestEscapedChildFailsTheTest(t *testing.T) {
 	}
 	if out, _ := exec.Command("pgrep", "-f", "sleep 31").Output(); len(out) > 0 {
 		t.Fatalf("the survivor was not killed: pid %s", out)
+	}
+}
+
+// What a peer leaves in its temporary directory when it is killed (Chromium's
+// org.chromium.Chromium.*, a PulseAudio client's pulse-*) goes with its test, not into /tmp; a
+// TMPDIR chosen for the peer is kept.
+func TestPeerTempFilesGoWithTheTest(t *testing.T) {
+	outer := t.TempDir()
+	chosen := filepath.Join(outer, "chosen")
+	os.Mkdir(chosen, 0o700)
+	var left []string
+	t.Run("peer", func(t *testing.T) {
+		for i, env := range [][]string{nil, append(os.Environ(), "TMPDIR="+chosen)} {
+			report := filepath.Join(outer, fmt.Sprint("report", i))
+			cmd := exec.Command("sh", "-c", `touch "$TMPDIR/left-behind" && echo "$TMPDIR" >"$0" && sleep 30`, report)
+			cmd.Env = env
+			if _, err := Start(t, cmd, time.Second); err != nil {
+				t.Fatal(err)
+			}
+			var dir []byte
+			for deadline := time.Now().Add(5 * time.Second); len(dir) == 0 && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+				dir, _ = os.ReadFile(report)
+			}
+			got := strings.TrimSpace(string(dir))
+			switch {
+			case i == 1 && got != chosen:
+				t.Errorf("the peer's own TMPDIR %s was replaced by %q", chosen, got)
+			case i == 0 && (got == "" || got == os.TempDir()):
+				t.Errorf("the peer's TMPDIR is %q, not a directory of its test", got)
+			}
+			left = append(left, filepath.Join(got, "left-behind"))
+		}
+	})
+	if _, err := os.Stat(left[0]); !os.IsNotExist(err) {
+		t.Errorf("%s outlived the test that started the peer (err %v)", left[0], err)
+	}
+	if _, err := os.Stat(left[1]); err != nil {
+		t.Errorf("the file in the TMPDIR chosen for the peer is gone: %v", err)
 	}
 }
