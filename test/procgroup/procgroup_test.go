@@ -64,7 +64,7 @@ func TestPeerTempFilesGoWithTheTest(t *testing.T) {
 	t.Run("peer", func(t *testing.T) {
 		for i, env := range [][]string{nil, append(os.Environ(), "TMPDIR="+chosen)} {
 			report := filepath.Join(outer, fmt.Sprint("report", i))
-			cmd := exec.Command("sh", "-c", `touch "$TMPDIR/left-behind" && echo "$TMPDIR" >"$0" && sleep 30`, report)
+			cmd := exec.Command("sh", "-c", `[ -z "$TMPDIR" ] || touch "$TMPDIR/left-behind"; echo "$TMPDIR" >"$0"; sleep 30`, report)
 			cmd.Env = env
 			if _, err := Start(t, cmd, time.Second); err != nil {
 				t.Fatal(err)
